@@ -1,0 +1,1 @@
+# tests/pg/local.mk

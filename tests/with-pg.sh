@@ -1,0 +1,3 @@
+#!/bin/sh
+# STUB: run the test program (the harness replaces this).
+exec "$@"
