@@ -12,7 +12,8 @@ core_libqsched_core_la_SOURCES = \
 	core/options.c \
 	core/plugin.c \
 	core/flags.c \
-	core/config.c
+	core/config.c \
+	core/host.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)
 

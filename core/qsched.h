@@ -135,6 +135,9 @@ int	 plugin_scan(const char *dir,
 	    void *arg), void *arg);
 void	 plugin_fini_all(void);
 
+/* host.c - the services table handed to plugins (struct qsched_host). */
+extern const struct qsched_host host_services;
+
 /* flags.c - flags.ini, design section 3.5. */
 #define FLAG_COUNT	4
 extern const char *const flag_names[FLAG_COUNT];
