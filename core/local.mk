@@ -6,6 +6,7 @@ core_libqsched_core_la_SOURCES = \
 	core/log.c \
 	core/clock.c \
 	core/xmalloc.c \
+	core/buf.c \
 	core/duration.c \
 	core/tz.c \
 	core/cron.c \
@@ -13,11 +14,39 @@ core_libqsched_core_la_SOURCES = \
 	core/plugin.c \
 	core/flags.c \
 	core/config.c \
-	core/host.c
+	core/host.c \
+	core/db.c \
+	core/schema.c \
+	core/lock.c \
+	core/report.c \
+	core/history.c \
+	core/worker.c \
+	core/run.c \
+	core/progress.c \
+	core/format.c
+nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)
 
+# The core schema travels inside the binary (schema.c applies it).
+core_sql_files = $(addprefix $(srcdir)/,$(dist_coresql_DATA))
+core/core-sql.c: $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files)
+	$(AM_V_GEN)$(MKDIR_P) core && \
+	$(SHELL) $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files) > $@.tmp && \
+	mv $@.tmp $@
+BUILT_SOURCES += core/core-sql.c
+CLEANFILES += core/core-sql.c
+EXTRA_DIST += scripts/embed-sql.sh
+
 bin_PROGRAMS += qsched
-qsched_SOURCES = core/main.c
+qsched_SOURCES = \
+	core/main.c \
+	core/cmd_common.c \
+	core/cmd_run.c \
+	core/cmd_next.c \
+	core/cmd_history.c \
+	core/cmd_check.c \
+	core/cmd_flags.c \
+	core/cmd_plugins.c
 qsched_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
 qsched_LDADD = core/libqsched-core.la

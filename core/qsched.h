@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -135,8 +137,45 @@ int	 plugin_scan(const char *dir,
 	    void *arg), void *arg);
 void	 plugin_fini_all(void);
 
-/* host.c - the services table handed to plugins (struct qsched_host). */
+/* buf.c - a growing string, for JSON and messages. */
+struct buf {
+	char		*data;		/* always NUL-terminated once used */
+	size_t		 len;
+	size_t		 cap;
+};
+void	 buf_add(struct buf *, const char *, size_t);
+void	 buf_puts(struct buf *, const char *);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_json_string(struct buf *, const char *);	/* quoted, escaped */
+char	*buf_take(struct buf *);	/* the string; the buf is reset */
+void	 buf_free(struct buf *);
+
+/* host.c - the services table handed to plugins (struct qsched_host), and
+ * the worker-side state of a run behind struct qsched_run. */
 extern const struct qsched_host host_services;
+struct metric {
+	char		*name;
+	bool		 is_text;
+	int64_t		 num;
+	char		*text;
+};
+struct qsched_run {
+	struct run	*run;		/* the job, run id, attempt, dry run */
+	PGconn		*conn;		/* the worker's connection */
+	const struct flags *flags;	/* as read for this run */
+	int		 fd;		/* report pipe to the parent */
+	char		*message;
+	char		 sqlstate[6];
+	int64_t		 rows;
+	struct metric	*metrics;
+	size_t		 nmetrics;
+	int64_t		 progress_sent;	/* mono ms of the last report */
+};
+extern volatile sig_atomic_t host_cancelled;
+/* The run's metrics as a JSON object, with "flags"; malloc()ed. */
+char	*host_metrics_json(const struct qsched_run *);
+void	 host_run_free(struct qsched_run *);
 
 /* flags.c - flags.ini, design section 3.5. */
 #define FLAG_COUNT	4
@@ -201,5 +240,182 @@ struct job	*config_job(const struct config *, const char *name);
 int	 config_set_option(struct job *job, const char *assignment, char *err,
 	    size_t errlen);
 struct option_value *job_option(const struct job *job, const char *name);
+
+/* db.c - libpq helpers shared by the parent and the worker. */
+/* Connect with our application_name; a connect_timeout of 10 s unless the
+ * conninfo says otherwise.  err: the server's or libpq's reason. */
+PGconn	*db_connect(const char *conninfo, const char *appname, char *err,
+	    size_t errlen);
+/* SQLSTATE of RES, or of the connection's state when RES is NULL ("08006"
+ * for a lost connection); never NULL ("" when unknown). */
+const char *db_sqlstate(const PGresult *res, const PGconn *conn);
+/* Design 3.3 step 6: class 08, 40001, 40P01, 55P03, 57P01-57P03, 53300. */
+bool	 db_transient(const char *sqlstate);
+/* "SQLSTATE: primary message" on one line. */
+char	*db_error(const PGresult *res, const PGconn *conn, char *buf,
+	    size_t len);
+/* Run SQL with text parameters; NULL on failure with err set. */
+PGresult *db_query(PGconn *conn, const char *sql, int nparams,
+	    const char *const *params, char *err, size_t errlen);
+int	 db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+
+/* schema.c - the qsched schema, created and upgraded from sql/core. */
+struct schema_file {
+	int		 version;
+	const char	*name;
+	const char	*sql;
+};
+extern const struct schema_file schema_files[];	/* core-sql.c, built */
+extern const size_t schema_nfiles;
+int	 schema_ensure(PGconn *conn, char *err, size_t errlen);
+
+/* lock.c - the advisory lock a job's worker holds while it runs. */
+#define LOCK_CLASS	0x7173		/* first key of every qsched job lock */
+int32_t	 lock_key(const char *name);
+/* Describe who holds lock NAME: "run 42 of job "x" on host h (pid 7)". */
+int	 lock_holder(PGconn *conn, const char *name, char *buf, size_t len);
+
+/* run.c - one attempt of one job, seen from the parent. */
+enum trigger {
+	TRIGGER_SCHEDULE,
+	TRIGGER_MANUAL,
+	TRIGGER_CATCHUP,
+	TRIGGER_RETRY,
+};
+enum run_status {
+	RUN_RUNNING,
+	RUN_SUCCEEDED,
+	RUN_FAILED,
+	RUN_TIMED_OUT,
+	RUN_CRASHED,
+	RUN_SKIPPED,
+	RUN_BLOCKED,
+	RUN_CANCELLED,
+	RUN_ABANDONED,
+};
+struct run {
+	const struct config *cfg;
+	struct job	*job;
+	int64_t		 id;		/* qsched.runs.id; 0 until claimed */
+	enum trigger	 trigger;
+	time_t		 scheduled_for;	/* 0: none (manual) */
+	int		 attempt;
+	bool		 dry_run;
+
+	pid_t		 pid;		/* worker; 0 when none */
+	int		 fd;		/* worker's report pipe; -1 when closed */
+	char		*rbuf;		/* partial report records */
+	size_t		 rlen;
+	size_t		 rcap;
+	int64_t		 started_mono;
+	int64_t		 term_at;	/* mono ms: send SIGTERM (timeout) */
+	int64_t		 kill_at;	/* mono ms: SIGKILL the process group */
+	bool		 timed_out;
+	bool		 cancelling;	/* stop requested (^C, daemon stop) */
+	int		 backend_pid;
+
+	int64_t		 done;		/* progress */
+	int64_t		 total;
+	int64_t		 progress_saved;	/* mono ms of last DB write */
+
+	enum run_status	 status;	/* outcome */
+	bool		 result_seen;	/* the worker reported its result */
+	bool		 lock_busy;	/* skipped because the lock was held */
+	bool		 retryable;
+	char		*message;
+	char		 sqlstate[6];
+	char		 signal[16];
+	int64_t		 rows;
+	char		*metrics;	/* JSON object text */
+
+	struct run	*next;		/* the daemon's list */
+};
+const char	*run_status_name(enum run_status);
+const char	*run_trigger_name(enum trigger);
+struct run	*run_new(const struct config *, struct job *, enum trigger,
+		    time_t scheduled_for, int attempt, bool dry_run);
+void	 run_free(struct run *);
+/*
+ * Claim the fire (insert the history row), check dependencies and start
+ * the worker.  Returns 1 when a worker was started, 0 when the run ended at
+ * once (fire claimed elsewhere: r->id == 0; blocked: recorded), -1 on a
+ * bookkeeping error (err set).
+ */
+int	 run_begin(struct run *r, PGconn *book, const struct flags *flags,
+	    char *err, size_t errlen);
+void	 run_read(struct run *r, PGconn *book);	/* the report pipe is readable */
+void	 run_reaped(struct run *r, int wstatus);	/* waitpid said it ended */
+/* Mono ms of the next timer this run needs (timeout, kill), or -1. */
+int64_t	 run_deadline(const struct run *r);
+void	 run_timer(struct run *r, PGconn *book, int64_t now_mono);
+void	 run_cancel(struct run *r, int64_t grace_ms);
+/* Record the outcome; kill a stray backend.  0 or -1 (err set). */
+int	 run_end(struct run *r, PGconn *book, char *err, size_t errlen);
+int64_t	 run_retry_delay_ms(const struct job *, int attempt);
+int	 run_exit_status(const struct run *r);
+
+/* worker.c - the forked process that runs one attempt. */
+/* Fork the worker for R; returns its pid (R->fd set) or -1. */
+pid_t	 worker_start(struct run *r, const struct flags *flags);
+
+/* report.c - the worker -> parent pipe protocol. */
+enum report_type {
+	REPORT_BACKEND = 'B',	/* backend pid */
+	REPORT_PROGRESS = 'P',	/* "done total" */
+	REPORT_RESULT = 'R',	/* "status lock_busy retryable rows sqlstate" */
+	REPORT_MESSAGE = 'M',	/* text */
+	REPORT_METRICS = 'J',	/* JSON object */
+};
+int	 report_send(int fd, enum report_type, const char *payload);
+/* Parse one complete record from BUF; returns bytes used, 0 if incomplete. */
+size_t	 report_parse(const char *buf, size_t len, enum report_type *type,
+	    const char **payload, size_t *plen);
+
+/* history.c - qsched.runs from the parent's bookkeeping connection. */
+const char	*history_host(void);
+/* Insert R's row with STATUS; sets r->id, or 0 if the fire was claimed
+ * already. */
+int	 history_insert(PGconn *book, struct run *r, enum run_status status,
+	    char *err, size_t errlen);
+int	 history_progress(PGconn *book, const struct run *r);
+int	 history_finish(PGconn *book, const struct run *r, char *err,
+	    size_t errlen);
+/* 1 when every depends_on job succeeded once (names the missing one in
+ * MISSING otherwise: 0), -1 on error. */
+int	 history_deps_met(PGconn *book, const struct job *job, char *missing,
+	    size_t len, char *err, size_t errlen);
+/* Rows of this host left running by a process that is gone: abandoned.
+ * Returns how many, or -1. */
+int	 history_abandon_dead(PGconn *book, char *err, size_t errlen);
+
+/* progress.c - the live line on a terminal, periodic log lines otherwise. */
+void	 progress_show(const struct run *r);
+void	 progress_clear(void);
+
+/* format.c - query results as an aligned table, JSON or CSV. */
+enum format {
+	FORMAT_TABLE,
+	FORMAT_JSON,
+	FORMAT_CSV,
+};
+int	 format_parse(const char *name, enum format *f);
+void	 format_result(const PGresult *res, enum format f, FILE *out);
+
+/* cmd_*.c - the commands; each returns an exit status. */
+struct cmd_ctx {
+	const char	*config_path;
+	int		 argc;
+	char		**argv;		/* argv[0] is the command name */
+};
+int	 cmd_run(struct cmd_ctx *);
+int	 cmd_next(struct cmd_ctx *);
+int	 cmd_history(struct cmd_ctx *);
+int	 cmd_check(struct cmd_ctx *);
+int	 cmd_flags(struct cmd_ctx *);
+int	 cmd_plugins(struct cmd_ctx *);
+/* Shared start-up: load the config (exit status 2 on error) and connect
+ * the bookkeeping connection with the schema ensured (3 on error). */
+int	 cmd_load_config(struct cmd_ctx *, struct config **);
+int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
 
 #endif /* QSCHED_H */

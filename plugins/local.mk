@@ -2,3 +2,9 @@
 PLUGIN_CC_FLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -fvisibility=hidden
 PLUGIN_LD_FLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-export-symbols-regex '^qsched_plugin_describe$$'
+
+plugin_LTLIBRARIES += plugins/sql.la
+plugins_sql_la_SOURCES = plugins/sql.c
+plugins_sql_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_sql_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_sql_la_LIBADD = $(LIBPQ_LIBS)

@@ -1,1 +1,14 @@
-# tests/pg/local.mk
+# Integration suites: `qsched` end to end against a throwaway PostgreSQL.
+PG_TEST_LIBS = tests/lib/libth.la $(CRITERION_LIBS) $(LIBPQ_LIBS)
+
+check_PROGRAMS += tests/pg_run tests/pg_faults tests/pg_cli
+TESTS += tests/pg_run tests/pg_faults tests/pg_cli
+tests_pg_run_SOURCES = tests/pg/test_run.c
+tests_pg_run_CFLAGS = $(TEST_CFLAGS)
+tests_pg_run_LDADD = $(PG_TEST_LIBS)
+tests_pg_faults_SOURCES = tests/pg/test_faults.c
+tests_pg_faults_CFLAGS = $(TEST_CFLAGS)
+tests_pg_faults_LDADD = $(PG_TEST_LIBS)
+tests_pg_cli_SOURCES = tests/pg/test_cli.c
+tests_pg_cli_CFLAGS = $(TEST_CFLAGS)
+tests_pg_cli_LDADD = $(PG_TEST_LIBS)

@@ -1,0 +1,259 @@
+/*
+ * history.c - qsched.runs, written only by the parent process over its
+ * bookkeeping connection (design section 3.4).
+ */
+#include "qsched.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *
+history_host(void)
+{
+	static char	 host[256];
+
+	if (host[0] == '\0' && gethostname(host, sizeof host - 1) == -1)
+		snprintf(host, sizeof host, "unknown");
+	return (host);
+}
+
+static char *
+history_timestamp(time_t t, char *buf, size_t len)
+{
+	if (t == 0)
+		return (NULL);
+	return (tz_format_utc(t, buf, len));
+}
+
+int
+history_insert(PGconn *book, struct run *r, enum run_status status,
+    char *err, size_t errlen)
+{
+	char		 attempt[16], pid[16], sched[64], e[QSCHED_ERRLEN];
+	const char	*params[12];
+	PGresult	*res;
+
+	snprintf(attempt, sizeof attempt, "%d", r->attempt);
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	params[0] = r->job->name;
+	params[1] = r->job->plugin_name;
+	params[2] = run_trigger_name(r->trigger);
+	params[3] = history_timestamp(r->scheduled_for, sched, sizeof sched);
+	params[4] = attempt;
+	params[5] = run_status_name(status);
+	params[6] = r->message;
+	params[7] = r->dry_run ? "t" : "f";
+	params[8] = r->job->lock;
+	params[9] = history_host();
+	params[10] = pid;
+	params[11] = PACKAGE_VERSION;
+	/*
+	 * ON CONFLICT on the fire key is the cluster-wide claim: only one
+	 * qsched anywhere gets the row back.  A run that ends at once
+	 * (blocked) is inserted finished.
+	 */
+	res = db_query(book,
+	    "INSERT INTO qsched.runs (job, plugin, trigger, scheduled_for, "
+	    " attempt, status, message, dry_run, lock_name, host, pid, "
+	    " qsched_version, finished_at, duration_ms) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+	    " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END, "
+	    " CASE WHEN $6 = 'running' THEN NULL ELSE 0 END) "
+	    "ON CONFLICT (job, scheduled_for, attempt) "
+	    " WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id",
+	    12, params, e, sizeof e);
+	if (res == NULL) {
+		snprintf(err, errlen, "recording the run of job \"%s\": %s",
+		    r->job->name, e);
+		return (-1);
+	}
+	r->id = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL,
+	    10) : 0;
+	PQclear(res);
+	return (0);
+}
+
+int
+history_progress(PGconn *book, const struct run *r)
+{
+	char		 id[32], done[32], total[32], wpid[16], bpid[16];
+	char		 e[QSCHED_ERRLEN];
+	const char	*params[5] = { id, done, total, wpid, bpid };
+	PGresult	*res;
+
+	snprintf(id, sizeof id, "%lld", (long long)r->id);
+	snprintf(done, sizeof done, "%lld", (long long)r->done);
+	snprintf(total, sizeof total, "%lld", (long long)r->total);
+	snprintf(wpid, sizeof wpid, "%ld", (long)r->pid);
+	snprintf(bpid, sizeof bpid, "%d", r->backend_pid);
+	if (r->total == 0 && r->done == 0)
+		params[1] = params[2] = NULL;
+	else if (r->total < 0)
+		params[2] = NULL;
+	res = db_query(book, "UPDATE qsched.runs SET progress_done = $2, "
+	    "progress_total = $3, worker_pid = nullif($4, '0')::int, "
+	    "backend_pid = nullif($5, '0')::int "
+	    "WHERE id = $1 AND status = 'running'", 5, params, e, sizeof e);
+	if (res == NULL) {
+		log_run(QSCHED_LOG_WARNING, r->job->name, r->id,
+		    "recording progress: %s", e);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+int
+history_finish(PGconn *book, const struct run *r, char *err, size_t errlen)
+{
+	char		 id[32], rows[32], done[32], total[32], e[QSCHED_ERRLEN];
+	const char	*params[9];
+	PGresult	*res;
+
+	snprintf(id, sizeof id, "%lld", (long long)r->id);
+	snprintf(rows, sizeof rows, "%lld", (long long)r->rows);
+	snprintf(done, sizeof done, "%lld", (long long)r->done);
+	snprintf(total, sizeof total, "%lld", (long long)r->total);
+	params[0] = id;
+	params[1] = run_status_name(r->status);
+	params[2] = rows;
+	params[3] = r->message;
+	params[4] = r->sqlstate[0] != '\0' ? r->sqlstate : NULL;
+	params[5] = r->signal[0] != '\0' ? r->signal : NULL;
+	params[6] = r->metrics != NULL ? r->metrics : "{}";
+	params[7] = (r->done || r->total) ? done : NULL;
+	params[8] = r->total > 0 ? total : NULL;
+	/* The status guard keeps a row another process already closed
+	 * (abandoned by a restarted daemon) as that process left it. */
+	res = db_query(book, "UPDATE qsched.runs SET status = $2, "
+	    "finished_at = clock_timestamp(), "
+	    "duration_ms = (extract(epoch FROM clock_timestamp() - started_at)"
+	    " * 1000)::bigint, rows_processed = $3, message = $4, "
+	    "sqlstate = $5, signal = $6, metrics = $7::jsonb, "
+	    "progress_done = $8, progress_total = $9 "
+	    "WHERE id = $1 AND status = 'running'", 9, params, e, sizeof e);
+	if (res == NULL) {
+		snprintf(err, errlen, "recording the outcome of run %lld of "
+		    "job \"%s\": %s", (long long)r->id, r->job->name, e);
+		return (-1);
+	}
+	PQclear(res);
+	return (0);
+}
+
+int
+history_deps_met(PGconn *book, const struct job *job, char *missing,
+    size_t len, char *err, size_t errlen)
+{
+	char		 e[QSCHED_ERRLEN];
+	const char	*params[1];
+	PGresult	*res;
+	bool		 ok;
+
+	for (size_t i = 0; i < job->ndepends; i++) {
+		params[0] = job->depends_on[i];
+		res = db_query(book, "SELECT EXISTS (SELECT 1 FROM qsched.runs "
+		    "WHERE job = $1 AND status = 'succeeded' AND NOT dry_run)",
+		    1, params, e, sizeof e);
+		if (res == NULL) {
+			snprintf(err, errlen, "checking depends_on of job "
+			    "\"%s\": %s", job->name, e);
+			return (-1);
+		}
+		ok = (*PQgetvalue(res, 0, 0) == 't');
+		PQclear(res);
+		if (!ok) {
+			snprintf(missing, len, "%s", job->depends_on[i]);
+			return (0);
+		}
+	}
+	return (1);
+}
+
+/*
+ * Whether process PID is alive and started no later than STARTED (epoch
+ * seconds), so a recycled pid does not keep a dead run "running".
+ */
+static bool
+history_pid_alive(pid_t pid, double started)
+{
+	char		 path[64], line[1024], *p;
+	unsigned long long ticks;
+	double		 btime = 0;
+	FILE		*f;
+
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return (false);
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (true);	/* no /proc: trust kill() */
+	p = fgets(line, sizeof line, f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(line, ')')) == NULL)
+		return (true);
+	/* Field 22, starttime; p points at the end of field 2. */
+	for (int field = 2; field < 21 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%llu", &ticks) != 1)
+		return (true);
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return (true);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "btime %lf", &btime) == 1)
+			break;
+	fclose(f);
+	if (btime == 0)
+		return (true);
+	return (btime + (double)ticks / (double)sysconf(_SC_CLK_TCK) <=
+	    started + 2);
+}
+
+int
+history_abandon_dead(PGconn *book, char *err, size_t errlen)
+{
+	char		 e[QSCHED_ERRLEN];
+	const char	*params[2] = { history_host(), NULL };
+	PGresult	*res, *upd;
+	int		 n = 0;
+
+	res = db_query(book, "SELECT id, pid, extract(epoch FROM started_at), "
+	    "job FROM qsched.runs WHERE status = 'running' AND host = $1", 1,
+	    params, e, sizeof e);
+	if (res == NULL) {
+		snprintf(err, errlen, "looking for abandoned runs: %s", e);
+		return (-1);
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		pid_t	 pid = (pid_t)atol(PQgetvalue(res, i, 1));
+
+		if (history_pid_alive(pid, atof(PQgetvalue(res, i, 2))))
+			continue;
+		params[1] = PQgetvalue(res, i, 0);
+		upd = db_query(book, "UPDATE qsched.runs SET status = "
+		    "'abandoned', finished_at = clock_timestamp(), "
+		    "duration_ms = (extract(epoch FROM clock_timestamp() - "
+		    "started_at) * 1000)::bigint, message = 'qsched process ' "
+		    "|| pid || ' on ' || host || ' ended while the run was in "
+		    "progress' WHERE id = $2 AND host = $1 AND status = "
+		    "'running'", 2, params, e, sizeof e);
+		if (upd == NULL) {
+			snprintf(err, errlen, "marking run %s abandoned: %s",
+			    params[1], e);
+			PQclear(res);
+			return (-1);
+		}
+		if (atoi(PQcmdTuples(upd)) == 1) {
+			log_run(QSCHED_LOG_WARNING, PQgetvalue(res, i, 3),
+			    atoll(params[1]), "abandoned: qsched process %ld "
+			    "is gone", (long)pid);
+			n++;
+		}
+		PQclear(upd);
+	}
+	PQclear(res);
+	return (n);
+}

@@ -1,0 +1,414 @@
+/*
+ * run.c - one attempt of one job, seen from the parent: claim the fire,
+ * check dependencies, start the worker, read its reports, enforce the
+ * timeout, and record the outcome.  Event-driven, so the daemon can drive
+ * many runs from one loop and `qsched run` drives one.
+ */
+#include "qsched.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const run_status_names[] = {
+	[RUN_RUNNING] = "running",
+	[RUN_SUCCEEDED] = "succeeded",
+	[RUN_FAILED] = "failed",
+	[RUN_TIMED_OUT] = "timed_out",
+	[RUN_CRASHED] = "crashed",
+	[RUN_SKIPPED] = "skipped",
+	[RUN_BLOCKED] = "blocked",
+	[RUN_CANCELLED] = "cancelled",
+	[RUN_ABANDONED] = "abandoned",
+};
+
+static const char *const run_trigger_names[] = {
+	[TRIGGER_SCHEDULE] = "schedule",
+	[TRIGGER_MANUAL] = "manual",
+	[TRIGGER_CATCHUP] = "catchup",
+	[TRIGGER_RETRY] = "retry",
+};
+
+const char *
+run_status_name(enum run_status s)
+{
+	return (run_status_names[s]);
+}
+
+const char *
+run_trigger_name(enum trigger t)
+{
+	return (run_trigger_names[t]);
+}
+
+struct run *
+run_new(const struct config *cfg, struct job *job, enum trigger trigger,
+    time_t scheduled_for, int attempt, bool dry_run)
+{
+	struct run	*r = xcalloc(1, sizeof *r);
+
+	r->cfg = cfg;
+	r->job = job;
+	r->trigger = trigger;
+	r->scheduled_for = scheduled_for;
+	r->attempt = attempt;
+	r->dry_run = dry_run;
+	r->fd = -1;
+	r->status = RUN_RUNNING;
+	return (r);
+}
+
+void
+run_free(struct run *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	free(r->rbuf);
+	free(r->message);
+	free(r->metrics);
+	free(r);
+}
+
+static void
+run_set_message(struct run *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	free(r->message);
+	r->message = s;
+}
+
+/* How long a worker gets between SIGTERM and SIGKILL. */
+static int64_t
+run_grace_ms(const struct job *job)
+{
+	int64_t	 g = job->timeout_ms / 2;
+
+	if (g < 1000)
+		g = 1000;
+	if (g > 10000)
+		g = 10000;
+	return (g);
+}
+
+int
+run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
+    size_t errlen)
+{
+	char	 missing[256];
+	int	 met = 1;
+
+	if (r->job->ndepends > 0) {
+		met = history_deps_met(book, r->job, missing, sizeof missing,
+		    err, errlen);
+		if (met == -1)
+			return (-1);
+		if (met == 0)
+			run_set_message(r, "blocked: job \"%s\" has not "
+			    "succeeded yet (depends_on)", missing);
+	}
+	if (history_insert(book, r, met ? RUN_RUNNING : RUN_BLOCKED, err,
+	    errlen) == -1)
+		return (-1);
+	if (r->id == 0)
+		return (0);	/* another qsched claimed this fire */
+	if (!met) {
+		r->status = RUN_BLOCKED;
+		log_run(QSCHED_LOG_NOTICE, r->job->name, r->id, "%s",
+		    r->message);
+		return (0);
+	}
+	r->started_mono = clock_mono_ms();
+	if (r->job->timeout_ms > 0)
+		r->term_at = r->started_mono + r->job->timeout_ms;
+	log_run(QSCHED_LOG_INFO, r->job->name, r->id, "started (%s, attempt "
+	    "%d%s)", run_trigger_name(r->trigger), r->attempt,
+	    r->dry_run ? ", dry run" : "");
+	if (worker_start(r, flags) == -1) {
+		r->status = RUN_FAILED;
+		run_set_message(r, "could not start the worker: %s",
+		    strerror(errno));
+		if (history_finish(book, r, err, errlen) == -1)
+			return (-1);
+		return (0);
+	}
+	return (1);
+}
+
+static void
+run_record(struct run *r, PGconn *book, enum report_type type,
+    const char *p, size_t n)
+{
+	char		*s = xmalloc(n + 1);
+	int		 status, busy, retry;
+	long long	 rows, done, total;
+	char		 state[8];
+
+	memcpy(s, p, n);
+	s[n] = '\0';
+	switch (type) {
+	case REPORT_BACKEND:
+		r->backend_pid = atoi(s);
+		(void)history_progress(book, r);
+		break;
+	case REPORT_PROGRESS:
+		if (sscanf(s, "%lld %lld", &done, &total) == 2) {
+			r->done = done;
+			r->total = total;
+			progress_show(r);
+			if (clock_mono_ms() - r->progress_saved >= 1000) {
+				r->progress_saved = clock_mono_ms();
+				(void)history_progress(book, r);
+			}
+		}
+		break;
+	case REPORT_MESSAGE:
+		free(r->message);
+		r->message = s;
+		s = NULL;
+		break;
+	case REPORT_METRICS:
+		free(r->metrics);
+		r->metrics = s;
+		s = NULL;
+		break;
+	case REPORT_RESULT:
+		if (sscanf(s, "%d %d %d %lld %7s", &status, &busy, &retry,
+		    &rows, state) == 5 && status > RUN_RUNNING &&
+		    status <= RUN_ABANDONED) {
+			r->status = (enum run_status)status;
+			r->lock_busy = busy;
+			r->retryable = retry;
+			r->rows = rows;
+			snprintf(r->sqlstate, sizeof r->sqlstate, "%s",
+			    strcmp(state, "-") == 0 ? "" : state);
+			r->result_seen = true;
+		}
+		break;
+	}
+	free(s);
+}
+
+void
+run_read(struct run *r, PGconn *book)
+{
+	enum report_type type;
+	const char	*payload;
+	size_t		 plen, used;
+	ssize_t		 n;
+
+	while (r->fd != -1) {
+		if (r->rcap - r->rlen < 4096) {
+			r->rcap = r->rcap == 0 ? 16384 : r->rcap * 2;
+			r->rbuf = xrealloc(r->rbuf, r->rcap);
+		}
+		n = read(r->fd, r->rbuf + r->rlen, r->rcap - r->rlen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			close(r->fd);
+			r->fd = -1;
+			break;
+		}
+		r->rlen += (size_t)n;
+		while ((used = report_parse(r->rbuf, r->rlen, &type, &payload,
+		    &plen)) > 0) {
+			run_record(r, book, type, payload, plen);
+			memmove(r->rbuf, r->rbuf + used, r->rlen - used);
+			r->rlen -= used;
+		}
+	}
+}
+
+void
+run_reaped(struct run *r, int wstatus)
+{
+	char	 dur[32];
+
+	r->pid = 0;
+	r->term_at = r->kill_at = 0;
+	if (WIFSIGNALED(wstatus) && !r->result_seen) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(wstatus));
+
+		snprintf(r->signal, sizeof r->signal, "SIG%s",
+		    abbrev != NULL ? abbrev : "UNKNOWN");
+		if (r->timed_out) {
+			r->status = RUN_TIMED_OUT;
+			run_set_message(r, "timed out after %s; the worker "
+			    "was killed (%s)", duration_format(
+			    r->job->timeout_ms, dur, sizeof dur), r->signal);
+		} else if (r->cancelling) {
+			r->status = RUN_CANCELLED;
+			run_set_message(r, "cancelled; the worker was killed "
+			    "(%s)", r->signal);
+		} else {
+			r->status = RUN_CRASHED;
+			run_set_message(r, "the worker crashed (%s)",
+			    r->signal);
+		}
+		return;
+	}
+	if (!r->result_seen) {
+		r->status = RUN_FAILED;
+		run_set_message(r, "the worker exited with status %d without "
+		    "a result", WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+		return;
+	}
+	if (r->timed_out && r->status != RUN_SUCCEEDED) {
+		char	*m = r->message;
+
+		r->status = RUN_TIMED_OUT;
+		r->retryable = false;
+		run_set_message(r, "timed out after %s%s%s",
+		    duration_format(r->job->timeout_ms, dur, sizeof dur),
+		    m != NULL ? ": " : "", m != NULL ? m : "");
+		free(m);
+	} else if (r->cancelling && r->status == RUN_FAILED) {
+		r->status = RUN_CANCELLED;
+		r->retryable = false;
+	}
+}
+
+int64_t
+run_deadline(const struct run *r)
+{
+	int64_t	 d = -1;
+
+	if (r->term_at > 0)
+		d = r->term_at;
+	if (r->kill_at > 0 && (d == -1 || r->kill_at < d))
+		d = r->kill_at;
+	return (d);
+}
+
+/* A worker that will not die cannot keep its query or lock: end its
+ * backend, but only if it is still that worker's connection. */
+static void
+run_terminate_backend(struct run *r, PGconn *book)
+{
+	char		 bpid[16], app[80], e[QSCHED_ERRLEN];
+	const char	*params[2] = { bpid, app };
+	PGresult	*res;
+
+	if (r->backend_pid <= 0 || book == NULL)
+		return;
+	snprintf(bpid, sizeof bpid, "%d", r->backend_pid);
+	snprintf(app, sizeof app, "qsched/%%/%lld", (long long)r->id);
+	res = db_query(book, "SELECT pg_terminate_backend(pid) "
+	    "FROM pg_stat_activity WHERE pid = $1::int "
+	    "AND application_name LIKE $2", 2, params, e, sizeof e);
+	if (res == NULL)
+		log_run(QSCHED_LOG_WARNING, r->job->name, r->id,
+		    "ending backend %d: %s", r->backend_pid, e);
+	else
+		PQclear(res);
+}
+
+void
+run_timer(struct run *r, PGconn *book, int64_t now)
+{
+	char	 dur[32];
+
+	if (r->pid == 0)
+		return;
+	if (r->term_at > 0 && now >= r->term_at) {
+		r->term_at = 0;
+		r->timed_out = true;
+		r->kill_at = now + run_grace_ms(r->job);
+		log_run(QSCHED_LOG_WARNING, r->job->name, r->id, "timed out "
+		    "after %s: cancelling", duration_format(r->job->timeout_ms,
+		    dur, sizeof dur));
+		(void)kill(r->pid, SIGTERM);
+	}
+	if (r->kill_at > 0 && now >= r->kill_at) {
+		r->kill_at = 0;
+		log_run(QSCHED_LOG_WARNING, r->job->name, r->id, "the worker "
+		    "did not stop: killing process group %ld", (long)r->pid);
+		(void)kill(-r->pid, SIGKILL);
+		run_terminate_backend(r, book);
+	}
+}
+
+void
+run_cancel(struct run *r, int64_t grace_ms)
+{
+	if (r->pid == 0 || r->cancelling)
+		return;
+	r->cancelling = true;
+	r->kill_at = clock_mono_ms() + grace_ms;
+	(void)kill(r->pid, SIGTERM);
+}
+
+int
+run_end(struct run *r, PGconn *book, char *err, size_t errlen)
+{
+	int	 level;
+
+	progress_clear();
+	if (r->status != RUN_SUCCEEDED && r->status != RUN_SKIPPED)
+		run_terminate_backend(r, book);
+	switch (r->status) {
+	case RUN_SUCCEEDED:
+		level = QSCHED_LOG_INFO;
+		break;
+	case RUN_SKIPPED:
+	case RUN_BLOCKED:
+		level = QSCHED_LOG_NOTICE;
+		break;
+	default:
+		level = QSCHED_LOG_ERR;
+	}
+	log_run(level, r->job->name, r->id, "%s%s%s%s%s",
+	    run_status_name(r->status), r->message ? ": " : "",
+	    r->message ? r->message : "", r->sqlstate[0] ? " SQLSTATE " : "",
+	    r->sqlstate);
+	return (history_finish(book, r, err, errlen));
+}
+
+int64_t
+run_retry_delay_ms(const struct job *job, int attempt)
+{
+	int64_t	 d = job->retry_delay_ms;
+
+	/* retry_delay * 2^(attempt-1), capped at an hour, then "equal
+	 * jitter": half fixed, half random, so retries of many runs that
+	 * failed together spread out. */
+	for (int i = 1; i < attempt && d < 3600 * 1000; i++)
+		d *= 2;
+	if (d > 3600 * 1000)
+		d = 3600 * 1000;
+	if (d < 2)
+		return (d);
+	return (d / 2 + (int64_t)(random() % (long)(d / 2 + 1)));
+}
+
+int
+run_exit_status(const struct run *r)
+{
+	switch (r->status) {
+	case RUN_SUCCEEDED:
+		return (QSCHED_EXIT_OK);
+	case RUN_SKIPPED:
+	case RUN_BLOCKED:
+		return (QSCHED_EXIT_NOT_RUN);
+	case RUN_FAILED:
+		if (strncmp(r->sqlstate, "08", 2) == 0)
+			return (QSCHED_EXIT_DB);
+		return (QSCHED_EXIT_FAILED);
+	default:
+		return (QSCHED_EXIT_FAILED);
+	}
+}
