@@ -157,10 +157,24 @@ host_metric(struct qsched_run *qr, const char *name)
 	return (m);
 }
 
+/* "flags" is where the core puts the effective feature flags. */
+static bool
+host_metric_name_ok(struct qsched_run *qr, const char *name)
+{
+	if (strcmp(name, "flags") != 0)
+		return (true);
+	host_log(qr, QSCHED_LOG_ERR, "the metric name \"flags\" is reserved");
+	return (false);
+}
+
 static void
 host_counter(struct qsched_run *qr, const char *name, int64_t value)
 {
-	struct metric	*m = host_metric(qr, name);
+	struct metric	*m;
+
+	if (!host_metric_name_ok(qr, name))
+		return;
+	m = host_metric(qr, name);
 
 	m->is_text = false;
 	m->num = value;
@@ -169,7 +183,11 @@ host_counter(struct qsched_run *qr, const char *name, int64_t value)
 static void
 host_note(struct qsched_run *qr, const char *name, const char *value)
 {
-	struct metric	*m = host_metric(qr, name);
+	struct metric	*m;
+
+	if (!host_metric_name_ok(qr, name))
+		return;
+	m = host_metric(qr, name);
 
 	m->is_text = true;
 	m->text = xstrdup(value == NULL ? "" : value);
