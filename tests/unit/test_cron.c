@@ -119,7 +119,7 @@ static const struct next_case next_cases[] = {
 	{ "*/10 * * * *", "Europe/London", "2026-10-25T01:05:00Z",
 	    { "2026-10-25T02:00:00Z" } },
 
-	/* America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT at 07:00Z. */
+	/* America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT (07:00Z). */
 	{ "30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z",
 	    { "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z" } },
 	{ "0 3 * * *", "America/New_York", "2026-03-07T12:00:00Z",
@@ -255,7 +255,7 @@ static const struct day_case day_cases[] = {
 	{ "0 * * * *", "Europe/London", "2026-10-24T22:59:59Z",
 	    "2026-10-26T00:00:00Z", 24 },	/* 25 hours, 24 hourly names */
 	{ "0 * * * *", "Europe/London", "2026-03-28T23:59:59Z",
-	    "2026-03-29T23:00:00Z", 23 },	/* 23 hours, 01:00 and 02:00 one */
+	    "2026-03-29T23:00:00Z", 23 },	/* 23 hours; 01:00 = 02:00 */
 	{ "30 1 * * *", "America/New_York", "2026-11-01T04:00:00Z",
 	    "2026-11-02T05:00:00Z", 1 },
 	{ "30 2 * * *", "America/New_York", "2026-03-08T05:00:00Z",
@@ -271,7 +271,8 @@ Test(cron_next, one_fire_per_local_time)
 	for (i = 0; i < sizeof day_cases / sizeof day_cases[0]; i++) {
 		const struct day_case	*dc = &day_cases[i];
 		struct cron		 c = parse_ok(dc->expr);
-		time_t			 t = utc(dc->from), end = utc(dc->to), n;
+		time_t			 t = utc(dc->from), n;
+		time_t			 end = utc(dc->to);
 		int			 count = 0;
 
 		while (cron_next(&c, dc->zone, t, &n) == 0 && n < end) {
@@ -519,12 +520,16 @@ Test(cron_parse, table)
 		    pc->expr, (unsigned long long)c.minutes);
 		cr_expect_eq(c.hours, pc->hours, "%s: hours %#x", pc->expr,
 		    c.hours);
-		cr_expect_eq(c.doms, pc->doms, "%s: doms %#x", pc->expr, c.doms);
+		cr_expect_eq(c.doms, pc->doms, "%s: doms %#x", pc->expr,
+		    c.doms);
 		cr_expect_eq(c.months, pc->months, "%s: months %#x", pc->expr,
 		    c.months);
-		cr_expect_eq(c.dows, pc->dows, "%s: dows %#x", pc->expr, c.dows);
-		cr_expect_eq(c.dom_star, pc->dom_star, "%s: dom_star", pc->expr);
-		cr_expect_eq(c.dow_star, pc->dow_star, "%s: dow_star", pc->expr);
+		cr_expect_eq(c.dows, pc->dows, "%s: dows %#x", pc->expr,
+		    c.dows);
+		cr_expect_eq(c.dom_star, pc->dom_star, "%s: dom_star",
+		    pc->expr);
+		cr_expect_eq(c.dow_star, pc->dow_star, "%s: dow_star",
+		    pc->expr);
 		cr_expect(!c.manual, "%s: manual", pc->expr);
 	}
 }
@@ -730,8 +735,10 @@ static const struct civil_case civil_cases[] = {
 	{ "America/New_York", "2026-03-08 03:00:00", "2026-03-08T07:00:00Z" },
 	{ "America/New_York", "2026-11-01 01:30:00", "2026-11-01T05:30:00Z" },
 	{ "America/New_York", "2026-11-01 02:00:00", "2026-11-01T07:00:00Z" },
-	{ "Australia/Lord_Howe", "2026-10-04 02:15:00", "2026-10-03T15:30:00Z" },
-	{ "Australia/Lord_Howe", "2026-04-05 01:45:00", "2026-04-04T14:45:00Z" },
+	{ "Australia/Lord_Howe", "2026-10-04 02:15:00",
+	    "2026-10-03T15:30:00Z" },
+	{ "Australia/Lord_Howe", "2026-04-05 01:45:00",
+	    "2026-04-04T14:45:00Z" },
 	{ "Pacific/Apia", "2011-12-30 12:00:00", "2011-12-30T10:00:00Z" },
 	{ "Pacific/Apia", "2011-12-31 00:00:00", "2011-12-30T10:00:00Z" },
 	{ "Pacific/Apia", "2011-12-29 23:59:59", "2011-12-30T09:59:59Z" },
