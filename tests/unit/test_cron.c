@@ -119,7 +119,7 @@ static const struct next_case next_cases[] = {
 	{ "*/10 * * * *", "Europe/London", "2026-10-25T01:05:00Z",
 	    { "2026-10-25T02:00:00Z" } },
 
-	/* America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT (07:00Z). */
+	/* America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT, 07:00Z. */
 	{ "30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z",
 	    { "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z" } },
 	{ "0 3 * * *", "America/New_York", "2026-03-07T12:00:00Z",
