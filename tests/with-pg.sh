@@ -9,7 +9,9 @@
 # program's (128+N when killed by signal N; 99, a hard error for automake,
 # when the cluster cannot be started).  Any other program is run as it is.
 #
-# QSCHED_TEST_KEEP=1 keeps the cluster directory (server.log) for a look.
+# TMPDIR points into the cluster directory for the program's own files.
+# QSCHED_TEST_KEEP=1 keeps the cluster directory (server.log, the tests'
+# directories) for a look.
 set -u
 
 [ $# -ge 1 ] || { echo "usage: with-pg.sh PROGRAM [ARGS...]" >&2; exit 99; }
@@ -56,6 +58,9 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/qsched-pg.XXXXXX") ||
 env=$(sh "$cluster" start "$dir") ||
     { echo "with-pg.sh: cannot start PostgreSQL for $1" >&2; exit 99; }
 eval "$env"
+# Test files go inside the cluster directory, so they go with it even when
+# a crashed test could not remove its own.
+mkdir -p "$dir/tmp" && TMPDIR="$dir/tmp" && export TMPDIR
 
 # In the background, so a signal to this shell is handled at once rather
 # than after the program ends; stdin is passed on explicitly because an
