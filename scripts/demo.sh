@@ -69,7 +69,7 @@ step_cluster() {
 	eval "$(sh "$top/scripts/pg-cluster.sh" start --durable "$demo")"
 	echo "server: socket in $PGHOST, port $PGPORT, log $demo/server.log"
 	show "$PG_BINDIR/psql" -X -q -c "CREATE DATABASE dialler"
-	PGDATABASE=dialler
+	PGDATABASE=dialler; export PGDATABASE
 }
 
 step_config() {

@@ -172,6 +172,24 @@ Test(harness, values)
 	PQfinish(conn);
 }
 
+Test(harness, exec_file)
+{
+	PGconn	*conn = th_connect();
+	char	 path[PATH_MAX];
+
+	th_write("f.sql", "CREATE TABLE IF NOT EXISTS a (x int);\n"
+	    "INSERT INTO a VALUES (1), (2);\n");
+	snprintf(path, sizeof path, "%s/f.sql", th_tmp);
+	th_exec_file(conn, path);
+	cr_assert_eq(th_int(conn, "SELECT sum(x) FROM a"), 3);
+
+	/* A relative path is in the source tree. */
+	setenv("QSCHED_SRCDIR", th_tmp, 1);
+	th_exec_file(conn, "f.sql");
+	cr_assert_eq(th_int(conn, "SELECT count(*) FROM a"), 4);
+	PQfinish(conn);
+}
+
 static const struct {
 	const char	*argv[6];
 	int		 status;

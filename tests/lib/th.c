@@ -31,7 +31,6 @@
 
 #include "th.h"
 
-#define TH_RUN_TIMEOUT_MS	120000
 #define TH_SERVER_WAIT_MS	60000
 #define TH_MAXSPAWN		64
 #define TH_MAXARGS		64
@@ -39,6 +38,7 @@
 char		 th_tmp[1024];
 char		 th_dbname[64];
 char		 th_conninfo[PATH_MAX + 256];
+int		 th_run_timeout_ms = 120000;
 
 static char	 th_confpath[PATH_MAX];
 static int	 th_lockfd = -1;
@@ -353,9 +353,12 @@ th_connect(void)
 	return (conn);
 }
 
-/* Run SQL; assert it succeeds; the caller PQclears the result. */
+/*
+ * Run SQL; assert it succeeds, naming WHAT (the SQL itself when NULL); the
+ * caller PQclears the result.
+ */
 static PGresult *
-th_query(PGconn *conn, char *sql)
+th_query(PGconn *conn, const char *sql, const char *what)
 {
 	PGresult	*res;
 	const char	*state;
@@ -379,7 +382,8 @@ th_query(PGconn *conn, char *sql)
 	snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (SQLSTATE %s)",
 	    state == NULL ? "none" : state);
 	PQclear(res);
-	cr_assert_fail("SQL failed: %s\n    in: %s", msg, sql);
+	cr_assert_fail("SQL failed: %s\n    in: %s", msg,
+	    what == NULL ? sql : what);
 	return (NULL);
 }
 
@@ -392,7 +396,24 @@ th_exec(PGconn *conn, const char *fmt, ...)
 	va_start(ap, fmt);
 	sql = th_vasprintf(fmt, ap);
 	va_end(ap);
-	PQclear(th_query(conn, sql));
+	PQclear(th_query(conn, sql, NULL));
+	free(sql);
+}
+
+void
+th_exec_file(PGconn *conn, const char *path)
+{
+	char	 full[PATH_MAX], *sql;
+	int	 r;
+
+	if (path[0] == '/')
+		r = snprintf(full, sizeof full, "%s", path);
+	else
+		r = snprintf(full, sizeof full, "%s/%s",
+		    th_env("QSCHED_SRCDIR"), path);
+	cr_assert(r > 0 && (size_t)r < sizeof full, "path too long: %s", path);
+	sql = th_read(full);
+	PQclear(th_query(conn, sql, full));
 	free(sql);
 }
 
@@ -403,7 +424,7 @@ th_vvalue(PGconn *conn, const char *fmt, va_list ap)
 	char		*sql, *v = NULL;
 
 	sql = th_vasprintf(fmt, ap);
-	res = th_query(conn, sql);
+	res = th_query(conn, sql, NULL);
 	if (PQntuples(res) < 1 || PQnfields(res) < 1) {
 		PQclear(res);
 		cr_assert_fail("SQL returned no value\n    in: %s", sql);
@@ -579,7 +600,7 @@ th_waitpid_until(pid_t pid, int *wstatus, long long deadline)
 int
 th_run(struct th_out *out, const char *const argv[])
 {
-	long long	 deadline = th_mono_ms() + TH_RUN_TIMEOUT_MS;
+	long long	 deadline = th_mono_ms() + th_run_timeout_ms;
 	int		 po[2], pe[2], wstatus, nullfd;
 	pid_t		 pid, parent = getpid();
 	bool		 done;
@@ -619,8 +640,8 @@ th_run(struct th_out *out, const char *const argv[])
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &wstatus, 0);
-		cr_assert_fail("%s: still running after %d s, killed; "
-		    "stderr: %s", argv[0], TH_RUN_TIMEOUT_MS / 1000,
+		cr_assert_fail("%s: still running after %d ms, killed; "
+		    "stderr: %s", argv[0], th_run_timeout_ms,
 		    out->err == NULL ? "" : out->err);
 	}
 	th_check_sanitizers(argv[0], out->err);

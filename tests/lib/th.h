@@ -23,6 +23,11 @@
  * valid until the test's teardown.  Connections from th_connect belong to
  * the caller (PQfinish).  Processes from th_spawn are reaped by th_wait and
  * any still running at teardown are killed.
+ *
+ * Environment: QSCHED_BIN, QSCHED_SRCDIR, QSCHED_TEST_PLUGINDIR and
+ * QSCHED_PLUGIN_BUILDDIR come from tests/local.mk; PGHOST, PGPORT and
+ * QSCHED_TEST_PGCTL from tests/with-pg.sh.  QSCHED_TEST_KEEP=1 keeps th_tmp
+ * (and with-pg.sh keeps the cluster directory holding it).
  */
 #ifndef TH_H
 #define TH_H
@@ -36,6 +41,9 @@
 extern char	th_tmp[];	/* temporary directory, removed at teardown */
 extern char	th_dbname[];	/* the test's database */
 extern char	th_conninfo[];	/* "host='..' port='..' dbname='..' user='postgres'" */
+
+/* How long th_run waits for a command; a test may change it. */
+extern int	th_run_timeout_ms;	/* default 120000 */
 
 /*
  * th_setup, th_setup_exclusive, th_teardown - Criterion .init and .fini.
@@ -63,6 +71,12 @@ PGconn	*th_connect(void);
  */
 void	 th_exec(PGconn *conn, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/*
+ * th_exec_file - run the SQL in a file (plain SQL, no psql commands); a
+ * relative PATH is under $QSCHED_SRCDIR, where sql/fixtures live.  Asserts.
+ */
+void	 th_exec_file(PGconn *conn, const char *path);
 
 /*
  * th_value - the first column of the first row of a query (printf format):
@@ -102,7 +116,9 @@ void	 th_out_free(struct th_out *out);
  * slash) with stdin from /dev/null, capture stdout and stderr into OUT (or
  * let them through to the test's log if OUT is NULL), and wait for it.
  * RETURN VALUE: the exit status, 128+N if killed by signal N, 127 if it
- * could not be executed.  Asserts it ends within 120 s (then kills it).
+ * could not be executed.  Asserts it ends within th_run_timeout_ms (and
+ * then kills its process group).  In a sanitizer build, a sanitizer report
+ * on its stderr fails the test whatever the status.
  */
 int	 th_run(struct th_out *out, const char *const argv[]);
 
@@ -126,6 +142,7 @@ pid_t	 th_qsched_spawn(const char *conf, const char *arg, ...)
 /*
  * th_wait - wait up to timeout_ms for a spawned process to end.
  * RETURN VALUE: its status as th_run's, or -1 if it is still running.
+ * A sanitizer report in its stderr fails the test, as for th_run.
  */
 int	 th_wait(pid_t pid, int timeout_ms);
 
