@@ -36,6 +36,8 @@ cleanup() {
 	fi
 	[ -n "$demo" ] || return 0
 	if [ "$keep" = yes ]; then
+		echo "the cluster in $demo keeps running; stop it with:"
+		echo "  sh $top/scripts/pg-cluster.sh stop $demo && rm -rf $demo"
 		return 0
 	fi
 	sh "$top/scripts/pg-cluster.sh" stop "$demo" >/dev/null 2>&1 || true
@@ -109,7 +111,6 @@ step_keep() {
   use it:   eval "\$(sh $top/scripts/pg-cluster.sh env $demo)"
             $qsched -c $conf history
             psql -d dialler
-  stop it:  sh $top/scripts/pg-cluster.sh stop $demo && rm -rf $demo
 EOF
 }
 
