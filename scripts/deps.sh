@@ -1,0 +1,63 @@
+#!/bin/sh
+# deps.sh - install the Debian packages qsched needs to build, test and run
+# its demo; only those missing.  Uses sudo when not run as root.
+#
+#   scripts/deps.sh            install what is missing
+#   scripts/deps.sh --list     print the package list
+#
+# The sanitizer build uses GCC's own ASan/UBSan runtimes (libasan8,
+# libubsan1, pulled in by build-essential), so no clang runtime is needed.
+set -eu
+
+# The one list.  What each is for:
+#   build-essential autoconf automake libtool pkg-config   the build
+#   libpq-dev libconfuse-dev libinih-dev                   qsched's libraries
+#   libcriterion-dev                                       the test suites
+#   postgresql-15 postgresql-client-15 postgresql-contrib  test and demo server, psql
+#   mandoc                                                 man page checks
+#   jq                                                     JSON output checks
+#   tzdata                                                 IANA zones (per-job timezone)
+#   systemd                                                systemd-analyze verify of the unit
+#   procps util-linux passwd                               ps/pkill, runuser/setsid, useradd
+PACKAGES="build-essential autoconf automake libtool pkg-config
+libpq-dev libconfuse-dev libinih-dev libcriterion-dev
+postgresql-15 postgresql-client-15 postgresql-contrib
+mandoc jq tzdata systemd procps util-linux passwd"
+
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' $PACKAGES
+	exit 0
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: not a Debian system; install the equivalents of:" >&2
+	printf '  %s\n' $PACKAGES >&2
+	exit 0
+fi
+
+missing=
+for p in $PACKAGES; do
+	case $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) in
+	*" installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+if [ -z "$missing" ]; then
+	echo "deps.sh: all packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=sudo
+else
+	echo "deps.sh: missing packages:$missing; run as root or install sudo" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing:$missing"
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -q -y \
+    --no-install-recommends $missing
