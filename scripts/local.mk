@@ -6,8 +6,3 @@ EXTRA_DIST += \
 	scripts/test.sh \
 	scripts/demo.sh
 
-# configure's exit trap runs "rm -f core ... && rm -f -r conftest* confdefs*";
-# in a build directory "core" is the core sources' object directory, so the
-# first rm fails and confdefs.h stays behind, which fails make distcheck.
-# (Belongs in Makefile.am; kept here until it moves.)
-DISTCLEANFILES = confdefs.h
