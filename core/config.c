@@ -1,9 +1,1007 @@
-/* config.c - STUB: to be written. */
+/*
+ * config.c - jobs.conf, design section 3.5, parsed with libconfuse.
+ *
+ * Values are checked as they are parsed (validation and parse callbacks),
+ * so every error carries the line it was found on; what needs the whole
+ * file (plugins, their options, depends_on) is checked afterwards with
+ * lines recorded during the parse.  Every error is one line,
+ * "FILE:LINE: message", and a failed load frees everything it built.
+ *
+ * Three quirks of libconfuse 3.3 shape this file:
+ * - its lexer miscounts lines after '#', '//' and one-line C comments, so
+ *   comments are blanked out (newlines kept) before libconfuse sees the
+ *   text (config_read);
+ * - it accepts a file that ends inside a section, so braces are counted
+ *   in the same pass;
+ * - it reports a spurious "no such option" for every key of a
+ *   CFGF_KEYSTRVAL section; that message is filtered, and it is the only
+ *   place the line of each key of options { } can be learnt.
+ * Callbacks get no user pointer, hence config_cur: the parse in progress
+ * (qsched is single-threaded).
+ */
 #include "qsched.h"
-#include <stdio.h>
 
-int config_load(const char *path, struct config **out, char *err, size_t errlen) { (void)out; snprintf(err, errlen, "%s: not implemented", path); return -1; }
-void config_free(struct config *c) { (void)c; }
-struct job *config_job(const struct config *c, const char *name) { (void)c; (void)name; return NULL; }
-int config_set_option(struct job *job, const char *a, char *err, size_t errlen) { (void)job; (void)a; snprintf(err, errlen, "not implemented"); return -1; }
-struct option_value *job_option(const struct job *job, const char *name) { (void)job; (void)name; return NULL; }
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <confuse.h>
+
+#define CONFIG_RETRIES_MAX	1000
+#define CONFIG_MAXSIZE		(4 * 1024 * 1024)
+
+/*
+ * An empty section nobody writes (the name cannot be an unquoted word):
+ * libconfuse creates it when "job NAME {" is read, with that line, and
+ * nothing moves it later, unlike the job section's own line counter.
+ */
+#define CONFIG_MARK		"(line)"
+
+/* Where a key was set: (section, key) -> line. */
+struct config_line {
+	cfg_t		*sec;
+	char		*key;
+	int		 line;
+};
+
+struct config_parse {
+	const char	*path;
+	char		*err;
+	size_t		 errlen;
+	bool		 failed;
+	struct config_line *lines;
+	size_t		 nlines;
+	size_t		 alines;
+};
+
+static struct config_parse	*config_cur;
+
+static void	config_fail(struct config_parse *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static int	config_parse_int(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_bool(cfg_t *, cfg_opt_t *, const char *, void *);
+
+static cfg_opt_t config_options_opts[] = {
+	CFG_END()
+};
+
+static cfg_opt_t config_mark_opts[] = {
+	CFG_END()
+};
+
+static cfg_opt_t config_job_opts[] = {
+	CFG_STR("plugin", NULL, CFGF_NODEFAULT),
+	CFG_STR("schedule", NULL, CFGF_NODEFAULT),
+	CFG_STR("timezone", NULL, CFGF_NODEFAULT),
+	CFG_STR("timeout", "0", CFGF_NONE),
+	CFG_INT_CB("retries", 0, CFGF_NONE, config_parse_int),
+	CFG_STR("retry_delay", "30s", CFGF_NONE),
+	CFG_STR("overlap", "skip", CFGF_NONE),
+	CFG_STR("lock", NULL, CFGF_NODEFAULT),
+	CFG_BOOL_CB("catch_up", cfg_false, CFGF_NONE, config_parse_bool),
+	CFG_STR_LIST("depends_on", "{}", CFGF_NONE),
+	CFG_BOOL_CB("enabled", cfg_true, CFGF_NONE, config_parse_bool),
+	CFG_STR("lock_timeout", "0", CFGF_NONE),
+	CFG_STR("statement_timeout", "0", CFGF_NONE),
+	CFG_SEC("options", config_options_opts, CFGF_KEYSTRVAL),
+	CFG_SEC(CONFIG_MARK, config_mark_opts, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t config_opts[] = {
+	CFG_STR("database", "", CFGF_NONE),
+	CFG_STR("plugin_dir", QSCHED_PLUGINDIR, CFGF_NONE),
+	CFG_STR("flags_file", QSCHED_SYSCONFDIR "/flags.ini", CFGF_NONE),
+	CFG_STR("timezone", "UTC", CFGF_NONE),
+	CFG_STR("history_retention", "90d", CFGF_NONE),
+	CFG_SEC("job", config_job_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+/* Keys whose value is a duration, at the top level and in a job. */
+static const char *const config_duration_keys[] = {
+	"history_retention",
+	"job|timeout",
+	"job|retry_delay",
+	"job|lock_timeout",
+	"job|statement_timeout",
+};
+
+static const char *const config_job_keys[] = {
+	"plugin", "schedule", "timezone", "timeout", "retries", "retry_delay",
+	"overlap", "lock", "catch_up", "depends_on", "enabled", "lock_timeout",
+	"statement_timeout",
+};
+
+static void
+config_fail(struct config_parse *cp, int line, const char *fmt, ...)
+{
+	char	 msg[QSCHED_ERRLEN], *p;
+	va_list	 ap;
+
+	if (cp->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* A value quoted over several lines must not break the one line. */
+	for (p = msg; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	}
+	if (line > 0)
+		snprintf(cp->err, cp->errlen, "%s:%d: %s", cp->path, line, msg);
+	else
+		snprintf(cp->err, cp->errlen, "%s: %s", cp->path, msg);
+	cp->failed = true;
+}
+
+static struct config_line *
+config_find_line(struct config_parse *cp, cfg_t *sec, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < cp->nlines; i++) {
+		if (cp->lines[i].sec == sec && strcmp(cp->lines[i].key, key) == 0)
+			return (&cp->lines[i]);
+	}
+	return (NULL);
+}
+
+static void
+config_note_line(struct config_parse *cp, cfg_t *sec, const char *key,
+    int line)
+{
+	struct config_line *l;
+
+	if (cp->nlines == cp->alines) {
+		cp->alines = cp->alines == 0 ? 32 : cp->alines * 2;
+		cp->lines = xrealloc(cp->lines, cp->alines * sizeof *cp->lines);
+	}
+	l = &cp->lines[cp->nlines++];
+	l->sec = sec;
+	l->key = xstrdup(key);
+	l->line = line;
+}
+
+static int
+config_line_of(struct config_parse *cp, cfg_t *sec, const char *key,
+    int fallback)
+{
+	struct config_line *l;
+
+	if ((l = config_find_line(cp, sec, key)) == NULL)
+		return (fallback);
+	return (l->line);
+}
+
+static int
+config_job_line(cfg_t *js)
+{
+	cfg_t	*mark = cfg_getsec(js, CONFIG_MARK);
+
+	return (mark != NULL ? mark->line : js->line);
+}
+
+static int
+config_job_name_valid(const char *name)
+{
+	const char	*p;
+
+	if (name == NULL || *name == '\0')
+		return (0);
+	for (p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		    *p == '-'))
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * The error function libconfuse calls.  Prefixes the job, filters the
+ * spurious KEYSTRVAL message (recording the key's line instead) and puts
+ * libconfuse's terser messages in qsched's words.
+ */
+static void __attribute__((format(printf, 2, 0)))
+config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	struct config_parse *cp = config_cur;
+	char		 msg[QSCHED_ERRLEN], job[QSCHED_ERRLEN];
+	const char	*arg;
+	cfg_t		*first;
+	va_list		 aq;
+	int		 line = cfg != NULL ? cfg->line : 0;
+
+	if (cp == NULL)
+		return;
+	if (strcmp(fmt, "no such option '%s'") == 0 && cfg != NULL &&
+	    cfg->name != NULL && strcmp(cfg->name, "options") == 0) {
+		va_copy(aq, ap);
+		arg = va_arg(aq, const char *);
+		va_end(aq);
+		if (config_find_line(cp, cfg, arg) == NULL)
+			config_note_line(cp, cfg, arg, line);
+		return;
+	}
+	if (cp->failed)
+		return;
+
+	job[0] = '\0';
+	if (cfg != NULL && cfg->name != NULL && strcmp(cfg->name, "job") == 0 &&
+	    cfg->title != NULL)
+		snprintf(job, sizeof job, "job \"%s\": ", cfg->title);
+
+	va_copy(aq, ap);
+	if (strcmp(fmt, "no such option '%s'") == 0) {
+		arg = va_arg(aq, const char *);
+		snprintf(msg, sizeof msg, "unknown key \"%s\"", arg);
+	} else if (strcmp(fmt, "found duplicate title '%s'") == 0) {
+		arg = va_arg(aq, const char *);
+		first = cfg_gettsec(cfg, "job", arg);
+		snprintf(msg, sizeof msg, "duplicate job name \"%s\" (first "
+		    "defined on line %d)", arg,
+		    first != NULL ? config_job_line(first) : 0);
+	} else
+		vsnprintf(msg, sizeof msg, fmt, aq);
+	va_end(aq);
+	config_fail(cp, line, "%s%s", job, msg);
+}
+
+/*
+ * Record where KEY was set; a scalar set twice is a mistake libconfuse
+ * would let pass, keeping the last value silently.
+ */
+static int
+config_track(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct config_parse *cp = config_cur;
+	struct config_line *l;
+
+	if ((l = config_find_line(cp, cfg, opt->name)) == NULL) {
+		config_note_line(cp, cfg, opt->name, cfg->line);
+		return (0);
+	}
+	if (opt->flags & CFGF_LIST)
+		return (0);
+	cfg_error(cfg, "%s: set twice (first on line %d)", opt->name,
+	    l->line);
+	return (-1);
+}
+
+static const char *
+config_last_str(cfg_opt_t *opt)
+{
+	unsigned int	 n = cfg_opt_size(opt);
+
+	return (n == 0 ? NULL : cfg_opt_getnstr(opt, n - 1));
+}
+
+static int
+config_valid_track(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return (config_track(cfg, opt));
+}
+
+static int
+config_valid_duration(cfg_t *cfg, cfg_opt_t *opt)
+{
+	char	 err[QSCHED_ERRLEN];
+	int64_t	 ms;
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (duration_parse(config_last_str(opt), &ms, err, sizeof err) != 0) {
+		cfg_error(cfg, "%s: %s", opt->name, err);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_valid_timezone(cfg_t *cfg, cfg_opt_t *opt)
+{
+	char	 err[QSCHED_ERRLEN];
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (tz_check(config_last_str(opt), err, sizeof err) != 0) {
+		cfg_error(cfg, "%s: %s", opt->name, err);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_valid_schedule(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct cron	 c;
+	char		 err[QSCHED_ERRLEN];
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (cron_parse(config_last_str(opt), &c, err, sizeof err) != 0) {
+		cfg_error(cfg, "%s: %s", opt->name, err);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_valid_plugin(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*name = config_last_str(opt);
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (!plugin_name_valid(name)) {
+		cfg_error(cfg, "plugin: invalid plugin name \"%s\" "
+		    "(expected [a-z0-9_]+)", name);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_valid_overlap(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*v = config_last_str(opt);
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (strcmp(v, "skip") != 0 && strcmp(v, "wait") != 0) {
+		cfg_error(cfg, "overlap: \"%s\" is not one of skip|wait", v);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_valid_lock(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (*config_last_str(opt) == '\0') {
+		cfg_error(cfg, "lock: must not be empty");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Called when a job's closing brace is read: what the job must have. */
+static int
+config_valid_job(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct config_parse *cp = config_cur;
+	cfg_t		*js;
+	const char	*name;
+	int		 line;
+
+	(void)cfg;
+	if ((js = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1)) == NULL)
+		return (0);
+	name = cfg_title(js);
+	line = config_job_line(js);
+	if (!config_job_name_valid(name)) {
+		config_fail(cp, line, "job \"%s\": invalid job name "
+		    "(expected [A-Za-z0-9_.-]+)", name);
+		return (-1);
+	}
+	if (cfg_getstr(js, "plugin") == NULL) {
+		config_fail(cp, line, "job \"%s\": missing required key "
+		    "\"plugin\"", name);
+		return (-1);
+	}
+	if (cfg_getstr(js, "schedule") == NULL) {
+		config_fail(cp, line, "job \"%s\": missing required key "
+		    "\"schedule\" (\"@manual\" for run-by-hand only)", name);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_parse_int(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || errno != 0) {
+		cfg_error(cfg, "%s: \"%s\" is not an integer", opt->name, value);
+		return (-1);
+	}
+	if (n < 0) {
+		cfg_error(cfg, "%s: %ld is below the minimum 0", opt->name, n);
+		return (-1);
+	}
+	if (n > CONFIG_RETRIES_MAX) {
+		cfg_error(cfg, "%s: %ld is above the maximum %d", opt->name, n,
+		    CONFIG_RETRIES_MAX);
+		return (-1);
+	}
+	*(long *)result = n;
+	return (0);
+}
+
+static int
+config_parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	bool	 b;
+
+	if (option_parse_bool(value, &b) != 0) {
+		cfg_error(cfg, "%s: \"%s\" is not a boolean (true/false, "
+		    "yes/no, on/off, 1/0)", opt->name, value);
+		return (-1);
+	}
+	*(int *)result = b ? 1 : 0;
+	return (0);
+}
+
+/*
+ * Read PATH and blank out its comments, keeping newlines so libconfuse's
+ * line count stays right.  Also refuse what libconfuse would take
+ * silently or report without a line: a "{", a string or a comment never
+ * closed.
+ */
+static char *
+config_read(struct config_parse *cp)
+{
+	FILE		*f;
+	struct stat	 sb;
+	char		*buf, *p, prev = '\n';
+	int		 line = 1, depth = 0, start = 0;
+	int		 opened[64];
+	size_t		 n;
+	enum { NORMAL, DQ, SQ, LINE, BLOCK } st = NORMAL;
+
+	if ((f = fopen(cp->path, "r")) == NULL) {
+		snprintf(cp->err, cp->errlen, "cannot open %s: %s", cp->path,
+		    strerror(errno));
+		cp->failed = true;
+		return (NULL);
+	}
+	if (fstat(fileno(f), &sb) != 0 || sb.st_size > CONFIG_MAXSIZE) {
+		config_fail(cp, 0, "not a config file (larger than %d bytes)",
+		    CONFIG_MAXSIZE);
+		fclose(f);
+		return (NULL);
+	}
+	buf = xmalloc((size_t)sb.st_size + 1);
+	n = fread(buf, 1, (size_t)sb.st_size, f);
+	if (ferror(f)) {
+		config_fail(cp, 0, "read error: %s", strerror(errno));
+		fclose(f);
+		free(buf);
+		return (NULL);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (strlen(buf) != n) {
+		config_fail(cp, 0, "contains a NUL byte");
+		free(buf);
+		return (NULL);
+	}
+
+	for (p = buf; *p != '\0'; prev = *p, p++) {
+		switch (st) {
+		case NORMAL:
+			if (*p == '"' || *p == '\'') {
+				st = *p == '"' ? DQ : SQ;
+				start = line;
+			} else if (*p == '#' ||
+			    (*p == '/' && p[1] == '/' &&
+			    strchr(" \t\r\n{}()=,+\"'", prev) != NULL)) {
+				st = LINE;
+				*p = ' ';
+			} else if (*p == '/' && p[1] == '*' &&
+			    strchr(" \t\r\n{}()=,+\"'", prev) != NULL) {
+				st = BLOCK;
+				start = line;
+				p[0] = p[1] = ' ';
+				p++;
+			} else if (*p == '{') {
+				if (depth < (int)(sizeof opened /
+				    sizeof opened[0]))
+					opened[depth] = line;
+				depth++;
+			} else if (*p == '}' && depth > 0)
+				depth--;
+			break;
+		case DQ:
+		case SQ:
+			if (*p == '\\' && p[1] != '\0')
+				p++;	/* counted below if a newline */
+			else if (*p == (st == DQ ? '"' : '\''))
+				st = NORMAL;
+			break;
+		case LINE:
+			if (*p == '\n')
+				st = NORMAL;
+			else
+				*p = ' ';
+			break;
+		case BLOCK:
+			if (p[0] == '*' && p[1] == '/') {
+				p[0] = p[1] = ' ';
+				p++;
+				st = NORMAL;
+			} else if (*p != '\n')
+				*p = ' ';
+			break;
+		}
+		if (*p == '\n')
+			line++;
+	}
+	if (st == BLOCK || st == DQ || st == SQ) {
+		if (st == BLOCK)
+			config_fail(cp, start, "comment never closed "
+			    "(\"*/\" missing)");
+		else
+			config_fail(cp, start, "string never closed "
+			    "(%c missing)", st == DQ ? '"' : '\'');
+		free(buf);
+		return (NULL);
+	}
+	if (depth > 0) {
+		config_fail(cp, depth <= (int)(sizeof opened /
+		    sizeof opened[0]) ? opened[depth - 1] : line,
+		    "\"{\" is never closed");
+		free(buf);
+		return (NULL);
+	}
+	return (buf);
+}
+
+/* Relative paths in jobs.conf are relative to the file, not the cwd. */
+static char *
+config_resolve(const char *cfgpath, const char *p)
+{
+	const char	*slash;
+	char		*out;
+
+	if (*p == '\0' || *p == '/')
+		return (xstrdup(p));
+	if ((slash = strrchr(cfgpath, '/')) == NULL)
+		xasprintf(&out, "./%s", p);
+	else if (slash == cfgpath)
+		xasprintf(&out, "/%s", p);
+	else
+		xasprintf(&out, "%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
+	return (out);
+}
+
+static int64_t
+config_duration(cfg_t *sec, const char *key)
+{
+	char	 err[QSCHED_ERRLEN];
+	int64_t	 ms = 0;
+
+	/* Checked while parsing; a default is known to be good. */
+	(void)duration_parse(cfg_getstr(sec, key), &ms, err, sizeof err);
+	return (ms);
+}
+
+/* Load the job's plugin and check options { } against its table. */
+static int
+config_job_plugin(struct config_parse *cp, struct config *c, cfg_t *js,
+    struct job *job)
+{
+	const struct qsched_option *table, *def;
+	struct option_value *v;
+	struct stat	 sb;
+	cfg_t		*os;
+	cfg_opt_t	*opt;
+	char		 err[QSCHED_ERRLEN], *path;
+	unsigned int	 i;
+	size_t		 n;
+	int		 pline, line;
+
+	pline = config_line_of(cp, js, "plugin", job->line);
+	xasprintf(&path, "%s/%s.so", c->plugin_dir, job->plugin_name);
+	if (lstat(path, &sb) != 0 && errno == ENOENT) {
+		config_fail(cp, pline, "job \"%s\": unknown plugin \"%s\" "
+		    "(no %s.so in %s)", job->name, job->plugin_name,
+		    job->plugin_name, c->plugin_dir);
+		free(path);
+		return (-1);
+	}
+	free(path);
+	job->plugin = plugin_load(c->plugin_dir, job->plugin_name, err,
+	    sizeof err);
+	if (job->plugin == NULL) {
+		config_fail(cp, pline, "job \"%s\": %s", job->name, err);
+		return (-1);
+	}
+
+	table = job->plugin->desc->options;
+	for (n = 0; table != NULL && table[n].name != NULL; n++)
+		;
+	job->noptions = n;
+	job->options = xcalloc(n, sizeof *job->options);
+	for (n = 0; n < job->noptions; n++) {
+		v = &job->options[n];
+		v->def = &table[n];
+		if (table[n].default_value != NULL &&
+		    option_parse(&table[n], table[n].default_value, v, err,
+		    sizeof err) != 0) {
+			config_fail(cp, pline, "job \"%s\": plugin \"%s\": "
+			    "default of %s", job->name, job->plugin_name, err);
+			return (-1);
+		}
+	}
+
+	os = cfg_getsec(js, "options");
+	for (i = 0; os != NULL && i < cfg_num(os); i++) {
+		opt = cfg_getnopt(os, i);
+		line = config_line_of(cp, os, cfg_opt_name(opt), job->line);
+		if ((def = option_find(table, cfg_opt_name(opt))) == NULL) {
+			config_fail(cp, line, "job \"%s\": unknown plugin "
+			    "option \"%s\" (plugin \"%s\")", job->name,
+			    cfg_opt_name(opt), job->plugin_name);
+			return (-1);
+		}
+		v = &job->options[def - table];
+		if (option_parse(def, cfg_opt_getnstr(opt, 0), v, err,
+		    sizeof err) != 0) {
+			config_fail(cp, line, "job \"%s\": options: %s",
+			    job->name, err);
+			return (-1);
+		}
+		v->line = line;
+	}
+
+	for (n = 0; n < job->noptions; n++) {
+		v = &job->options[n];
+		if ((v->def->flags & QSCHED_OPT_REQUIRED) && v->text == NULL) {
+			config_fail(cp, job->line, "job \"%s\": missing "
+			    "required plugin option \"%s\" (plugin \"%s\")",
+			    job->name, v->def->name, job->plugin_name);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+config_build_job(struct config_parse *cp, struct config *c, cfg_t *js,
+    struct job *job)
+{
+	struct cron	 cron;
+	const char	*s;
+	char		 err[QSCHED_ERRLEN];
+	unsigned int	 i;
+
+	job->name = xstrdup(cfg_title(js));
+	job->line = config_job_line(js);
+	job->plugin_name = xstrdup(cfg_getstr(js, "plugin"));
+	job->schedule = xstrdup(cfg_getstr(js, "schedule"));
+	if (cron_parse(job->schedule, &cron, err, sizeof err) != 0) {
+		config_fail(cp, config_line_of(cp, js, "schedule", job->line),
+		    "job \"%s\": schedule: %s", job->name, err);
+		return (-1);
+	}
+	job->cron = cron;
+	s = cfg_getstr(js, "timezone");
+	job->timezone = xstrdup(s != NULL ? s : c->timezone);
+	job->timeout_ms = config_duration(js, "timeout");
+	job->retries = (int)cfg_getint(js, "retries");
+	job->retry_delay_ms = config_duration(js, "retry_delay");
+	job->overlap = strcmp(cfg_getstr(js, "overlap"), "wait") == 0 ?
+	    OVERLAP_WAIT : OVERLAP_SKIP;
+	s = cfg_getstr(js, "lock");
+	job->lock = xstrdup(s != NULL ? s : job->name);
+	job->catch_up = cfg_getbool(js, "catch_up") == cfg_true;
+	job->enabled = cfg_getbool(js, "enabled") == cfg_true;
+	job->lock_timeout_ms = config_duration(js, "lock_timeout");
+	job->statement_timeout_ms = config_duration(js, "statement_timeout");
+
+	job->ndepends = cfg_size(js, "depends_on");
+	job->depends_on = xcalloc(job->ndepends, sizeof *job->depends_on);
+	for (i = 0; i < job->ndepends; i++)
+		job->depends_on[i] = xstrdup(cfg_getnstr(js, "depends_on", i));
+
+	return (config_job_plugin(cp, c, js, job));
+}
+
+static ssize_t
+config_job_index(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->njobs; i++) {
+		if (strcmp(c->jobs[i].name, name) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/*
+ * Depth-first search from job I; STATE: 0 unseen, 1 on the stack, 2 done.
+ * On a back edge, name the cycle from where it starts.
+ */
+static int
+config_cycle_visit(struct config_parse *cp, cfg_t *cfg,
+    const struct config *c, size_t i, int *state, size_t *stack,
+    size_t depth)
+{
+	char		 msg[QSCHED_ERRLEN];
+	const struct job *job = &c->jobs[i];
+	size_t		 d, k, len;
+	ssize_t		 j;
+
+	state[i] = 1;
+	stack[depth] = i;
+	for (d = 0; d < job->ndepends; d++) {
+		j = config_job_index(c, job->depends_on[d]);
+		if (j < 0 || state[j] == 2)
+			continue;
+		if (state[j] == 0) {
+			if (config_cycle_visit(cp, cfg, c, (size_t)j, state,
+			    stack, depth + 1) != 0)
+				return (-1);
+			continue;
+		}
+		for (k = 0; stack[k] != (size_t)j; k++)
+			;
+		msg[0] = '\0';
+		for (len = 0; k <= depth; k++) {
+			snprintf(msg + len, sizeof msg - len, "%s -> ",
+			    c->jobs[stack[k]].name);
+			len = strlen(msg);
+		}
+		snprintf(msg + len, sizeof msg - len, "%s",
+		    c->jobs[j].name);
+		config_fail(cp, config_line_of(cp,
+		    cfg_getnsec(cfg, "job", (unsigned int)j), "depends_on",
+		    c->jobs[j].line), "job \"%s\": depends_on cycle: %s",
+		    c->jobs[j].name, msg);
+		return (-1);
+	}
+	state[i] = 2;
+	return (0);
+}
+
+static int
+config_check_depends(struct config_parse *cp, cfg_t *cfg,
+    const struct config *c)
+{
+	const struct job *job;
+	size_t		 i, d, *stack;
+	int		*state, r = 0;
+
+	for (i = 0; i < c->njobs; i++) {
+		job = &c->jobs[i];
+		for (d = 0; d < job->ndepends; d++) {
+			if (strcmp(job->depends_on[d], job->name) == 0) {
+				config_fail(cp, config_line_of(cp,
+				    cfg_getnsec(cfg, "job", (unsigned int)i),
+				    "depends_on", job->line), "job \"%s\": "
+				    "depends_on names the job itself",
+				    job->name);
+				return (-1);
+			}
+			if (config_job_index(c, job->depends_on[d]) < 0) {
+				config_fail(cp, config_line_of(cp,
+				    cfg_getnsec(cfg, "job", (unsigned int)i),
+				    "depends_on", job->line), "job \"%s\": "
+				    "depends_on: unknown job \"%s\"",
+				    job->name, job->depends_on[d]);
+				return (-1);
+			}
+		}
+	}
+
+	state = xcalloc(c->njobs, sizeof *state);
+	stack = xcalloc(c->njobs, sizeof *stack);
+	for (i = 0; i < c->njobs && r == 0; i++) {
+		if (state[i] == 0)
+			r = config_cycle_visit(cp, cfg, c, i, state, stack, 0);
+	}
+	free(stack);
+	free(state);
+	return (r);
+}
+
+static int
+config_build(struct config_parse *cp, cfg_t *cfg, struct config *c)
+{
+	size_t	 i;
+
+	c->database = xstrdup(cfg_getstr(cfg, "database"));
+	c->plugin_dir = config_resolve(cp->path, cfg_getstr(cfg, "plugin_dir"));
+	c->flags_file = config_resolve(cp->path, cfg_getstr(cfg, "flags_file"));
+	c->timezone = xstrdup(cfg_getstr(cfg, "timezone"));
+	c->history_retention_ms = config_duration(cfg, "history_retention");
+
+	c->njobs = cfg_size(cfg, "job");
+	c->jobs = xcalloc(c->njobs, sizeof *c->jobs);
+	for (i = 0; i < c->njobs; i++) {
+		if (config_build_job(cp, c, cfg_getnsec(cfg, "job",
+		    (unsigned int)i), &c->jobs[i]) != 0)
+			return (-1);
+	}
+	return (config_check_depends(cp, cfg, c));
+}
+
+static cfg_t *
+config_init_cfg(void)
+{
+	cfg_t	*cfg;
+	size_t	 i;
+	char	 key[64];
+
+	cfg = cfg_init(config_opts, CFGF_NONE);
+	if (cfg == NULL)
+		return (NULL);
+	cfg_set_error_function(cfg, config_errfunc);
+	for (i = 0; i < sizeof config_job_keys / sizeof config_job_keys[0];
+	    i++) {
+		snprintf(key, sizeof key, "job|%s", config_job_keys[i]);
+		cfg_set_validate_func(cfg, key, config_valid_track);
+	}
+	for (i = 0; i < sizeof config_duration_keys /
+	    sizeof config_duration_keys[0]; i++)
+		cfg_set_validate_func(cfg, config_duration_keys[i],
+		    config_valid_duration);
+	cfg_set_validate_func(cfg, "database", config_valid_track);
+	cfg_set_validate_func(cfg, "plugin_dir", config_valid_track);
+	cfg_set_validate_func(cfg, "flags_file", config_valid_track);
+	cfg_set_validate_func(cfg, "timezone", config_valid_timezone);
+	cfg_set_validate_func(cfg, "job|timezone", config_valid_timezone);
+	cfg_set_validate_func(cfg, "job|schedule", config_valid_schedule);
+	cfg_set_validate_func(cfg, "job|plugin", config_valid_plugin);
+	cfg_set_validate_func(cfg, "job|overlap", config_valid_overlap);
+	cfg_set_validate_func(cfg, "job|lock", config_valid_lock);
+	cfg_set_validate_func(cfg, "job", config_valid_job);
+	return (cfg);
+}
+
+int
+config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	struct config_parse cp;
+	struct config	*c = NULL;
+	cfg_t		*cfg = NULL;
+	char		*buf;
+	int		 r;
+	size_t		 i;
+
+	*out = NULL;
+	memset(&cp, 0, sizeof cp);
+	cp.path = path;
+	cp.err = err;
+	cp.errlen = errlen;
+	if ((buf = config_read(&cp)) == NULL)
+		return (-1);
+
+	config_cur = &cp;
+	if ((cfg = config_init_cfg()) == NULL) {
+		config_fail(&cp, 0, "cannot initialise the parser");
+		goto done;
+	}
+	r = cfg_parse_buf(cfg, buf);
+	if (r != CFG_SUCCESS) {
+		config_fail(&cp, 0, "cannot parse");
+		goto done;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(path);
+	if (config_build(&cp, cfg, c) != 0)
+		goto done;
+	*out = c;
+	c = NULL;
+
+done:
+	config_cur = NULL;
+	if (cfg != NULL)
+		cfg_free(cfg);
+	free(buf);
+	for (i = 0; i < cp.nlines; i++)
+		free(cp.lines[i].key);
+	free(cp.lines);
+	config_free(c);
+	return (*out != NULL ? 0 : -1);
+}
+
+static void
+config_free_job(struct job *job)
+{
+	size_t	 i;
+
+	free(job->name);
+	free(job->plugin_name);
+	free(job->schedule);
+	free(job->timezone);
+	free(job->lock);
+	for (i = 0; i < job->ndepends; i++)
+		free(job->depends_on[i]);
+	free(job->depends_on);
+	for (i = 0; i < job->noptions; i++)
+		free(job->options[i].text);
+	free(job->options);
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->njobs; i++)
+		config_free_job(&c->jobs[i]);
+	free(c->jobs);
+	free(c->path);
+	free(c->database);
+	free(c->plugin_dir);
+	free(c->flags_file);
+	free(c->timezone);
+	free(c);
+}
+
+struct job *
+config_job(const struct config *c, const char *name)
+{
+	ssize_t	 i;
+
+	if (c == NULL || name == NULL || (i = config_job_index(c, name)) < 0)
+		return (NULL);
+	return (&c->jobs[i]);
+}
+
+struct option_value *
+job_option(const struct job *job, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < job->noptions; i++) {
+		if (strcmp(job->options[i].def->name, name) == 0)
+			return (&job->options[i]);
+	}
+	return (NULL);
+}
+
+int
+config_set_option(struct job *job, const char *assignment, char *err,
+    size_t errlen)
+{
+	struct option_value *v;
+	const char	*eq, *msg;
+	char		 oerr[QSCHED_ERRLEN], *key;
+	size_t		 klen;
+
+	if ((eq = strchr(assignment, '=')) == NULL || eq == assignment) {
+		snprintf(err, errlen, "--set %s: expected KEY=VALUE",
+		    assignment);
+		return (-1);
+	}
+	klen = (size_t)(eq - assignment);
+	key = xmalloc(klen + 1);
+	memcpy(key, assignment, klen);
+	key[klen] = '\0';
+	if ((v = job_option(job, key)) == NULL) {
+		snprintf(err, errlen, "--set %s: plugin \"%s\" has no option "
+		    "\"%s\"", key, job->plugin_name, key);
+		free(key);
+		return (-1);
+	}
+	if (option_parse(v->def, eq + 1, v, oerr, sizeof oerr) != 0) {
+		/* option_parse() names the option already. */
+		msg = oerr;
+		if (strncmp(msg, key, klen) == 0 && strncmp(msg + klen, ": ",
+		    2) == 0)
+			msg += klen + 2;
+		snprintf(err, errlen, "--set %s: %s", key, msg);
+		free(key);
+		return (-1);
+	}
+	v->line = 0;
+	free(key);
+	return (0);
+}
