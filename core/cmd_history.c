@@ -88,7 +88,7 @@ cmd_history(struct cmd_ctx *ctx)
 	int		 ch, rc;
 	bool		 known;
 
-	while ((ch = getopt_long(ctx->argc, ctx->argv, "+", longopts,
+	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'j':

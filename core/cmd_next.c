@@ -18,7 +18,7 @@ cmd_next(struct cmd_ctx *ctx)
 	long		 n = 5;
 	int		 ch, rc;
 
-	while ((ch = getopt(ctx->argc, ctx->argv, "+n:")) != -1) {
+	while ((ch = getopt(ctx->argc, ctx->argv, "n:")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = strtol(optarg, &end, 10);

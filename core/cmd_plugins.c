@@ -58,7 +58,7 @@ cmd_plugins(struct cmd_ctx *ctx)
 	const char	*dir = NULL;
 	int		 ch, refused = 0, rc;
 
-	while ((ch = getopt(ctx->argc, ctx->argv, "+d:")) != -1) {
+	while ((ch = getopt(ctx->argc, ctx->argv, "d:")) != -1) {
 		if (ch != 'd') {
 			fprintf(stderr, "usage: qsched plugins [-d DIR]\n");
 			return (QSCHED_EXIT_USAGE);

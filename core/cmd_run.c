@@ -133,7 +133,7 @@ cmd_run(struct cmd_ctx *ctx)
 	int		 ch, rc, attempt;
 
 	sets = xcalloc((size_t)ctx->argc, sizeof *sets);
-	while ((ch = getopt_long(ctx->argc, ctx->argv, "+", longopts,
+	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'n':

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "th.h"
 
@@ -181,7 +182,8 @@ Test(cli, check_reports_an_unreachable_database)
 	char		 conf[4096];
 
 	th_writef("bad.conf", "database = \"host=%s port=1 dbname=x\"\n"
-	    "plugin_dir = \"%s\"\n", th_tmp, getenv("QSCHED_TEST_PLUGINDIR"));
+	    "flags_file = \"\"\nplugin_dir = \"%s\"\n", th_tmp,
+	    getenv("QSCHED_TEST_PLUGINDIR"));
 	snprintf(conf, sizeof conf, "%s/bad.conf", th_tmp);
 	cr_assert_eq(th_qsched(&o, conf, "check", NULL), 3, "%s", o.err);
 	th_out_free(&o);
@@ -251,8 +253,12 @@ Test(cli, unknown_command_and_no_command_are_usage_errors)
 	cr_assert_eq(th_qsched(&o, NULL, "frobnicate", NULL), 2);
 	cr_assert(strstr(o.err, "unknown command") != NULL);
 	th_out_free(&o);
-	cr_assert_eq(th_qsched(&o, NULL, NULL), 2);
-	th_out_free(&o);
+	{
+		const char *argv[] = { getenv("QSCHED_BIN"), NULL };
+
+		cr_assert_eq(th_run(&o, argv), 2);
+		th_out_free(&o);
+	}
 	cr_assert_eq(th_qsched(&o, NULL, "--version", NULL), 0);
 	cr_assert(strncmp(o.out, "qsched ", 7) == 0);
 	th_out_free(&o);

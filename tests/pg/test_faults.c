@@ -22,6 +22,16 @@ TestSuite(faults, .init = th_setup, .fini = th_teardown, .timeout = 120);
 	"job \"" name "\" { plugin = \"sql\" schedule = \"@manual\"\n"	\
 	"  options { statement = \"select pg_sleep(" secs ")\" } }\n"
 
+/* Create the qsched schema before a test polls qsched.runs. */
+static void
+schema_ready(const char *conf)
+{
+	struct th_out	 o;
+
+	cr_assert_eq(th_qsched(&o, conf, "history", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+}
+
 /* Whether the job lock NAME can be taken now (and release it again). */
 static bool
 lock_free(PGconn *c, const char *name)
@@ -55,8 +65,8 @@ Test(faults, concurrent_runs_one_runs_the_other_exits_4_naming_holder)
 
 	first = th_qsched_spawn(conf, "run", "slow", NULL);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 1 FROM pg_stat_activity "
-	    "WHERE application_name LIKE 'qsched/slow/%' AND query LIKE "
-	    "'%pg_sleep%'", 10000));
+	    "WHERE datname = current_database() AND application_name "
+	    "LIKE 'qsched/slow/%' AND query LIKE '%pg_sleep%'", 10000));
 	cr_assert_eq(th_qsched(&o, conf, "run", "slow", NULL), 4, "%s", o.err);
 	s = th_value(c, "SELECT id || ' of job \"slow\" on host ' || host || "
 	    "' (pid ' || pid || ')' FROM qsched.runs WHERE status = 'running'");
@@ -89,8 +99,8 @@ Test(faults, overlap_wait_runs_them_one_after_the_other)
 	    "WHERE status = 'succeeded'"), 2);
 	/* The plugin work did not overlap: the later one finished at least
 	 * a second after the earlier one. */
-	cr_assert(th_int(c, "SELECT extract(epoch FROM max(finished_at) - "
-	    "min(finished_at)) * 1000 FROM qsched.runs") >= 900);
+	cr_assert(th_int(c, "SELECT (extract(epoch FROM max(finished_at) - "
+	    "min(finished_at)) * 1000)::bigint FROM qsched.runs") >= 900);
 	PQfinish(c);
 }
 
@@ -101,6 +111,7 @@ Test(faults, kill_9_of_the_worker_frees_the_lock_and_records_crashed)
 	pid_t		 qs;
 	char		*s;
 
+	schema_ready(conf);
 	qs = th_qsched_spawn(conf, "run", "slow", NULL);
 	cr_assert(th_wait_until(c, "SELECT worker_pid IS NOT NULL FROM "
 	    "qsched.runs WHERE status = 'running'", 10000));
@@ -114,7 +125,8 @@ Test(faults, kill_9_of_the_worker_frees_the_lock_and_records_crashed)
 	cr_assert_str_eq(s, "crashed SIGKILL");
 	free(s);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
-	    "WHERE application_name LIKE 'qsched/slow/%'", 3000),
+	    "WHERE datname = current_database() AND application_name "
+	    "LIKE 'qsched/slow/%'", 3000),
 	    "the worker's query is gone");
 	PQfinish(c);
 }
@@ -129,6 +141,7 @@ Test(faults, kill_9_of_qsched_leaves_a_row_the_next_start_abandons)
 	pid_t		 qs;
 	char		*s;
 
+	schema_ready(conf);
 	qs = th_qsched_spawn(conf, "run", "slow", NULL);
 	cr_assert(th_wait_until(c, "SELECT worker_pid IS NOT NULL FROM "
 	    "qsched.runs WHERE status = 'running'", 10000));
@@ -137,7 +150,8 @@ Test(faults, kill_9_of_qsched_leaves_a_row_the_next_start_abandons)
 	cr_assert_eq(th_wait(qs, 10000), 128 + SIGKILL);
 	/* The server notices the dead client within its check interval. */
 	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
-	    "WHERE application_name LIKE 'qsched/slow/%'", 5000),
+	    "WHERE datname = current_database() AND application_name "
+	    "LIKE 'qsched/slow/%'", 5000),
 	    "the dead worker's backend ends and releases the lock");
 	cr_assert(lock_free(c, "slow"));
 	s = th_value(c, "SELECT status FROM qsched.runs");
@@ -165,8 +179,9 @@ Test(faults, hanging_query_times_out_and_is_cancelled)
 	cr_assert_str_eq(s, "timed_out");
 	free(s);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
-	    "WHERE query LIKE '%pg_sleep(3600)%' AND pid <> "
-	    "pg_backend_pid()", 2000), "the hung query is gone");
+	    "WHERE datname = current_database() AND query LIKE "
+	    "'%pg_sleep(3600)%' AND pid <> pg_backend_pid()", 2000),
+	    "the hung query is gone");
 	cr_assert(th_int(c, "SELECT duration_ms FROM qsched.runs") < 5000,
 	    "cancelled at the timeout, not after");
 	th_out_free(&o);
@@ -217,8 +232,8 @@ Test(faults, interrupt_cancels_the_run)
 
 	qs = th_qsched_spawn(conf, "run", "slow", NULL);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 1 FROM pg_stat_activity "
-	    "WHERE application_name LIKE 'qsched/slow/%' AND query LIKE "
-	    "'%pg_sleep%'", 10000));
+	    "WHERE datname = current_database() AND application_name "
+	    "LIKE 'qsched/slow/%' AND query LIKE '%pg_sleep%'", 10000));
 	th_kill(qs, SIGINT);
 	cr_assert_eq(th_wait(qs, 10000), 1);
 	s = th_value(c, "SELECT status FROM qsched.runs");
@@ -229,16 +244,25 @@ Test(faults, interrupt_cancels_the_run)
 
 Test(faults, first_starts_racing_create_the_schema_once)
 {
-	const char	*conf = th_conf_shipped(
-	    "job \"a\" { plugin = \"sql\" schedule = \"@manual\"\n"
-	    "  options { statement = \"select 1\" } }\n"
-	    "job \"b\" { plugin = \"sql\" schedule = \"@manual\"\n"
-	    "  options { statement = \"select 1\" } }\n");
+	struct buf_jobs {
+		char	 text[2048];
+	} jobs = { "" };
+	const char	*conf;
 	PGconn		*c = th_connect();
+	char		 name[8];
 	pid_t		 p[6];
 
+	/* Six jobs, so the runs do not contend for one job lock. */
 	for (int i = 0; i < 6; i++)
-		p[i] = th_qsched_spawn(conf, "run", i % 2 ? "a" : "b", NULL);
+		snprintf(jobs.text + strlen(jobs.text), sizeof jobs.text -
+		    strlen(jobs.text), "job \"j%d\" { plugin = \"sql\" "
+		    "schedule = \"@manual\"\n options { statement = "
+		    "\"select 1\" } }\n", i);
+	conf = th_conf_shipped(jobs.text);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof name, "j%d", i);
+		p[i] = th_qsched_spawn(conf, "run", name, NULL);
+	}
 	for (int i = 0; i < 6; i++)
 		cr_assert_eq(th_wait(p[i], 30000), 0);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.runs WHERE "
