@@ -76,7 +76,7 @@ cmd_run_attempt(struct run *r, PGconn *book, const sigset_t *waitmask)
 	int		 wstatus;
 	pid_t		 pid;
 
-	while (r->pid != 0) {
+	while (r->pid != 0 && !r->result_seen) {
 		now = clock_mono_ms();
 		deadline = run_deadline(r);
 		wait = deadline == -1 ? 1000 : deadline - now;
@@ -130,7 +130,7 @@ cmd_run(struct cmd_ctx *ctx)
 	char		**sets;
 	size_t		 nsets = 0;
 	bool		 dry_run = false;
-	int		 ch, rc, attempt;
+	int		 ch, rc, attempt, wstatus;
 
 	sets = xcalloc((size_t)ctx->argc, sizeof *sets);
 	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
@@ -166,8 +166,6 @@ cmd_run(struct cmd_ctx *ctx)
 			rc = QSCHED_EXIT_USAGE;
 			goto out;
 		}
-	if ((rc = cmd_connect(cfg, &book, true)) != QSCHED_EXIT_OK)
-		goto out;
 	cmd_run_signals(&waitmask);
 
 	for (attempt = 1;; attempt++) {
@@ -179,11 +177,28 @@ cmd_run(struct cmd_ctx *ctx)
 		    -1) {
 			fprintf(stderr, "qsched: %s\n", err);
 			r->message = xstrdup(err);
+			if (book == NULL && (rc = cmd_connect(cfg, &book,
+			    true)) != QSCHED_EXIT_OK)
+				goto out;
+			rc = QSCHED_EXIT_USAGE;
 			if (history_insert(book, r, RUN_FAILED, err,
 			    sizeof err) == -1)
 				fprintf(stderr, "qsched: %s\n", err);
-			rc = QSCHED_EXIT_USAGE;
 			goto out;
+		}
+		/*
+		 * The first attempt forks its worker before connecting, so
+		 * the worker's connection opens while ours does.  A manual
+		 * run has no fire to lose to another qsched, so the early
+		 * worker is never wasted.
+		 */
+		if (book == NULL) {
+			(void)worker_start(r, &flags);
+			if ((rc = cmd_connect(cfg, &book, true)) !=
+			    QSCHED_EXIT_OK) {
+				worker_abort(r);
+				goto out;
+			}
 		}
 		switch (run_begin(r, book, &flags, err, sizeof err)) {
 		case -1:
@@ -194,6 +209,10 @@ cmd_run(struct cmd_ctx *ctx)
 			cmd_run_attempt(r, book, &waitmask);
 			if (run_end(r, book, err, sizeof err) == -1)
 				fprintf(stderr, "qsched: %s\n", err);
+			/* Recorded already; now let the worker finish exiting. */
+			if (r->pid != 0 && waitpid(r->pid, &wstatus, 0) ==
+			    r->pid)
+				run_reaped(r, wstatus);
 			break;
 		}
 		rc = run_exit_status(r);

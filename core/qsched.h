@@ -304,6 +304,7 @@ struct run {
 
 	pid_t		 pid;		/* worker; 0 when none */
 	int		 fd;		/* worker's report pipe; -1 when closed */
+	int		 gofd;		/* a waiting worker's start pipe, or -1 */
 	char		*rbuf;		/* partial report records */
 	size_t		 rlen;
 	size_t		 rcap;
@@ -316,7 +317,7 @@ struct run {
 
 	int64_t		 done;		/* progress */
 	int64_t		 total;
-	int64_t		 progress_saved;	/* mono ms of last DB write */
+	int64_t		 progress_saved;	/* mono ms of last DB write; 0: none */
 
 	enum run_status	 status;	/* outcome */
 	bool		 result_seen;	/* the worker reported its result */
@@ -343,7 +344,9 @@ void	 run_free(struct run *);
  */
 int	 run_begin(struct run *r, PGconn *book, const struct flags *flags,
 	    char *err, size_t errlen);
-void	 run_read(struct run *r, PGconn *book);	/* the report pipe is readable */
+/* The report pipe is readable.  Once r->result_seen the outcome is final
+ * and run_end() may record it while the worker is still exiting. */
+void	 run_read(struct run *r, PGconn *book);
 void	 run_reaped(struct run *r, int wstatus);	/* waitpid said it ended */
 /* Mono ms of the next timer this run needs (timeout, kill), or -1. */
 int64_t	 run_deadline(const struct run *r);
@@ -355,8 +358,16 @@ int64_t	 run_retry_delay_ms(const struct job *, int attempt);
 int	 run_exit_status(const struct run *r);
 
 /* worker.c - the forked process that runs one attempt. */
-/* Fork the worker for R; returns its pid (R->fd set) or -1. */
+/*
+ * Fork the worker for R; returns its pid (R->fd set) or -1.  Without a run
+ * id yet (R->id == 0) the worker connects at once and then waits for
+ * worker_go(), so `qsched run` opens both its connections in parallel.
+ */
 pid_t	 worker_start(struct run *r, const struct flags *flags);
+/* Tell a waiting worker its run id: it may start.  0 or -1. */
+int	 worker_go(struct run *r);
+/* A waiting worker's run will not happen (blocked, claimed elsewhere). */
+void	 worker_abort(struct run *r);
 
 /* report.c - the worker -> parent pipe protocol. */
 enum report_type {

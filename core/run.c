@@ -14,6 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A run's worker and backend pids and progress reach qsched.runs (and so
+ * qsched status) a second after it starts, then at most once a second. */
+#define RUN_SAVE_AFTER_MS	1000
+
 static const char *const run_status_names[] = {
 	[RUN_RUNNING] = "running",
 	[RUN_SUCCEEDED] = "succeeded",
@@ -58,6 +62,7 @@ run_new(const struct config *cfg, struct job *job, enum trigger trigger,
 	r->attempt = attempt;
 	r->dry_run = dry_run;
 	r->fd = -1;
+	r->gofd = -1;
 	r->status = RUN_RUNNING;
 	return (r);
 }
@@ -69,6 +74,8 @@ run_free(struct run *r)
 		return;
 	if (r->fd != -1)
 		close(r->fd);
+	if (r->gofd != -1)
+		close(r->gofd);
 	free(r->rbuf);
 	free(r->message);
 	free(r->metrics);
@@ -113,17 +120,20 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 		met = history_deps_met(book, r->job, missing, sizeof missing,
 		    err, errlen);
 		if (met == -1)
-			return (-1);
+			goto abort;
 		if (met == 0)
 			run_set_message(r, "blocked: job \"%s\" has not "
 			    "succeeded yet (depends_on)", missing);
 	}
 	if (history_insert(book, r, met ? RUN_RUNNING : RUN_BLOCKED, err,
 	    errlen) == -1)
-		return (-1);
-	if (r->id == 0)
+		goto abort;
+	if (r->id == 0) {
+		worker_abort(r);
 		return (0);	/* another qsched claimed this fire */
+	}
 	if (!met) {
+		worker_abort(r);
 		r->status = RUN_BLOCKED;
 		log_run(QSCHED_LOG_NOTICE, r->job->name, r->id, "%s",
 		    r->message);
@@ -135,7 +145,8 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 	log_run(QSCHED_LOG_INFO, r->job->name, r->id, "started (%s, attempt "
 	    "%d%s)", run_trigger_name(r->trigger), r->attempt,
 	    r->dry_run ? ", dry run" : "");
-	if (worker_start(r, flags) == -1) {
+	if (r->pid != 0 ? worker_go(r) == -1 : worker_start(r, flags) == -1) {
+		worker_abort(r);
 		r->status = RUN_FAILED;
 		run_set_message(r, "could not start the worker: %s",
 		    strerror(errno));
@@ -144,6 +155,34 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 		return (0);
 	}
 	return (1);
+abort:
+	worker_abort(r);
+	return (-1);
+}
+
+/*
+ * The worker reported its result: apply what only the parent knows (it
+ * timed the run out, or cancelled it).  The outcome is final from here on,
+ * so it can be recorded before the worker has finished exiting.
+ */
+static void
+run_settle(struct run *r)
+{
+	char	 dur[32];
+
+	if (r->timed_out && r->status != RUN_SUCCEEDED) {
+		char	*m = r->message;
+
+		r->status = RUN_TIMED_OUT;
+		r->retryable = false;
+		run_set_message(r, "timed out after %s%s%s",
+		    duration_format(r->job->timeout_ms, dur, sizeof dur),
+		    m != NULL ? ": " : "", m != NULL ? m : "");
+		free(m);
+	} else if (r->cancelling && r->status == RUN_FAILED) {
+		r->status = RUN_CANCELLED;
+		r->retryable = false;
+	}
 }
 
 static void
@@ -159,15 +198,17 @@ run_record(struct run *r, PGconn *book, enum report_type type,
 	s[n] = '\0';
 	switch (type) {
 	case REPORT_BACKEND:
+		/* Recorded with the first progress save: a run that ends
+		 * within a second costs no extra write. */
 		r->backend_pid = atoi(s);
-		(void)history_progress(book, r);
 		break;
 	case REPORT_PROGRESS:
 		if (sscanf(s, "%lld %lld", &done, &total) == 2) {
 			r->done = done;
 			r->total = total;
 			progress_show(r);
-			if (clock_mono_ms() - r->progress_saved >= 1000) {
+			if (r->progress_saved != 0 && clock_mono_ms() -
+			    r->progress_saved >= RUN_SAVE_AFTER_MS) {
 				r->progress_saved = clock_mono_ms();
 				(void)history_progress(book, r);
 			}
@@ -194,6 +235,7 @@ run_record(struct run *r, PGconn *book, enum report_type type,
 			snprintf(r->sqlstate, sizeof r->sqlstate, "%s",
 			    strcmp(state, "-") == 0 ? "" : state);
 			r->result_seen = true;
+			run_settle(r);
 		}
 		break;
 	}
@@ -240,7 +282,9 @@ run_reaped(struct run *r, int wstatus)
 
 	r->pid = 0;
 	r->term_at = r->kill_at = 0;
-	if (WIFSIGNALED(wstatus) && !r->result_seen) {
+	if (r->result_seen)
+		return;		/* settled when the result arrived */
+	if (WIFSIGNALED(wstatus)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(wstatus));
 
 		snprintf(r->signal, sizeof r->signal, "SIG%s",
@@ -261,25 +305,9 @@ run_reaped(struct run *r, int wstatus)
 		}
 		return;
 	}
-	if (!r->result_seen) {
-		r->status = RUN_FAILED;
-		run_set_message(r, "the worker exited with status %d without "
-		    "a result", WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
-		return;
-	}
-	if (r->timed_out && r->status != RUN_SUCCEEDED) {
-		char	*m = r->message;
-
-		r->status = RUN_TIMED_OUT;
-		r->retryable = false;
-		run_set_message(r, "timed out after %s%s%s",
-		    duration_format(r->job->timeout_ms, dur, sizeof dur),
-		    m != NULL ? ": " : "", m != NULL ? m : "");
-		free(m);
-	} else if (r->cancelling && r->status == RUN_FAILED) {
-		r->status = RUN_CANCELLED;
-		r->retryable = false;
-	}
+	r->status = RUN_FAILED;
+	run_set_message(r, "the worker exited with status %d without a "
+	    "result", WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
 }
 
 int64_t
@@ -287,7 +315,9 @@ run_deadline(const struct run *r)
 {
 	int64_t	 d = -1;
 
-	if (r->term_at > 0)
+	if (r->pid != 0 && r->progress_saved == 0)
+		d = r->started_mono + RUN_SAVE_AFTER_MS;
+	if (r->term_at > 0 && (d == -1 || r->term_at < d))
 		d = r->term_at;
 	if (r->kill_at > 0 && (d == -1 || r->kill_at < d))
 		d = r->kill_at;
@@ -324,6 +354,11 @@ run_timer(struct run *r, PGconn *book, int64_t now)
 
 	if (r->pid == 0)
 		return;
+	if (r->progress_saved == 0 && now >= r->started_mono +
+	    RUN_SAVE_AFTER_MS) {
+		r->progress_saved = now;
+		(void)history_progress(book, r);
+	}
 	if (r->term_at > 0 && now >= r->term_at) {
 		r->term_at = 0;
 		r->timed_out = true;

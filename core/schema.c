@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Key (LOCK_CLASS, 0): lock_key() never returns 0 for a job lock. */
 #define SCHEMA_LOCK_SQL	"SELECT pg_advisory_xact_lock(29043, 0)"
@@ -26,29 +27,33 @@ schema_latest(void)
 	return (v);
 }
 
-/* The applied version: 0 when there is no schema yet, -1 on error. */
+/*
+ * The applied version: 0 when there is no schema yet, -1 on error.  One
+ * query in the common case; a database without the schema answers with an
+ * error, which only a first start sees.
+ */
 static int
 schema_current(PGconn *conn, char *err, size_t errlen)
 {
 	PGresult	*res;
+	const char	*state;
 	int		 v;
 
-	/* Two queries: a sub-select on a missing table fails to parse. */
-	res = db_query(conn, "SELECT to_regclass('qsched.core_schema') "
-	    "IS NOT NULL", 0, NULL, err, errlen);
-	if (res == NULL)
-		return (-1);
-	v = (*PQgetvalue(res, 0, 0) == 't');
-	PQclear(res);
-	if (!v)
+	res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM "
+	    "qsched.core_schema");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		v = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return (v);
+	}
+	state = db_sqlstate(res, conn);
+	if (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0) {
+		PQclear(res);
 		return (0);
-	res = db_query(conn, "SELECT coalesce(max(version), 0) "
-	    "FROM qsched.core_schema", 0, NULL, err, errlen);
-	if (res == NULL)
-		return (-1);
-	v = atoi(PQgetvalue(res, 0, 0));
+	}
+	db_error(res, conn, err, errlen);
 	PQclear(res);
-	return (v);
+	return (-1);
 }
 
 static int

@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WORKER_FD	3	/* the report pipe, in the worker */
+#define WORKER_GO_FD	4	/* the start pipe of a waiting worker */
 
 static PGcancel	*worker_cancel;
 
@@ -81,20 +83,34 @@ worker_set_message(struct qsched_run *qr, const char *msg)
 	qr->message = xstrdup(msg);
 }
 
-/* Take the job's lock; 1 taken, 0 held elsewhere (message set), -1 error. */
+/*
+ * Name the connection, set the job's timeouts and take its lock: one round
+ * trip when overlap = skip.  Returns 1 when the lock is taken, 0 when it is
+ * held elsewhere (the message names the holder), -1 on error.
+ *
+ * client_connection_check_interval makes the server notice a dead worker
+ * during a long query and release its lock at once.  overlap = wait takes
+ * the lock before lock_timeout is set, which would otherwise end the wait.
+ */
 static int
-worker_lock(struct qsched_run *qr)
+worker_prepare(struct qsched_run *qr, const char *app)
 {
 	const struct job *job = qr->run->job;
-	char		 key[16], e[QSCHED_ERRLEN], holder[QSCHED_ERRLEN];
-	const char	*params[1] = { key };
+	char		 key[16], st[24], lt[24], holder[QSCHED_ERRLEN];
+	const char	*params[4] = { app, st, lt, key };
 	PGresult	*res;
-	bool		 got;
+	bool		 wait = (job->overlap == OVERLAP_WAIT), got;
 
 	snprintf(key, sizeof key, "%d", lock_key(job->lock));
-	if (job->overlap == OVERLAP_WAIT) {
-		res = PQexecParams(qr->conn, "SELECT pg_advisory_lock(29043, "
-		    "$1::int4)", 1, NULL, params, NULL, NULL, 0);
+	snprintf(st, sizeof st, "%lld", (long long)job->statement_timeout_ms);
+	snprintf(lt, sizeof lt, "%lld", (long long)job->lock_timeout_ms);
+	if (wait) {
+		params[1] = key;
+		res = PQexecParams(qr->conn, "SELECT set_config("
+		    "'application_name', $1, false), set_config("
+		    "'client_connection_check_interval', '1000', false), "
+		    "pg_advisory_lock(29043, $2::int4)", 2, NULL, params,
+		    NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			host_services.fail(qr, res, "waiting for lock \"%s\"",
 			    job->lock);
@@ -102,46 +118,32 @@ worker_lock(struct qsched_run *qr)
 			return (-1);
 		}
 		PQclear(res);
-		return (1);
+		params[1] = st;
+		res = PQexecParams(qr->conn, "SELECT set_config("
+		    "'statement_timeout', $1, false), set_config("
+		    "'lock_timeout', $2, false)", 2, NULL, params + 1, NULL,
+		    NULL, 0);
+		got = true;
+	} else
+		res = PQexecParams(qr->conn, "SELECT set_config("
+		    "'application_name', $1, false), set_config("
+		    "'statement_timeout', $2, false), set_config("
+		    "'lock_timeout', $3, false), set_config("
+		    "'client_connection_check_interval', '1000', false), "
+		    "pg_try_advisory_lock(29043, $4::int4)", 4, NULL, params,
+		    NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		host_services.fail(qr, res, "preparing the session");
+		PQclear(res);
+		return (wait ? 1 : -1);
 	}
-	res = db_query(qr->conn, "SELECT pg_try_advisory_lock(29043, "
-	    "$1::int4)", 1, params, e, sizeof e);
-	if (res == NULL) {
-		host_services.fail(qr, NULL, "taking lock \"%s\"", job->lock);
-		return (-1);
-	}
-	got = (*PQgetvalue(res, 0, 0) == 't');
+	if (!wait)
+		got = (*PQgetvalue(res, 0, 4) == 't');
 	PQclear(res);
 	if (got)
 		return (1);
 	(void)lock_holder(qr->conn, job->lock, holder, sizeof holder);
 	worker_set_message(qr, holder);
-	return (0);
-}
-
-static int
-worker_settings(struct qsched_run *qr)
-{
-	const struct job *job = qr->run->job;
-	char		 sql[256];
-	PGresult	*res;
-
-	/*
-	 * client_connection_check_interval makes the server notice a dead
-	 * worker during a long query and release its locks at once.
-	 */
-	snprintf(sql, sizeof sql, "SET statement_timeout = %lld; "
-	    "SET lock_timeout = %lld; "
-	    "SET client_connection_check_interval = 1000",
-	    (long long)job->statement_timeout_ms,
-	    (long long)job->lock_timeout_ms);
-	res = PQexec(qr->conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		host_services.fail(qr, res, "setting the job's timeouts");
-		PQclear(res);
-		return (-1);
-	}
-	PQclear(res);
 	return (0);
 }
 
@@ -191,26 +193,62 @@ worker_call_plugin(struct qsched_run *qr, bool *retryable)
 	return (RUN_FAILED);
 }
 
+/*
+ * A worker forked before its run was recorded waits here, connected, for
+ * its run id.  End of file: the run will not happen.
+ */
+static int64_t
+worker_wait_go(void)
+{
+	char	 buf[32];
+	size_t	 n = 0;
+	ssize_t	 got;
+
+	while (n < sizeof buf - 1) {
+		got = read(WORKER_GO_FD, buf + n, sizeof buf - 1 - n);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+		if (buf[n - 1] == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	close(WORKER_GO_FD);
+	return (n > 0 ? strtoll(buf, NULL, 10) : 0);
+}
+
+/* application_name holds 63 bytes: shorten the job name, keep the id. */
+static void
+worker_appname(const struct run *r, char *app, size_t len)
+{
+	int	 room;
+
+	room = 63 - (int)strlen("qsched//") - snprintf(NULL, 0, "%lld",
+	    (long long)r->id);
+	snprintf(app, len, "qsched/%.*s/%lld", room, r->job->name,
+	    (long long)r->id);
+}
+
 static void __attribute__((noreturn))
-worker_main(struct run *r, const struct flags *flags)
+worker_main(struct run *r, const struct flags *flags, bool waiting)
 {
 	struct qsched_run qr;
 	enum run_status	 status;
 	char		 app[64], e[QSCHED_ERRLEN], pid[16];
 	bool		 retryable = false;
-	int		 taken, room;
+	int		 taken;
 
 	memset(&qr, 0, sizeof qr);
 	qr.run = r;
 	qr.flags = flags;
 	qr.fd = WORKER_FD;
 
-	/* application_name holds 63 bytes: shorten the job, keep the id. */
-	room = 63 - (int)strlen("qsched//") - snprintf(NULL, 0, "%lld",
-	    (long long)r->id);
-	snprintf(app, sizeof app, "qsched/%.*s/%lld", room, r->job->name,
-	    (long long)r->id);
+	worker_appname(r, app, sizeof app);
 	qr.conn = db_connect(r->cfg->database, app, e, sizeof e);
+	if (waiting && (r->id = worker_wait_go()) == 0)
+		_exit(0);
 	if (qr.conn == NULL) {
 		snprintf(qr.sqlstate, sizeof qr.sqlstate, "08001");
 		xasprintf(&qr.message, "connecting: %s", e);
@@ -220,9 +258,10 @@ worker_main(struct run *r, const struct flags *flags)
 	snprintf(pid, sizeof pid, "%d", PQbackendPID(qr.conn));
 	(void)report_send(qr.fd, REPORT_BACKEND, pid);
 	worker_cancel = PQgetCancel(qr.conn);
+	worker_appname(r, app, sizeof app);
 
-	taken = worker_lock(&qr);
-	if (taken == 1 && worker_settings(&qr) == 0)
+	taken = worker_prepare(&qr, app);
+	if (taken == 1 && qr.message == NULL)
 		status = worker_call_plugin(&qr, &retryable);
 	else if (taken == 0)
 		status = RUN_SKIPPED;
@@ -238,11 +277,11 @@ worker_main(struct run *r, const struct flags *flags)
 	 */
 	if (taken == 1 && PQstatus(qr.conn) == CONNECTION_OK) {
 		char		 key[16];
-		const char	*params[1] = { key };
+		const char	*kp[1] = { key };
 
 		snprintf(key, sizeof key, "%d", lock_key(r->job->lock));
 		PQclear(PQexecParams(qr.conn, "SELECT pg_advisory_unlock("
-		    "29043, $1::int4)", 1, NULL, params, NULL, NULL, 0));
+		    "29043, $1::int4)", 1, NULL, kp, NULL, NULL, 0));
 	}
 	worker_result(&qr, status, taken == 0, retryable);
 	PQfreeCancel(worker_cancel);
@@ -257,11 +296,12 @@ worker_start(struct run *r, const struct flags *flags)
 {
 	sigset_t	 all, old;
 	pid_t		 pid, parent = getpid();
-	int		 p[2], devnull;
+	int		 p[2], go[2] = { -1, -1 }, devnull;
+	bool		 waiting = (r->id == 0);
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_run(QSCHED_LOG_ERR, r->job->name, r->id, "pipe: %s",
-		    strerror(errno));
+	if (pipe2(p, O_CLOEXEC) == -1 || (waiting && pipe2(go, O_CLOEXEC) ==
+	    -1)) {
+		log_err("job=%s: pipe: %s", r->job->name, strerror(errno));
 		return (-1);
 	}
 	/* No signal may run a parent handler in the child before it resets. */
@@ -274,7 +314,8 @@ worker_start(struct run *r, const struct flags *flags)
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
-		if (dup2(p[1], WORKER_FD) == -1)
+		if (dup2(p[1], WORKER_FD) == -1 ||
+		    (waiting && dup2(go[0], WORKER_GO_FD) == -1))
 			_exit(1);
 		if ((devnull = open("/dev/null", O_RDONLY)) != -1) {
 			dup2(devnull, STDIN_FILENO);
@@ -282,20 +323,54 @@ worker_start(struct run *r, const struct flags *flags)
 				close(devnull);
 		}
 		/* The parent's database socket and every other descriptor. */
-		close_range(WORKER_FD + 1, ~0U, 0);
-		worker_main(r, flags);
+		close_range((waiting ? WORKER_GO_FD : WORKER_FD) + 1, ~0U, 0);
+		worker_main(r, flags, waiting);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
+	if (waiting)
+		close(go[0]);
 	if (pid == -1) {
-		log_run(QSCHED_LOG_ERR, r->job->name, r->id, "fork: %s",
-		    strerror(errno));
+		log_err("job=%s: fork: %s", r->job->name, strerror(errno));
 		close(p[0]);
+		if (waiting)
+			close(go[1]);
 		return (-1);
 	}
 	(void)setpgid(pid, pid);	/* both sides: no race with kill(-pid) */
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
 	r->pid = pid;
 	r->fd = p[0];
+	r->gofd = waiting ? go[1] : -1;
 	return (pid);
+}
+
+int
+worker_go(struct run *r)
+{
+	char	 buf[32];
+	int	 n, rc = 0;
+
+	n = snprintf(buf, sizeof buf, "%lld\n", (long long)r->id);
+	if (write(r->gofd, buf, (size_t)n) != n)
+		rc = -1;
+	close(r->gofd);
+	r->gofd = -1;
+	return (rc);
+}
+
+void
+worker_abort(struct run *r)
+{
+	if (r->pid == 0 || r->gofd == -1)
+		return;
+	/* It has done nothing but connect: no need to be gentle. */
+	(void)kill(r->pid, SIGKILL);
+	(void)waitpid(r->pid, NULL, 0);
+	close(r->gofd);
+	r->gofd = -1;
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+	r->pid = 0;
 }

@@ -1,0 +1,5 @@
+# Man pages, linted by tests/man-lint.sh in make check.
+dist_man_MANS = \
+	man/qsched.8 \
+	man/jobs.conf.5 \
+	man/qsched-plugin.3

@@ -3,6 +3,7 @@
 # its demo; only those missing.  Uses sudo when not run as root.
 #
 #   scripts/deps.sh            install what is missing
+#   scripts/deps.sh --bench    also what the benchmark drivers use
 #   scripts/deps.sh --list     print the package list
 #
 # The sanitizer build uses GCC's own ASan/UBSan runtimes (libasan8,
@@ -23,6 +24,12 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libpq-dev libconfuse-dev libinih-dev libcriterion-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
 mandoc jq tzdata systemd procps util-linux passwd"
+# Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
+BENCH_PACKAGES="hyperfine strace"
+
+case ${1:-} in
+--bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
+esac
 
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' $PACKAGES

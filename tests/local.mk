@@ -21,3 +21,6 @@ include tests/unit/cron.mk
 include tests/unit/config.mk
 include tests/pg/local.mk
 endif
+
+TESTS += tests/man-lint.sh
+EXTRA_DIST += tests/man-lint.sh

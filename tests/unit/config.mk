@@ -32,3 +32,10 @@ TESTS += tests/unit_duration tests/unit_options tests/unit_flags \
 	tests/unit_loader tests/unit_config
 
 EXTRA_DIST += tests/data/conf tests/data/flags
+
+# The same corpora through the qsched binary: exit status 2 and FILE:LINE.
+check_PROGRAMS += tests/unit_cli_corpus
+tests_unit_cli_corpus_SOURCES = tests/unit/test_cli_corpus.c $(CONFIG_TEST_UTIL)
+tests_unit_cli_corpus_CFLAGS = $(TEST_CFLAGS)
+tests_unit_cli_corpus_LDADD = $(UNIT_LIBS) tests/lib/libth.la $(LIBPQ_LIBS)
+TESTS += tests/unit_cli_corpus
