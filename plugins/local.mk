@@ -8,3 +8,17 @@ plugins_sql_la_SOURCES = plugins/sql.c
 plugins_sql_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_sql_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_sql_la_LIBADD = $(LIBPQ_LIBS)
+
+plugin_LTLIBRARIES += plugins/schema_migrate.la
+plugins_schema_migrate_la_SOURCES = \
+	plugins/schema_migrate/migrate.h \
+	plugins/schema_migrate/migrate.c \
+	plugins/schema_migrate/files.c \
+	plugins/schema_migrate/ledger.c \
+	plugins/schema_migrate/lock.c \
+	plugins/schema_migrate/apply.c \
+	plugins/schema_migrate/split.c \
+	plugins/schema_migrate/sha256.c
+plugins_schema_migrate_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_schema_migrate_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_schema_migrate_la_LIBADD = $(LIBPQ_LIBS)

@@ -19,6 +19,7 @@ include tests/lib/local.mk
 include tests/plugins/local.mk
 include tests/unit/cron.mk
 include tests/unit/config.mk
+include tests/unit/migrate.mk
 include tests/pg/local.mk
 endif
 

@@ -1,0 +1,161 @@
+/*
+ * ledger.c - what has been applied: qsched.schema_migrations, and when
+ * prisma_ledger is on, a mirror in Prisma's _prisma_migrations so the
+ * app's `prisma migrate deploy` treats qsched's migrations as applied.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate.h"
+
+/* Run SQL with text parameters; true on success, else the run failed. */
+static bool
+ledger_exec(const struct qsched_host *host, struct qsched_run *run,
+    const char *what, const char *sql, int n, const char *const *params,
+    PGresult **out)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+
+	res = PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL,
+	    0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		host->fail(run, res, "%s", what);
+		PQclear(res);
+		return (false);
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+	return (true);
+}
+
+int
+ledger_prepare(const struct qsched_host *host, struct qsched_run *run)
+{
+	return (ledger_exec(host, run, "creating qsched.schema_migrations",
+	    "SET client_min_messages = warning; "
+	    "CREATE TABLE IF NOT EXISTS qsched.schema_migrations ("
+	    "version integer PRIMARY KEY, name text NOT NULL, "
+	    "checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'), "
+	    "applied_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+	    "duration_ms bigint NOT NULL, host text NOT NULL, "
+	    "pid integer NOT NULL, qsched_version text NOT NULL); "
+	    "RESET client_min_messages", 0, NULL, NULL) ? 0 : -1);
+}
+
+int
+ledger_checksum(const struct qsched_host *host, struct qsched_run *run,
+    int version, char out[SHA256_HEX_LEN + 1])
+{
+	char		 v[16];
+	const char	*params[1] = { v };
+	PGresult	*res;
+	int		 found;
+
+	snprintf(v, sizeof v, "%d", version);
+	if (!ledger_exec(host, run, "reading qsched.schema_migrations",
+	    "SELECT checksum FROM qsched.schema_migrations WHERE version = $1",
+	    1, params, &res))
+		return (-1);
+	found = PQntuples(res) == 1;
+	if (found)
+		snprintf(out, SHA256_HEX_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (found);
+}
+
+int
+ledger_orphans(const struct qsched_host *host, struct qsched_run *run,
+    const struct migration_set *set)
+{
+	PGresult	*res;
+
+	if (!ledger_exec(host, run, "reading qsched.schema_migrations",
+	    "SELECT version, name FROM qsched.schema_migrations "
+	    "ORDER BY version", 0, NULL, &res))
+		return (-1);
+	for (int i = 0; i < PQntuples(res); i++) {
+		int	 v = atoi(PQgetvalue(res, i, 0));
+		bool	 known = false;
+
+		for (size_t j = 0; j < set->n && !known; j++)
+			known = set->m[j].version == v;
+		if (!known)
+			host->log(run, QSCHED_LOG_WARNING, "migration %04d_%s "
+			    "is in the ledger but not on disk", v,
+			    PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	return (0);
+}
+
+int
+ledger_record(const struct qsched_host *host, struct qsched_run *run,
+    const struct migration *m, int64_t duration_ms)
+{
+	char		 v[16], dur[24], hostname[256], pid[16];
+	const char	*params[7] = { v, m->name, m->checksum, dur, hostname,
+	    pid, host->version };
+
+	snprintf(v, sizeof v, "%d", m->version);
+	snprintf(dur, sizeof dur, "%lld", (long long)duration_ms);
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	if (gethostname(hostname, sizeof hostname) == -1)
+		snprintf(hostname, sizeof hostname, "unknown");
+	hostname[sizeof hostname - 1] = '\0';
+	return (ledger_exec(host, run, "recording the migration in "
+	    "qsched.schema_migrations", "INSERT INTO qsched.schema_migrations "
+	    "(version, name, checksum, duration_ms, host, pid, qsched_version) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, params, NULL) ? 0 : -1);
+}
+
+/* The DDL Prisma itself uses, so `prisma migrate` finds what it expects. */
+int
+prisma_prepare(const struct qsched_host *host, struct qsched_run *run)
+{
+	return (ledger_exec(host, run, "creating _prisma_migrations",
+	    "SET client_min_messages = warning; "
+	    "CREATE TABLE IF NOT EXISTS \"_prisma_migrations\" ("
+	    "\"id\" VARCHAR(36) PRIMARY KEY NOT NULL, "
+	    "\"checksum\" VARCHAR(64) NOT NULL, "
+	    "\"finished_at\" TIMESTAMPTZ, "
+	    "\"migration_name\" VARCHAR(255) NOT NULL, "
+	    "\"logs\" TEXT, "
+	    "\"rolled_back_at\" TIMESTAMPTZ, "
+	    "\"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(), "
+	    "\"applied_steps_count\" INTEGER NOT NULL DEFAULT 0); "
+	    "RESET client_min_messages", 0, NULL, NULL) ? 0 : -1);
+}
+
+int
+prisma_record(const struct qsched_host *host, struct qsched_run *run,
+    const struct migration *m)
+{
+	const char	*params[2] = { m->prisma_name, m->checksum };
+
+	/*
+	 * A failed row of the same name (finished_at and rolled_back_at both
+	 * NULL) would make `prisma migrate deploy` refuse to run: once the
+	 * migration has succeeded, such rows are marked rolled back.
+	 */
+	if (!ledger_exec(host, run, "resolving failed _prisma_migrations rows",
+	    "UPDATE \"_prisma_migrations\" SET rolled_back_at = now() "
+	    "WHERE migration_name = $1 AND finished_at IS NULL "
+	    "AND rolled_back_at IS NULL", 1, params, NULL))
+		return (-1);
+	return (ledger_exec(host, run, "recording the migration in "
+	    "_prisma_migrations", "INSERT INTO \"_prisma_migrations\" "
+	    "(id, checksum, finished_at, migration_name, logs, rolled_back_at, "
+	    "started_at, applied_steps_count) "
+	    "SELECT gen_random_uuid()::text, $2, now(), $1, NULL, NULL, now(), 1 "
+	    "WHERE NOT EXISTS (SELECT 1 FROM \"_prisma_migrations\" "
+	    "WHERE migration_name = $1 AND finished_at IS NOT NULL "
+	    "AND rolled_back_at IS NULL)", 2, params, NULL) ? 0 : -1);
+}
