@@ -29,7 +29,7 @@ core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)
 
 # The core schema travels inside the binary (schema.c applies it).
-core_sql_files = $(addprefix $(srcdir)/,$(dist_coresql_DATA))
+core_sql_files = $(addprefix $(srcdir)/,$(dist_sqlcore_DATA))
 core/core-sql.c: $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files)
 	$(AM_V_GEN)$(MKDIR_P) core && \
 	$(SHELL) $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files) > $@.tmp && \

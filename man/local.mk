@@ -2,4 +2,5 @@
 dist_man_MANS = \
 	man/qsched.8 \
 	man/jobs.conf.5 \
-	man/qsched-plugin.3
+	man/qsched-plugin.3 \
+	man/qsched-plugins.7

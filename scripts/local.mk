@@ -6,3 +6,8 @@ EXTRA_DIST += \
 	scripts/test.sh \
 	scripts/demo.sh
 
+
+# Loads the legacy fixture and generated data; installed beside the SQL it
+# loads (its default fixture path, ../sql/fixtures, works in both places).
+pkgdatascriptsdir = $(pkgdatadir)/scripts
+dist_pkgdatascripts_SCRIPTS = scripts/gen-legacy-data.sh
