@@ -55,7 +55,8 @@ progress_show(const struct run *r)
 		fprintf(stderr, "\r%s\033[K", line);
 		fflush(stderr);
 		progress_line_shown = true;
-	} else if (now - progress_logged >= PROGRESS_LOG_EVERY_MS) {
+	} else if (now - (progress_logged > r->started_mono ? progress_logged :
+	    r->started_mono) >= PROGRESS_LOG_EVERY_MS) {
 		progress_logged = now;
 		log_run(QSCHED_LOG_INFO, r->job->name, r->id, "progress %s",
 		    line + strlen(r->job->name) + 2);

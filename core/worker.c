@@ -37,6 +37,16 @@ worker_sigterm(int sig)
 		(void)PQcancel(worker_cancel, errbuf, sizeof errbuf);
 }
 
+/* Server NOTICEs (a migration's counts, say) go to the log, with the run. */
+static void
+worker_notice(void *arg, const char *message)
+{
+	const struct qsched_run *qr = arg;
+
+	log_run(QSCHED_LOG_NOTICE, qr->run->job->name, qr->run->id, "server: %s",
+	    message);
+}
+
 /* Signals as a fresh process has them, except the ones the worker uses. */
 static void
 worker_signals(void)
@@ -258,6 +268,7 @@ worker_main(struct run *r, const struct flags *flags, bool waiting)
 	snprintf(pid, sizeof pid, "%d", PQbackendPID(qr.conn));
 	(void)report_send(qr.fd, REPORT_BACKEND, pid);
 	worker_cancel = PQgetCancel(qr.conn);
+	PQsetNoticeProcessor(qr.conn, worker_notice, &qr);
 	worker_appname(r, app, sizeof app);
 
 	taken = worker_prepare(&qr, app);

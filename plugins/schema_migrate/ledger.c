@@ -21,8 +21,9 @@ ledger_exec(const struct qsched_host *host, struct qsched_run *run,
 	PGresult	*res;
 	ExecStatusType	 st;
 
-	res = PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL,
-	    0);
+	/* PQexec runs several statements; parameters need PQexecParams. */
+	res = n == 0 ? PQexec(host->conn(run), sql) :
+	    PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL, 0);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		host->fail(run, res, "%s", what);
@@ -147,15 +148,16 @@ prisma_record(const struct qsched_host *host, struct qsched_run *run,
 	 */
 	if (!ledger_exec(host, run, "resolving failed _prisma_migrations rows",
 	    "UPDATE \"_prisma_migrations\" SET rolled_back_at = now() "
-	    "WHERE migration_name = $1 AND finished_at IS NULL "
+	    "WHERE migration_name = $1::text AND finished_at IS NULL "
 	    "AND rolled_back_at IS NULL", 1, params, NULL))
 		return (-1);
 	return (ledger_exec(host, run, "recording the migration in "
 	    "_prisma_migrations", "INSERT INTO \"_prisma_migrations\" "
 	    "(id, checksum, finished_at, migration_name, logs, rolled_back_at, "
 	    "started_at, applied_steps_count) "
-	    "SELECT gen_random_uuid()::text, $2, now(), $1, NULL, NULL, now(), 1 "
-	    "WHERE NOT EXISTS (SELECT 1 FROM \"_prisma_migrations\" "
-	    "WHERE migration_name = $1 AND finished_at IS NOT NULL "
+	    "SELECT gen_random_uuid()::text, $2::text, now(), $1::text, NULL, "
+	    "NULL, now(), 1 WHERE NOT EXISTS (SELECT 1 FROM "
+	    "\"_prisma_migrations\" WHERE migration_name = $1::text "
+	    "AND finished_at IS NOT NULL "
 	    "AND rolled_back_at IS NULL)", 2, params, NULL) ? 0 : -1);
 }
