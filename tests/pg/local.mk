@@ -12,3 +12,9 @@ tests_pg_faults_LDADD = $(PG_TEST_LIBS)
 tests_pg_cli_SOURCES = tests/pg/test_cli.c
 tests_pg_cli_CFLAGS = $(TEST_CFLAGS)
 tests_pg_cli_LDADD = $(PG_TEST_LIBS)
+
+check_PROGRAMS += tests/pg_migrate
+TESTS += tests/pg_migrate
+tests_pg_migrate_SOURCES = tests/pg/test_migrate.c
+tests_pg_migrate_CFLAGS = $(TEST_CFLAGS)
+tests_pg_migrate_LDADD = $(PG_TEST_LIBS)
