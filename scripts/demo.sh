@@ -11,8 +11,9 @@ set -eu
 
 cd "$(dirname "$0")/.."
 top=$(pwd)
-build="$top/_build/default"
-qsched="$build/qsched"
+build="$top/_build/demo"
+prefix="$top/_build/demo-root"
+qsched="$prefix/bin/qsched"
 keep=no
 demo=
 current=
@@ -53,15 +54,17 @@ step_deps() {
 	sh "$top/scripts/deps.sh"
 }
 
-# Reuse the build scripts/test.sh made, if any.
+# qsched as an operator gets it: built and installed under a private
+# prefix, so the installed jobs.conf, plugins and migrations are used.
 step_build() {
-	step "build (_build/default)"
+	step "build and install (prefix $prefix)"
 	[ -x "$top/configure" ] || (cd "$top" && autoreconf -fi)
 	if [ ! -f "$build/Makefile" ]; then
 		mkdir -p "$build"
-		(cd "$build" && "$top/configure" -q)
+		(cd "$build" && "$top/configure" -q --prefix="$prefix")
 	fi
 	make -C "$build" -s -j"$(nproc 2>/dev/null || echo 2)"
+	make -C "$build" -s install >/dev/null
 }
 
 # A durable cluster (fsync on, as in production) with a "dialler" database.
@@ -74,29 +77,29 @@ step_cluster() {
 	PGDATABASE=dialler; export PGDATABASE
 }
 
+# The app's legacy schema with generated data and every production quirk.
+step_legacy_data() {
+	step "a legacy dialler database (generated, 20000 users)"
+	show sh "$prefix/share/qsched/scripts/gen-legacy-data.sh" --size 20000 \
+	    --seed 42
+}
+
+# The installed jobs.conf, pointed at the demo database.
 step_config() {
-	step "configuration: $demo/demo.conf"
-	conf="$demo/demo.conf"
-	cat >"$conf" <<EOF
-# qsched demo configuration (see jobs.conf(5))
-database   = "host='$PGHOST' port=$PGPORT dbname=dialler user=postgres"
-plugin_dir = "$build/plugins/.libs"
-flags_file = "$top/flags.ini"
-
-job "hello" {
-	plugin   = "sql"
-	schedule = "@manual"
-	options {
-		statement = "select 1"
-	}
-}
-EOF
-	cat "$conf"
+	step "configuration: the installed jobs.conf, database set"
+	conf="$demo/jobs.conf"
+	sed "s|^database .*|database = \"host='$PGHOST' port=$PGPORT dbname=dialler user=postgres\"|" \
+	    "$prefix/etc/qsched/jobs.conf" >"$conf"
+	show "$qsched" -c "$conf" check || true
 }
 
-step_run() {
-	step "run a job by hand"
-	show "$qsched" -c "$conf" run hello
+step_migrate() {
+	step "schema-migrate: what it would apply, then apply it"
+	show "$qsched" -c "$conf" run schema-migrate --dry-run
+	show "$qsched" -c "$conf" run schema-migrate
+	show "$PG_BINDIR/psql" -X -c "SELECT version, name, left(checksum, 16) \
+	    AS checksum, duration_ms FROM qsched.schema_migrations ORDER BY 1"
+	show "$qsched" -c "$conf" run schema-migrate
 }
 
 step_history() {
@@ -117,7 +120,8 @@ EOF
 step_deps
 step_build
 step_cluster
+step_legacy_data
 step_config
-step_run
+step_migrate
 step_history
 step_keep

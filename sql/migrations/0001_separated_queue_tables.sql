@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS unsigned_users_queue (
 				    DEFAULT (now() AT TIME ZONE 'UTC'),
 	updated_at		timestamp(3) without time zone NOT NULL
 				    DEFAULT (now() AT TIME ZONE 'UTC'),
-	callback_id		uuid,
 
 	CONSTRAINT unsigned_users_queue_pkey PRIMARY KEY (id)
 );
@@ -64,13 +63,14 @@ CREATE TABLE IF NOT EXISTS outstanding_requests_queue (
 				    DEFAULT (now() AT TIME ZONE 'UTC'),
 	updated_at		timestamp(3) without time zone NOT NULL
 				    DEFAULT (now() AT TIME ZONE 'UTC'),
-	callback_id		uuid,
 
 	CONSTRAINT outstanding_requests_queue_pkey PRIMARY KEY (id)
 );
 
--- Adopted tables: the new column and the defaults.  On tables this file
--- just created these restate what they already have.
+-- The new column, on created and adopted tables alike (added here rather
+-- than in CREATE TABLE, so a new database gets no "already exists"
+-- notice), and the defaults, which on tables this file just created
+-- restate what they already have.
 ALTER TABLE unsigned_users_queue
 	ADD COLUMN IF NOT EXISTS callback_id uuid,
 	ALTER COLUMN id SET DEFAULT gen_random_uuid(),
