@@ -170,8 +170,10 @@ Test(migrate, fresh_database_gets_everything_and_a_rerun_is_a_no_op)
 	again = th_value(c, "SELECT string_agg(version || checksum || "
 	    "applied_at, ',' ORDER BY version) FROM qsched.schema_migrations");
 	cr_assert_str_eq(again, ledger, "a rerun changes nothing");
-	cr_assert_str_eq(th_value(c, "SELECT message FROM qsched.runs "
-	    "ORDER BY id DESC LIMIT 1"), "up to date at version 6");
+	free(again);
+	again = th_value(c, "SELECT message FROM qsched.runs ORDER BY id DESC "
+	    "LIMIT 1");
+	cr_assert_str_eq(again, "up to date at version 6");
 	/* call_queue is left untouched. */
 	cq2 = th_value(c, "SELECT md5(string_agg(t::text, '' ORDER BY id)) "
 	    "FROM call_queue t");
@@ -244,9 +246,10 @@ Test(migrate, an_edited_applied_file_is_drift)
 	cr_assert_eq(migrate(conf, &o), 1);
 	cr_assert(strstr(o.err, "drift") != NULL && strstr(o.err,
 	    "0002_separated_queue_constraints.sql") != NULL, "%s", o.err);
-	cr_assert_str_eq(th_value(c, "SELECT metrics->>'drift' FROM "
-	    "qsched.runs ORDER BY id DESC LIMIT 1"),
-	    "0002_separated_queue_constraints.sql");
+	free(text);
+	text = th_value(c, "SELECT metrics->>'drift' FROM qsched.runs "
+	    "ORDER BY id DESC LIMIT 1");
+	cr_assert_str_eq(text, "0002_separated_queue_constraints.sql");
 	th_out_free(&o);
 	free(text);
 	free(edited);
