@@ -7,10 +7,13 @@
  * lines recorded during the parse.  Every error is one line,
  * "FILE:LINE: message", and a failed load frees everything it built.
  *
- * Three quirks of libconfuse 3.3 shape this file:
+ The text libconfuse parses comes from config_read.c; the jobs are built
+ * and checked as a whole in config_jobs.c.
+ *
+ * Three quirks of libconfuse 3.3 shape these files:
  * - its lexer miscounts lines after '#', '//' and one-line C comments, so
  *   comments are blanked out (newlines kept) before libconfuse sees the
- *   text (config_read);
+ *   text (config_read.c);
  * - it accepts a file that ends inside a section, so braces are counted
  *   in the same pass;
  * - it reports a spurious "no such option" for every key of a
@@ -19,47 +22,17 @@
  * Callbacks get no user pointer, hence config_cur: the parse in progress
  * (qsched is single-threaded).
  */
-#include "qsched.h"
+#include "config_parse.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-#include <confuse.h>
 
 #define CONFIG_RETRIES_MAX	1000
-#define CONFIG_MAXSIZE		(4 * 1024 * 1024)
-
-/*
- * An empty section nobody writes (the name cannot be an unquoted word):
- * libconfuse creates it when "job NAME {" is read, with that line, and
- * nothing moves it later, unlike the job section's own line counter.
- */
-#define CONFIG_MARK		"(line)"
-
-/* Where a key was set: (section, key) -> line. */
-struct config_line {
-	cfg_t		*sec;
-	char		*key;
-	int		 line;
-};
-
-struct config_parse {
-	const char	*path;
-	char		*err;
-	size_t		 errlen;
-	bool		 failed;
-	struct config_line *lines;
-	size_t		 nlines;
-	size_t		 alines;
-};
 
 static struct config_parse	*config_cur;
 
-static void	config_fail(struct config_parse *, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static int	config_parse_int(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_bool(cfg_t *, cfg_opt_t *, const char *, void *);
 
@@ -116,7 +89,7 @@ static const char *const config_job_keys[] = {
 	"statement_timeout",
 };
 
-static void
+void
 config_fail(struct config_parse *cp, int line, const char *fmt, ...)
 {
 	char	 msg[QSCHED_ERRLEN], *p;
@@ -167,7 +140,7 @@ config_note_line(struct config_parse *cp, cfg_t *sec, const char *key,
 	l->line = line;
 }
 
-static int
+int
 config_line_of(struct config_parse *cp, cfg_t *sec, const char *key,
     int fallback)
 {
@@ -178,7 +151,7 @@ config_line_of(struct config_parse *cp, cfg_t *sec, const char *key,
 	return (l->line);
 }
 
-static int
+int
 config_job_line(cfg_t *js)
 {
 	cfg_t	*mark = cfg_getsec(js, CONFIG_MARK);
@@ -443,391 +416,6 @@ config_parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return (0);
 }
 
-/*
- * Read PATH and blank out its comments, keeping newlines so libconfuse's
- * line count stays right.  Also refuse what libconfuse would take
- * silently or report without a line: a "{", a string or a comment never
- * closed.
- */
-static char *
-config_read(struct config_parse *cp)
-{
-	FILE		*f;
-	struct stat	 sb;
-	char		*buf, *p, prev = '\n';
-	int		 line = 1, depth = 0, start = 0;
-	int		 opened[64];
-	size_t		 n;
-	enum { NORMAL, DQ, SQ, LINE, BLOCK } st = NORMAL;
-
-	if ((f = fopen(cp->path, "r")) == NULL) {
-		snprintf(cp->err, cp->errlen, "cannot open %s: %s", cp->path,
-		    strerror(errno));
-		cp->failed = true;
-		return (NULL);
-	}
-	if (fstat(fileno(f), &sb) != 0 || sb.st_size > CONFIG_MAXSIZE) {
-		config_fail(cp, 0, "not a config file (larger than %d bytes)",
-		    CONFIG_MAXSIZE);
-		fclose(f);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)sb.st_size + 1);
-	n = fread(buf, 1, (size_t)sb.st_size, f);
-	if (ferror(f)) {
-		config_fail(cp, 0, "read error: %s", strerror(errno));
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (strlen(buf) != n) {
-		config_fail(cp, 0, "contains a NUL byte");
-		free(buf);
-		return (NULL);
-	}
-
-	for (p = buf; *p != '\0'; prev = *p, p++) {
-		switch (st) {
-		case NORMAL:
-			if (*p == '"' || *p == '\'') {
-				st = *p == '"' ? DQ : SQ;
-				start = line;
-			} else if (*p == '#' ||
-			    (*p == '/' && p[1] == '/' &&
-			    strchr(" \t\r\n{}()=,+\"'", prev) != NULL)) {
-				st = LINE;
-				*p = ' ';
-			} else if (*p == '/' && p[1] == '*' &&
-			    strchr(" \t\r\n{}()=,+\"'", prev) != NULL) {
-				st = BLOCK;
-				start = line;
-				p[0] = p[1] = ' ';
-				p++;
-			} else if (*p == '{') {
-				if (depth < (int)(sizeof opened /
-				    sizeof opened[0]))
-					opened[depth] = line;
-				depth++;
-			} else if (*p == '}' && depth > 0)
-				depth--;
-			break;
-		case DQ:
-		case SQ:
-			if (*p == '\\' && p[1] != '\0')
-				p++;	/* counted below if a newline */
-			else if (*p == (st == DQ ? '"' : '\''))
-				st = NORMAL;
-			break;
-		case LINE:
-			if (*p == '\n')
-				st = NORMAL;
-			else
-				*p = ' ';
-			break;
-		case BLOCK:
-			if (p[0] == '*' && p[1] == '/') {
-				p[0] = p[1] = ' ';
-				p++;
-				st = NORMAL;
-			} else if (*p != '\n')
-				*p = ' ';
-			break;
-		}
-		if (*p == '\n')
-			line++;
-	}
-	if (st == BLOCK || st == DQ || st == SQ) {
-		if (st == BLOCK)
-			config_fail(cp, start, "comment never closed "
-			    "(\"*/\" missing)");
-		else
-			config_fail(cp, start, "string never closed "
-			    "(%c missing)", st == DQ ? '"' : '\'');
-		free(buf);
-		return (NULL);
-	}
-	if (depth > 0) {
-		config_fail(cp, depth <= (int)(sizeof opened /
-		    sizeof opened[0]) ? opened[depth - 1] : line,
-		    "\"{\" is never closed");
-		free(buf);
-		return (NULL);
-	}
-	return (buf);
-}
-
-/* Relative paths in jobs.conf are relative to the file, not the cwd. */
-static char *
-config_resolve(const char *cfgpath, const char *p)
-{
-	const char	*slash;
-	char		*out;
-
-	if (*p == '\0' || *p == '/')
-		return (xstrdup(p));
-	if ((slash = strrchr(cfgpath, '/')) == NULL)
-		xasprintf(&out, "./%s", p);
-	else if (slash == cfgpath)
-		xasprintf(&out, "/%s", p);
-	else
-		xasprintf(&out, "%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
-	return (out);
-}
-
-static int64_t
-config_duration(cfg_t *sec, const char *key)
-{
-	char	 err[QSCHED_ERRLEN];
-	int64_t	 ms = 0;
-
-	/* Checked while parsing; a default is known to be good. */
-	(void)duration_parse(cfg_getstr(sec, key), &ms, err, sizeof err);
-	return (ms);
-}
-
-/* Load the job's plugin and check options { } against its table. */
-static int
-config_job_plugin(struct config_parse *cp, struct config *c, cfg_t *js,
-    struct job *job)
-{
-	const struct qsched_option *table, *def;
-	struct option_value *v;
-	struct stat	 sb;
-	cfg_t		*os;
-	cfg_opt_t	*opt;
-	char		 err[QSCHED_ERRLEN], *path;
-	unsigned int	 i;
-	size_t		 n;
-	int		 pline, line;
-
-	pline = config_line_of(cp, js, "plugin", job->line);
-	xasprintf(&path, "%s/%s.so", c->plugin_dir, job->plugin_name);
-	if (lstat(path, &sb) != 0 && errno == ENOENT) {
-		config_fail(cp, pline, "job \"%s\": unknown plugin \"%s\" "
-		    "(no %s.so in %s)", job->name, job->plugin_name,
-		    job->plugin_name, c->plugin_dir);
-		free(path);
-		return (-1);
-	}
-	free(path);
-	job->plugin = plugin_load(c->plugin_dir, job->plugin_name, err,
-	    sizeof err);
-	if (job->plugin == NULL) {
-		config_fail(cp, pline, "job \"%s\": %s", job->name, err);
-		return (-1);
-	}
-
-	table = job->plugin->desc->options;
-	for (n = 0; table != NULL && table[n].name != NULL; n++)
-		;
-	job->noptions = n;
-	job->options = xcalloc(n, sizeof *job->options);
-	for (n = 0; n < job->noptions; n++) {
-		v = &job->options[n];
-		v->def = &table[n];
-		if (table[n].default_value != NULL &&
-		    option_parse(&table[n], table[n].default_value, v, err,
-		    sizeof err) != 0) {
-			config_fail(cp, pline, "job \"%s\": plugin \"%s\": "
-			    "default of %s", job->name, job->plugin_name, err);
-			return (-1);
-		}
-	}
-
-	os = cfg_getsec(js, "options");
-	for (i = 0; os != NULL && i < cfg_num(os); i++) {
-		opt = cfg_getnopt(os, i);
-		line = config_line_of(cp, os, cfg_opt_name(opt), job->line);
-		if ((def = option_find(table, cfg_opt_name(opt))) == NULL) {
-			config_fail(cp, line, "job \"%s\": unknown plugin "
-			    "option \"%s\" (plugin \"%s\")", job->name,
-			    cfg_opt_name(opt), job->plugin_name);
-			return (-1);
-		}
-		v = &job->options[def - table];
-		if (option_parse(def, cfg_opt_getnstr(opt, 0), v, err,
-		    sizeof err) != 0) {
-			config_fail(cp, line, "job \"%s\": options: %s",
-			    job->name, err);
-			return (-1);
-		}
-		v->line = line;
-	}
-
-	for (n = 0; n < job->noptions; n++) {
-		v = &job->options[n];
-		if ((v->def->flags & QSCHED_OPT_REQUIRED) && v->text == NULL) {
-			config_fail(cp, job->line, "job \"%s\": missing "
-			    "required plugin option \"%s\" (plugin \"%s\")",
-			    job->name, v->def->name, job->plugin_name);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
-static int
-config_build_job(struct config_parse *cp, struct config *c, cfg_t *js,
-    struct job *job)
-{
-	struct cron	 cron;
-	const char	*s;
-	char		 err[QSCHED_ERRLEN];
-	unsigned int	 i;
-
-	job->name = xstrdup(cfg_title(js));
-	job->line = config_job_line(js);
-	job->plugin_name = xstrdup(cfg_getstr(js, "plugin"));
-	job->schedule = xstrdup(cfg_getstr(js, "schedule"));
-	if (cron_parse(job->schedule, &cron, err, sizeof err) != 0) {
-		config_fail(cp, config_line_of(cp, js, "schedule", job->line),
-		    "job \"%s\": schedule: %s", job->name, err);
-		return (-1);
-	}
-	job->cron = cron;
-	s = cfg_getstr(js, "timezone");
-	job->timezone = xstrdup(s != NULL ? s : c->timezone);
-	job->timeout_ms = config_duration(js, "timeout");
-	job->retries = (int)cfg_getint(js, "retries");
-	job->retry_delay_ms = config_duration(js, "retry_delay");
-	job->overlap = strcmp(cfg_getstr(js, "overlap"), "wait") == 0 ?
-	    OVERLAP_WAIT : OVERLAP_SKIP;
-	s = cfg_getstr(js, "lock");
-	job->lock = xstrdup(s != NULL ? s : job->name);
-	job->catch_up = cfg_getbool(js, "catch_up") == cfg_true;
-	job->enabled = cfg_getbool(js, "enabled") == cfg_true;
-	job->lock_timeout_ms = config_duration(js, "lock_timeout");
-	job->statement_timeout_ms = config_duration(js, "statement_timeout");
-
-	job->ndepends = cfg_size(js, "depends_on");
-	job->depends_on = xcalloc(job->ndepends, sizeof *job->depends_on);
-	for (i = 0; i < job->ndepends; i++)
-		job->depends_on[i] = xstrdup(cfg_getnstr(js, "depends_on", i));
-
-	return (config_job_plugin(cp, c, js, job));
-}
-
-static ssize_t
-config_job_index(const struct config *c, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < c->njobs; i++) {
-		if (strcmp(c->jobs[i].name, name) == 0)
-			return ((ssize_t)i);
-	}
-	return (-1);
-}
-
-/*
- * Depth-first search from job I; STATE: 0 unseen, 1 on the stack, 2 done.
- * On a back edge, name the cycle from where it starts.
- */
-static int
-config_cycle_visit(struct config_parse *cp, cfg_t *cfg,
-    const struct config *c, size_t i, int *state, size_t *stack,
-    size_t depth)
-{
-	char		 msg[QSCHED_ERRLEN];
-	const struct job *job = &c->jobs[i];
-	size_t		 d, k, len;
-	ssize_t		 j;
-
-	state[i] = 1;
-	stack[depth] = i;
-	for (d = 0; d < job->ndepends; d++) {
-		j = config_job_index(c, job->depends_on[d]);
-		if (j < 0 || state[j] == 2)
-			continue;
-		if (state[j] == 0) {
-			if (config_cycle_visit(cp, cfg, c, (size_t)j, state,
-			    stack, depth + 1) != 0)
-				return (-1);
-			continue;
-		}
-		for (k = 0; stack[k] != (size_t)j; k++)
-			;
-		msg[0] = '\0';
-		for (len = 0; k <= depth; k++) {
-			snprintf(msg + len, sizeof msg - len, "%s -> ",
-			    c->jobs[stack[k]].name);
-			len = strlen(msg);
-		}
-		snprintf(msg + len, sizeof msg - len, "%s",
-		    c->jobs[j].name);
-		config_fail(cp, config_line_of(cp,
-		    cfg_getnsec(cfg, "job", (unsigned int)j), "depends_on",
-		    c->jobs[j].line), "job \"%s\": depends_on cycle: %s",
-		    c->jobs[j].name, msg);
-		return (-1);
-	}
-	state[i] = 2;
-	return (0);
-}
-
-static int
-config_check_depends(struct config_parse *cp, cfg_t *cfg,
-    const struct config *c)
-{
-	const struct job *job;
-	size_t		 i, d, *stack;
-	int		*state, r = 0;
-
-	for (i = 0; i < c->njobs; i++) {
-		job = &c->jobs[i];
-		for (d = 0; d < job->ndepends; d++) {
-			if (strcmp(job->depends_on[d], job->name) == 0) {
-				config_fail(cp, config_line_of(cp,
-				    cfg_getnsec(cfg, "job", (unsigned int)i),
-				    "depends_on", job->line), "job \"%s\": "
-				    "depends_on names the job itself",
-				    job->name);
-				return (-1);
-			}
-			if (config_job_index(c, job->depends_on[d]) < 0) {
-				config_fail(cp, config_line_of(cp,
-				    cfg_getnsec(cfg, "job", (unsigned int)i),
-				    "depends_on", job->line), "job \"%s\": "
-				    "depends_on: unknown job \"%s\"",
-				    job->name, job->depends_on[d]);
-				return (-1);
-			}
-		}
-	}
-
-	state = xcalloc(c->njobs, sizeof *state);
-	stack = xcalloc(c->njobs, sizeof *stack);
-	for (i = 0; i < c->njobs && r == 0; i++) {
-		if (state[i] == 0)
-			r = config_cycle_visit(cp, cfg, c, i, state, stack, 0);
-	}
-	free(stack);
-	free(state);
-	return (r);
-}
-
-static int
-config_build(struct config_parse *cp, cfg_t *cfg, struct config *c)
-{
-	size_t	 i;
-
-	c->database = xstrdup(cfg_getstr(cfg, "database"));
-	c->plugin_dir = config_resolve(cp->path, cfg_getstr(cfg, "plugin_dir"));
-	c->flags_file = config_resolve(cp->path, cfg_getstr(cfg, "flags_file"));
-	c->timezone = xstrdup(cfg_getstr(cfg, "timezone"));
-	c->history_retention_ms = config_duration(cfg, "history_retention");
-
-	c->njobs = cfg_size(cfg, "job");
-	c->jobs = xcalloc(c->njobs, sizeof *c->jobs);
-	for (i = 0; i < c->njobs; i++) {
-		if (config_build_job(cp, c, cfg_getnsec(cfg, "job",
-		    (unsigned int)i), &c->jobs[i]) != 0)
-			return (-1);
-	}
-	return (config_check_depends(cp, cfg, c));
-}
 
 static cfg_t *
 config_init_cfg(void)

@@ -13,7 +13,10 @@ core_libqsched_core_la_SOURCES = \
 	core/options.c \
 	core/plugin.c \
 	core/flags.c \
+	core/config_parse.h \
 	core/config.c \
+	core/config_read.c \
+	core/config_jobs.c \
 	core/host.c \
 	core/db.c \
 	core/schema.c \

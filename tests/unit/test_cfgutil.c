@@ -254,22 +254,6 @@ tu_header(const char *text, const char *key)
 	return (NULL);
 }
 
-bool
-tu_cron_works(void)
-{
-	struct cron	 c;
-	char		 err[QSCHED_ERRLEN];
-
-	return (cron_parse("*/5 * * * *", &c, err, sizeof err) == 0);
-}
-
-bool
-tu_tz_works(void)
-{
-	char	 err[QSCHED_ERRLEN];
-
-	return (tz_check("Europe/London", err, sizeof err) == 0);
-}
 
 void
 tu_expect_no_leaks(void)

@@ -39,8 +39,5 @@ char	*tu_header(const char *text, const char *key);
  * prints).  Call it last in a test.  A no-op in other builds.
  */
 void	 tu_expect_no_leaks(void);
-/* Whether cron.c and tz.c are more than stubs in this tree. */
-bool	 tu_cron_works(void);
-bool	 tu_tz_works(void);
 
 #endif /* TEST_CFGUTIL_H */

@@ -3,10 +3,6 @@
  * each naming its expected error in a leading comment
  * ("# expect: LINE: text"), good files (tests/data/conf/good), and the
  * values a load produces.
- *
- * Until cron.c and tz.c are merged in, cron_parse() and tz_check() are
- * stubs that refuse everything: cases marked "# needs: cron" (or tz), and
- * tests that need a job to load, are skipped while that is so.
  */
 #include "qsched.h"
 
@@ -50,13 +46,6 @@ config_teardown(void)
 
 TestSuite(config, .init = config_setup, .fini = config_teardown);
 
-static void
-need_cron(void)
-{
-	if (!tu_cron_works())
-		cr_skip_test("cron_parse() is a stub in this tree");
-}
-
 /* Write TEXT as workdir/NAME with @PLUGINDIR@ filled in; malloc()ed. */
 static char *
 conf_write(const char *name, const char *text)
@@ -84,23 +73,6 @@ subst_plugindir(const char *s)
 	return (out);
 }
 
-/* Does the "# needs:" header ask for something this tree lacks? */
-static bool
-corpus_skip(const char *text)
-{
-	char	*needs = tu_header(text, "needs");
-	bool	 skip = false;
-
-	if (needs != NULL) {
-		if (strstr(needs, "cron") != NULL && !tu_cron_works())
-			skip = true;
-		if (strstr(needs, "tz") != NULL && !tu_tz_works())
-			skip = true;
-	}
-	free(needs);
-	return (skip);
-}
-
 Test(config, bad_corpus_names_file_and_line)
 {
 	struct config	*c;
@@ -108,7 +80,7 @@ Test(config, bad_corpus_names_file_and_line)
 	char		*dir = tu_srcpath("tests/data/conf/bad");
 	char		**names, *src, *path, *text, *expect, *msg, *want;
 	char		*prefix;
-	size_t		 i, ran = 0, skipped = 0;
+	size_t		 i, ran = 0;
 
 	names = tu_list(dir, ".conf");
 	cr_assert_not_null(names, "cannot list %s", dir);
@@ -118,8 +90,7 @@ Test(config, bad_corpus_names_file_and_line)
 		cr_assert_not_null(text, "%s", src);
 		expect = tu_header(text, "expect");
 		cr_expect_not_null(expect, "%s: no '# expect:' line", src);
-		if (expect == NULL || corpus_skip(text)) {
-			skipped += expect != NULL;
+		if (expect == NULL) {
 			free(expect);
 			free(text);
 			free(src);
@@ -157,8 +128,8 @@ Test(config, bad_corpus_names_file_and_line)
 	}
 	tu_freelist(names);
 	free(dir);
-	cr_log_info("bad configs: %zu checked, %zu skipped", ran, skipped);
-	cr_expect_geq(ran + skipped, 20, "only %zu bad configs", ran + skipped);
+	cr_log_info("bad configs: %zu checked", ran);
+	cr_expect_geq(ran, 20, "only %zu bad configs", ran);
 	cr_expect_geq(ran, 20, "only %zu bad configs checked", ran);
 	tu_expect_no_leaks();
 }
@@ -178,11 +149,6 @@ Test(config, good_corpus_loads)
 		xasprintf(&src, "%s/%s", dir, names[i]);
 		text = tu_slurp(src);
 		cr_assert_not_null(text, "%s", src);
-		if (corpus_skip(text)) {
-			free(text);
-			free(src);
-			continue;
-		}
 		jobs = tu_header(text, "jobs");
 		cr_expect_not_null(jobs, "%s: no '# jobs:' line", src);
 		path = tu_instantiate(src, workdir, plugdir);
@@ -347,7 +313,6 @@ Test(config, every_job_key)
 	struct job	*j;
 	char		 err[QSCHED_ERRLEN], *path;
 
-	need_cron();
 	path = conf_write("jobs.conf", conf_jobs);
 	cr_assert_eq(config_load(path, &c, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(c->njobs, 2);
@@ -415,7 +380,6 @@ Test(config, options_follow_the_plugin_table)
 	char		 err[QSCHED_ERRLEN], *path;
 	size_t		 i;
 
-	need_cron();
 	path = conf_write("jobs.conf", conf_jobs);
 	cr_assert_eq(config_load(path, &c, err, sizeof err), 0, "%s", err);
 	j = config_job(c, "every-key");
@@ -441,7 +405,6 @@ Test(config, option_without_default_stays_unset)
 	struct job	*j;
 	char		 err[QSCHED_ERRLEN], *path;
 
-	need_cron();
 	path = conf_write("jobs.conf", "plugin_dir = \"@PLUGINDIR@\"\n"
 	    "job \"r\" { plugin = \"result\"  schedule = \"@manual\" }\n");
 	cr_assert_eq(config_load(path, &c, err, sizeof err), 0, "%s", err);
@@ -482,7 +445,6 @@ Test(config, set_option)
 	char		 err[QSCHED_ERRLEN], *path;
 	size_t		 i;
 
-	need_cron();
 	path = conf_write("jobs.conf", conf_jobs);
 	cr_assert_eq(config_load(path, &c, err, sizeof err), 0, "%s", err);
 	j = config_job(c, "every-key");
@@ -515,7 +477,6 @@ Test(config, reload_reuses_loaded_plugins)
 	struct config	*a = NULL, *b = NULL;
 	char		 err[QSCHED_ERRLEN], *path;
 
-	need_cron();
 	path = conf_write("jobs.conf", conf_jobs);
 	cr_assert_eq(config_load(path, &a, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(config_load(path, &b, err, sizeof err), 0, "%s", err);
@@ -533,9 +494,6 @@ Test(config, timezones_are_effective)
 	struct config	*c = NULL;
 	char		 err[QSCHED_ERRLEN], *path;
 
-	need_cron();
-	if (!tu_tz_works())
-		cr_skip_test("tz_check() is a stub in this tree");
 	path = conf_write("jobs.conf", "plugin_dir = \"@PLUGINDIR@\"\n"
 	    "timezone = \"Europe/London\"\n"
 	    "job \"a\" { plugin = \"result\"  schedule = \"@manual\" }\n"
@@ -555,7 +513,6 @@ Test(config, a_failed_load_leaves_nothing_behind)
 	struct config	*c = NULL;
 	char		 err[QSCHED_ERRLEN], *path;
 
-	need_cron();
 	/* Fails after two jobs and their options were built. */
 	path = conf_write("jobs.conf", "plugin_dir = \"@PLUGINDIR@\"\n"
 	    "job \"a\" { plugin = \"options\"  schedule = \"@manual\"\n"
