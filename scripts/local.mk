@@ -4,7 +4,11 @@ EXTRA_DIST += \
 	scripts/deps.sh \
 	scripts/pg-cluster.sh \
 	scripts/test.sh \
-	scripts/demo.sh
+	scripts/demo.sh \
+	scripts/install-check.sh \
+	scripts/bench-lib.sh \
+	scripts/bench-run.sh \
+	scripts/bench-claim.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it

@@ -131,6 +131,9 @@ find _build -name '*.trs' -exec rm -f {} + 2>/dev/null || true
 
 build default || finish 1
 
+step "make install DESTDIR=...: what is installed, and an external plugin"
+sh scripts/install-check.sh _build/default || finish 1
+
 if [ "$quick" = yes ]; then
 	finish 0
 fi
