@@ -19,5 +19,6 @@ include tests/lib/local.mk
 include tests/plugins/local.mk
 include tests/unit/cron.mk
 include tests/unit/config.mk
+include tests/unit/daemon.mk
 include tests/pg/local.mk
 endif
