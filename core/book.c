@@ -19,7 +19,7 @@
 #define BOOK_COMPLAIN_MIN_MS	60000	/* outage log lines: then doubling */
 #define BOOK_COMPLAIN_MAX_MS	3600000
 #define BOOK_RETENTION_MS	3600000	/* history retention pass: hourly */
-#define BOOK_ABANDON_MS		10000	/* dead-process check, at most this often */
+#define BOOK_ABANDON_MS		10000	/* dead-process check, at most */
 
 void
 book_down(struct daemon *d, const char *why)

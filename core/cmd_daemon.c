@@ -68,8 +68,8 @@ cmd_daemon(struct cmd_ctx *ctx)
 	fake = getenv("QSCHED_TEST_CLOCK");
 	if (fake != NULL && *fake != '\0' &&
 	    cmd_daemon_fake_clock(fake, &opts) == -1) {
-		fprintf(stderr, "qsched: daemon: QSCHED_TEST_CLOCK=\"%s\": want "
-		    "\"YYYY-MM-DDTHH:MM:SSZ SPEED\"\n", fake);
+		fprintf(stderr, "qsched: daemon: QSCHED_TEST_CLOCK=\"%s\": "
+		    "want \"YYYY-MM-DDTHH:MM:SSZ SPEED\"\n", fake);
 		return (QSCHED_EXIT_USAGE);
 	}
 	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)

@@ -158,8 +158,9 @@ cmd_list(struct cmd_ctx *ctx)
 		switch (ch) {
 		case 'f':
 			if (format_parse(optarg, &format) == -1) {
-				fprintf(stderr, "qsched: list: --format: \"%s\" "
-				    "is not table, json or csv\n", optarg);
+				fprintf(stderr, "qsched: list: --format: "
+				    "\"%s\" is not table, json or csv\n",
+				    optarg);
 				return (QSCHED_EXIT_USAGE);
 			}
 			break;

@@ -31,7 +31,8 @@
 
 #define DAEMON_CANCEL_GRACE_MS	10000	/* stop: SIGTERM to SIGKILL of a run */
 #define DAEMON_JUMP_MS		2000	/* a clock step worth a log line */
-#define DAEMON_HORIZON_MS	(366LL * 86400 * 1000)	/* catch-up, no retention */
+/* How far back a catch_up job looks at start when history is kept forever. */
+#define DAEMON_HORIZON_MS	(366LL * 86400 * 1000)
 
 static volatile sig_atomic_t daemon_hup;
 static volatile sig_atomic_t daemon_term;	/* 1, then 2 on a second one */
@@ -362,8 +363,9 @@ daemon_wait(struct daemon *d, int64_t now_ms, int64_t mono,
 	}
 	if (ppoll(d->pfd, n, deadline != -1 ? &ts : NULL, waitmask) <= 0)
 		return;
+	/* Expired, or ECANCELED when the clock was set: either way, look. */
 	if (d->pfd[0].revents & POLLIN)
-		(void)read(d->tfd, &ticks, sizeof ticks);	/* ECANCELED: set */
+		(void)read(d->tfd, &ticks, sizeof ticks);
 	if (d->book != NULL && (d->pfd[1].revents & (POLLIN | POLLHUP |
 	    POLLERR)))
 		book_input(d);

@@ -32,7 +32,7 @@ fire_latest(const struct job *job, time_t after, time_t until,
 		    t <= until)
 			break;
 		if (from == after)
-			return (-1);	/* not reached: the first check found one */
+			return (-1);	/* not reached: there is one */
 	}
 	while (cron_next(&job->cron, job->timezone, t, &n) == 0 && n <= until)
 		t = n;

@@ -436,8 +436,8 @@ enum fire_due {
 	FIRE_MISSED,		/* *when passed more than FIRE_GRACE_MS ago */
 };
 struct fire {
-	time_t		 next;		/* first fire not handled yet; 0: none */
-	time_t		 catchup;	/* missed fire a catch_up job runs once */
+	time_t		 next;		/* first fire not handled; 0: none */
+	time_t		 catchup;	/* a missed fire to run once; 0: none */
 };
 /* The latest fire in (AFTER, UNTIL]: 0, or -1 when there is none. */
 int	 fire_latest(const struct job *job, time_t after, time_t until,

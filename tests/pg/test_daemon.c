@@ -74,7 +74,8 @@ overlaps(PGconn *c, const char *where)
 }
 
 #define TICK_JOB							\
-	"job \"tick\" { plugin = \"sql\" schedule = \"*/2 * * * * *\"\n"	\
+	"job \"tick\" { plugin = \"sql\" "				\
+	"  schedule = \"*/2 * * * * *\"\n"				\
 	"  options { statement = \"select pg_sleep(1.2)\" } }\n"
 
 Test(daemon, two_daemons_run_each_fire_once_without_overlap)
@@ -415,7 +416,8 @@ Test(daemon, disabled_and_manual_jobs_are_not_scheduled)
 
 Test(daemon, retention_deletes_old_rows_in_batches)
 {
-	const char	*conf = th_conf_shipped("history_retention = \"30d\"\n");
+	const char	*conf = th_conf_shipped(
+	    "history_retention = \"30d\"\n");
 	PGconn		*c = th_connect();
 	pid_t		 d;
 	char		*s;

@@ -179,6 +179,40 @@ Test(ops, journal_stream_gives_priority_prefixes)
 	PQfinish(c);
 }
 
+/* How many times PID blocked after running: each wake-up counts one. */
+static long
+wakeups(pid_t pid)
+{
+	const char	*key = "\nvoluntary_ctxt_switches:";
+	char		 path[64], *status, *p;
+	long		 n;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	status = th_read(path);
+	p = strstr(status, key);
+	cr_assert(p != NULL, "%s", status);
+	n = strtol(p + strlen(key), NULL, 10);
+	free(status);
+	return (n);
+}
+
+Test(ops, an_idle_daemon_does_not_wake_up)
+{
+	const char	*conf = th_conf_shipped(
+	    "job \"yearly\" { plugin = \"sql\" schedule = \"0 0 1 1 *\"\n"
+	    "  options { statement = \"select 1\" } }\n");
+	long		 before;
+	pid_t		 d;
+
+	d = du_start(conf);
+	du_sleep_ms(1000);		/* the start-up retention pass */
+	before = wakeups(d);
+	du_sleep_ms(4000);
+	cr_assert_eq(wakeups(d), before, "no polling tick: it woke %ld "
+	    "times in 4 s", wakeups(d) - before);
+	du_stop(d, 30000);
+}
+
 static const char *
 report_runs(void)
 {

@@ -110,7 +110,8 @@ Test(outage, fires_in_an_outage_are_missed_and_catch_up_runs_once)
 	    "trigger = 'catchup' AND scheduled_for > '%s'", last), 1,
 	    "one catch-up for the outage");
 	cr_assert_geq(th_int(c, "SELECT extract(epoch FROM '%s'::timestamptz "
-	    "- '%s'::timestamptz)::int", first, last), 6, "the outage was seen");
+	    "- '%s'::timestamptz)::int", first, last), 6,
+	    "the outage was seen");
 	log = du_log(d);
 	cr_assert_eq(count(log, "database unreachable:"), 1, "%s", log);
 	cr_assert(strstr(log, "fires were missed") != NULL, "%s", log);

@@ -161,7 +161,8 @@ Test(fire, due_table)
 /* Walking a whole fall-back night fires the 01:30 job once. */
 Test(fire, london_fall_back_night_fires_once)
 {
-	struct job	 job = job_of("30 1 * * *", "Europe/London", false, true);
+	struct job	 job = job_of("30 1 * * *", "Europe/London", false,
+	    true);
 	struct fire	 f;
 	int64_t		 t, end = ms("2026-10-25T04:00:00Z");
 	time_t		 when, first, fired[4];
