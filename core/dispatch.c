@@ -47,8 +47,9 @@ dispatch_start(struct daemon *d, struct job *job, enum trigger trigger,
 		return (-1);
 	}
 	if (r->id == 0)
-		log_debug("job=%s: the fire of %s was claimed by another "
-		    "qsched", job->name, daemon_when(job, when, at, sizeof at));
+		log_debug("job=%s: the fire of %s is claimed already (by "
+		    "another qsched, or it ran before)", job->name,
+		    daemon_when(job, when, at, sizeof at));
 	run_free(r);
 	return (0);
 }
@@ -196,8 +197,9 @@ dispatch_catchups(struct daemon *d)
 			continue;
 		job = &d->cfg->jobs[i];
 		d->fires[i].catchup = 0;
-		log_info("job=%s: catching up the missed fire of %s", job->name,
-		    daemon_when(job, when, at, sizeof at));
+		/* Claimed only if no run of that fire is recorded. */
+		log_debug("job=%s: catching up the fire of %s if it did not "
+		    "run", job->name, daemon_when(job, when, at, sizeof at));
 		if (dispatch_start(d, job, TRIGGER_CATCHUP, when, 1) == -1 &&
 		    d->book == NULL)
 			d->fires[i].catchup = when;	/* after reconnecting */
