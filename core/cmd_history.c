@@ -35,37 +35,6 @@ static const char *const history_statuses[] = {
 	"blocked", "cancelled", "abandoned", NULL,
 };
 
-/*
- * --since takes a duration back from now ("2h", "7d") or anything
- * PostgreSQL reads as a timestamptz ("2026-11-01", "2026-11-01 08:00Z").
- */
-static char *
-history_since(PGconn *conn, const char *text, char *err, size_t errlen)
-{
-	char		 e[QSCHED_ERRLEN], *out;
-	int64_t		 ms;
-	const char	*params[1] = { text };
-	PGresult	*res;
-
-	if (duration_parse(text, &ms, e, sizeof e) == 0) {
-		char	 t[64];
-
-		xasprintf(&out, "%s", tz_format_utc((time_t)((clock_now_ms() -
-		    ms) / 1000), t, sizeof t));
-		return (out);
-	}
-	res = db_query(conn, "SELECT $1::timestamptz::text", 1, params, e,
-	    sizeof e);
-	if (res == NULL) {
-		snprintf(err, errlen, "--since: \"%s\" is neither a duration "
-		    "(2h, 7d) nor a timestamp (%s)", text, e);
-		return (NULL);
-	}
-	out = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return (out);
-}
-
 int
 cmd_history(struct cmd_ctx *ctx)
 {
@@ -137,7 +106,7 @@ cmd_history(struct cmd_ctx *ctx)
 	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
 		goto out;
 	if (since_text != NULL &&
-	    (since = history_since(conn, since_text, err, sizeof err)) ==
+	    (since = cmd_since(conn, since_text, err, sizeof err)) ==
 	    NULL) {
 		fprintf(stderr, "qsched: history: %s\n", err);
 		rc = QSCHED_EXIT_USAGE;

@@ -85,6 +85,9 @@ history_progress(PGconn *book, const struct run *r)
 	const char	*params[5] = { id, done, total, wpid, bpid };
 	PGresult	*res;
 
+	/* The daemon passes no connection while the database is away. */
+	if (book == NULL)
+		return (-1);
 	snprintf(id, sizeof id, "%lld", (long long)r->id);
 	snprintf(done, sizeof done, "%lld", (long long)r->done);
 	snprintf(total, sizeof total, "%lld", (long long)r->total);

@@ -26,7 +26,13 @@ core_libqsched_core_la_SOURCES = \
 	core/worker.c \
 	core/run.c \
 	core/progress.c \
-	core/format.c
+	core/format.c \
+	core/fire.c \
+	core/notify.c \
+	core/retention.c \
+	core/book.c \
+	core/dispatch.c \
+	core/daemon.c
 nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)
@@ -50,6 +56,10 @@ qsched_SOURCES = \
 	core/cmd_history.c \
 	core/cmd_check.c \
 	core/cmd_flags.c \
-	core/cmd_plugins.c
+	core/cmd_plugins.c \
+	core/cmd_daemon.c \
+	core/cmd_list.c \
+	core/cmd_status.c \
+	core/cmd_report.c
 qsched_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
 qsched_LDADD = core/libqsched-core.la

@@ -14,7 +14,11 @@ static const struct {
 	const char	*name;
 	int		(*fn)(struct cmd_ctx *);
 } main_commands[] = {
+	{ "daemon", cmd_daemon },
 	{ "run", cmd_run },
+	{ "list", cmd_list },
+	{ "status", cmd_status },
+	{ "report", cmd_report },
 	{ "next", cmd_next },
 	{ "history", cmd_history },
 	{ "check", cmd_check },
@@ -27,11 +31,17 @@ main_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: qsched [-c FILE] [-v|-q] COMMAND [ARGS]\n"
+	    "  daemon [--stop-wait DURATION]\n"
+	    "                 run the scheduler (foreground; systemd Type=notify)\n"
 	    "  run JOB [--dry-run] [--set KEY=VALUE]...\n"
 	    "                 run one job now, with its lock, retries and history\n"
+	    "  list [--format F]   jobs: plugin, schedule, next fire, last status\n"
 	    "  next JOB [-n N]   the next N fire times (local and UTC)\n"
+	    "  status [--format F] runs in progress on any host, with progress\n"
 	    "  history [--job J] [--status S] [--since T] [--limit N]\n"
 	    "          [--format table|json|csv]\n"
+	    "  report [--job J] [--since T] [--format table|json|csv]\n"
+	    "                 per job: runs, success rate, durations, failures\n"
 	    "  check          validate config, plugins, options, flags, database\n"
 	    "  flags          effective feature flags\n"
 	    "  plugins        installed plugins and their options\n"

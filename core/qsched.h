@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <time.h>
@@ -428,5 +429,138 @@ int	 cmd_plugins(struct cmd_ctx *);
  * the bookkeeping connection with the schema ensured (3 on error). */
 int	 cmd_load_config(struct cmd_ctx *, struct config **);
 int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
+/* --since T: a duration back from now ("2h", "7d") or a timestamp
+ * PostgreSQL reads; the instant as timestamptz text, malloc()ed, or NULL
+ * (err names --since). */
+char	*cmd_since(PGconn *conn, const char *text, char *err, size_t errlen);
+int	 cmd_daemon(struct cmd_ctx *);
+int	 cmd_list(struct cmd_ctx *);
+int	 cmd_status(struct cmd_ctx *);
+int	 cmd_report(struct cmd_ctx *);
+
+/* fire.c - the daemon's schedule state of one job, design section 3.2.
+ * Fire times are instants; these functions are pure but for cron_next. */
+#define FIRE_GRACE_MS	60000	/* a fire this late still runs as scheduled */
+enum fire_due {
+	FIRE_NONE,		/* nothing due yet */
+	FIRE_RUN,		/* run the fire *when, trigger schedule */
+	FIRE_MISSED,		/* *when passed more than FIRE_GRACE_MS ago */
+};
+struct fire {
+	time_t		 next;		/* first fire not handled; 0: none */
+	time_t		 catchup;	/* a missed fire to run once; 0: none */
+};
+/* The latest fire in (AFTER, UNTIL]: 0, or -1 when there is none. */
+int	 fire_latest(const struct job *job, time_t after, time_t until,
+	    time_t *latest);
+/* Start-up: NEXT after NOW; for a catch_up job, CATCHUP is its latest fire
+ * within HORIZON_MS before NOW (0: none).  Disabled and @manual jobs get
+ * neither. */
+void	 fire_start(struct fire *f, const struct job *job, time_t now,
+	    int64_t horizon_ms);
+/* At NOW_MS: every due fire is handled at once (several coalesce into the
+ * latest, *first being the earliest of them); a missed one sets CATCHUP
+ * for a catch_up job.  NEXT moves past NOW_MS. */
+enum fire_due fire_due(struct fire *f, const struct job *job, int64_t now_ms,
+	    time_t *when, time_t *first);
+/* A fire due to run could not be claimed (database unreachable). */
+void	 fire_missed(struct fire *f, const struct job *job, time_t when);
+
+/* notify.c - systemd's sd_notify protocol, in tree: one datagram to
+ * $NOTIFY_SOCKET ("/path" or "@abstract").  Without it, no-ops. */
+int	 notify_init(char *err, size_t errlen);
+void	 notify_send(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 notify_close(void);
+
+/* retention.c - history_retention, in small batches. */
+#define RETENTION_BATCH		1000
+/* Delete up to RETENTION_BATCH finished runs that started more than
+ * RETENTION_MS ago, in one short statement.  How many, or -1. */
+int	 retention_step(PGconn *book, int64_t retention_ms, char *err,
+	    size_t errlen);
+
+/* daemon.c - the scheduler loop (qsched daemon), with book.c and
+ * dispatch.c. */
+struct daemon_opts {
+	int64_t		 stop_wait_ms;	/* SIGTERM: wait this long for runs */
+	int64_t		 fake_start_ms;	/* tests: wall clock starts here... */
+	double		 fake_speed;	/* ...and runs this fast; 0: real */
+};
+struct daemon_retry {
+	char		*job;		/* by name: a reload may replace it */
+	time_t		 scheduled_for;
+	int		 attempt;
+	int64_t		 due;		/* mono ms */
+	struct daemon_retry *next;
+};
+/* A configuration replaced by a reload, kept while its runs go on. */
+struct daemon_retired {
+	struct config	*cfg;
+	struct daemon_retired *next;
+};
+struct daemon {
+	const char	*path;
+	const struct daemon_opts *opts;
+	struct config	*cfg;
+	struct fire	*fires;		/* one per cfg->jobs[i] */
+	struct daemon_retired *retired;
+	struct run	*runs;		/* workers started and not yet ended */
+	struct run	*unrecorded;	/* ended while the database was away */
+	struct daemon_retry *retries;
+	PGconn		*book;		/* NULL while the database is away */
+
+	/* Outage: logged once, then rate-limited (book.c). */
+	bool		 down;
+	int64_t		 down_since;	/* mono ms */
+	int64_t		 reconnect_at;
+	int64_t		 backoff;
+	int64_t		 complain_at;
+	int64_t		 complain_every;
+	int		 attempts;
+	long		 missed;	/* fires missed in this outage */
+
+	int64_t		 retention_at;	/* mono ms; 0: off */
+	int64_t		 retention_done;
+	int64_t		 abandon_at;	/* mono ms; 0: at the next chance */
+	bool		 stopping;
+	bool		 cancelled;
+	int64_t		 stop_at;
+
+	int		 tfd;		/* the next fire, CLOCK_REALTIME */
+	int64_t		 offset;	/* wall - mono ms at the last wake-up */
+	int64_t		 fake_mono0;
+	struct pollfd	*pfd;
+	size_t		 npfd;
+	char		 status[512];	/* the last STATUS= sent */
+};
+/* Run until SIGTERM/SIGINT; takes CFG.  Returns an exit status. */
+int	 daemon_main(const char *config_path, struct config *cfg,
+	    const struct daemon_opts *opts);
+/* Free configurations retired by reloads once no run uses them. */
+void	 daemon_gc(struct daemon *);
+/* T in JOB's zone, for log lines: "2026-03-29 02:00:00 BST". */
+const char *daemon_when(const struct job *job, time_t t, char *buf,
+	    size_t len);
+
+/* book.c - the daemon's bookkeeping connection and database outages. */
+/* Connect, ensure the schema, abandon dead runs, record held outcomes;
+ * on failure the outage starts or goes on.  0 or -1. */
+int	 book_connect(struct daemon *);
+void	 book_down(struct daemon *, const char *why);
+/* After a failed query: true (and the outage begins) if the connection
+ * is what failed. */
+bool	 book_lost(struct daemon *, const char *why);
+void	 book_input(struct daemon *);	/* the idle socket is readable */
+void	 book_retention(struct daemon *, int64_t mono);
+void	 book_abandon(struct daemon *, int64_t mono);
+
+/* dispatch.c - fires become runs; runs end, are recorded, retried.  The
+ * bool functions say whether they started or ended anything. */
+bool	 dispatch_fires(struct daemon *, int64_t now_ms);
+bool	 dispatch_catchups(struct daemon *);
+bool	 dispatch_retries(struct daemon *, int64_t mono);
+bool	 dispatch_reap(struct daemon *);
+void	 dispatch_retry_free(struct daemon_retry *);
 
 #endif /* QSCHED_H */

@@ -8,7 +8,9 @@ EXTRA_DIST += \
 	scripts/install-check.sh \
 	scripts/bench-lib.sh \
 	scripts/bench-run.sh \
-	scripts/bench-claim.sh
+	scripts/bench-claim.sh \
+	scripts/bench-daemon-idle.sh \
+	scripts/bench-daemon-lateness.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it

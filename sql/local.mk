@@ -12,7 +12,8 @@ sqlmigrationsdir = $(pkgdatadir)/sql/migrations
 sqlfixturesdir = $(pkgdatadir)/sql/fixtures
 
 dist_sqlcore_DATA = \
-	sql/core/0001_runs.sql
+	sql/core/0001_runs.sql \
+	sql/core/0002_job_summary.sql
 
 dist_sqlmigrations_DATA = \
 	sql/migrations/0001_separated_queue_tables.sql \

@@ -21,6 +21,7 @@ include tests/unit/cron.mk
 include tests/unit/config.mk
 include tests/unit/migrate.mk
 include tests/unit/core.mk
+include tests/unit/daemon.mk
 include tests/pg/local.mk
 endif
 

@@ -18,3 +18,17 @@ TESTS += tests/pg_migrate
 tests_pg_migrate_SOURCES = tests/pg/test_migrate.c
 tests_pg_migrate_CFLAGS = $(TEST_CFLAGS)
 tests_pg_migrate_LDADD = $(PG_TEST_LIBS)
+
+# The daemon: scheduling, outages (exclusive: restarts the server), and
+# its notify messages, logging and reports.
+check_PROGRAMS += tests/pg_daemon tests/pg_daemon_outage tests/pg_daemon_ops
+TESTS += tests/pg_daemon tests/pg_daemon_outage tests/pg_daemon_ops
+tests_pg_daemon_SOURCES = tests/pg/test_daemon.c tests/pg/daemon_util.h
+tests_pg_daemon_CFLAGS = $(TEST_CFLAGS)
+tests_pg_daemon_LDADD = $(PG_TEST_LIBS)
+tests_pg_daemon_outage_SOURCES = tests/pg/test_daemon_outage.c tests/pg/daemon_util.h
+tests_pg_daemon_outage_CFLAGS = $(TEST_CFLAGS)
+tests_pg_daemon_outage_LDADD = $(PG_TEST_LIBS)
+tests_pg_daemon_ops_SOURCES = tests/pg/test_daemon_ops.c tests/pg/daemon_util.h
+tests_pg_daemon_ops_CFLAGS = $(TEST_CFLAGS)
+tests_pg_daemon_ops_LDADD = $(PG_TEST_LIBS)

@@ -1,0 +1,124 @@
+/*
+ * cmd_status.c - qsched status [--format table|json|csv]: the runs in
+ * progress on any host, with their progress and who holds their lock, as
+ * the database sees them now.
+ */
+#include "qsched.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * A worker names its connection qsched/<job>/<run id> and holds its job
+ * lock as the advisory lock (29043, key) (lock.c).  The run's own backend
+ * is found by its name; then the lock it holds, or waits for and who
+ * holds that.  A running row with no backend is a run whose worker is
+ * gone: its qsched died, and a qsched starting on that host marks it
+ * abandoned.
+ */
+#define STATUS_SQL							\
+	"WITH w AS ("							\
+	" SELECT a.pid, split_part(a.application_name, '/', 3) AS run_id " \
+	" FROM pg_stat_activity a "					\
+	" WHERE a.datname = current_database() "			\
+	"  AND a.application_name LIKE 'qsched/%%/%%'), "		\
+	"l AS ("							\
+	" SELECT l.pid, l.objid, l.granted FROM pg_locks l "		\
+	" WHERE l.locktype = 'advisory' AND l.classid = 29043 "	\
+	"  AND l.objsubid = 2 AND l.database = (SELECT oid FROM "	\
+	"  pg_database WHERE datname = current_database())) "		\
+	"SELECT r.id AS run, r.job, r.trigger, r.attempt, r.host, r.pid, " \
+	" %s AS started, "						\
+	" %s AS elapsed, "						\
+	" CASE WHEN r.progress_total > 0 THEN r.progress_done || '/' || " \
+	"  r.progress_total ELSE r.progress_done::text END AS progress, " \
+	" CASE WHEN r.progress_total > 0 THEN round(100.0 * "		\
+	"  r.progress_done / r.progress_total, 1) END AS pct, "		\
+	" w.pid AS backend, r.lock_name AS lock, "			\
+	" CASE WHEN w.pid IS NULL THEN 'no worker connected' "		\
+	"  WHEN mine.granted THEN 'held by this run' "			\
+	"  WHEN mine.pid IS NOT NULL THEN 'waiting; held by ' || "	\
+	"   coalesce((SELECT 'run ' || h.id || ' of job ' || h.job || "	\
+	"   ' on ' || h.host || ' (pid ' || h.pid || ')' FROM l hl "	\
+	"   JOIN w hw ON hw.pid = hl.pid JOIN qsched.runs h ON "	\
+	"   h.id::text = hw.run_id WHERE hl.objid = mine.objid AND "	\
+	"   hl.granted LIMIT 1), (SELECT 'backend ' || hl.pid FROM l hl " \
+	"   WHERE hl.objid = mine.objid AND hl.granted LIMIT 1), "	\
+	"   'unknown') "						\
+	"  ELSE 'not taken' END AS lock_holder "			\
+	"FROM qsched.runs r "						\
+	"LEFT JOIN w ON w.run_id = r.id::text "				\
+	"LEFT JOIN LATERAL (SELECT l.pid, l.objid, l.granted FROM l "	\
+	" WHERE l.pid = w.pid ORDER BY l.granted LIMIT 1) mine ON true " \
+	"WHERE r.status = 'running' "					\
+	"ORDER BY r.started_at, r.id"
+
+int
+cmd_status(struct cmd_ctx *ctx)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config	*cfg = NULL;
+	PGconn		*conn = NULL;
+	PGresult	*res;
+	enum format	 format = FORMAT_TABLE;
+	char		 err[QSCHED_ERRLEN], *sql;
+	int		 ch, rc;
+
+	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (format_parse(optarg, &format) == -1) {
+				fprintf(stderr, "qsched: status: --format: "
+				    "\"%s\" is not table, json or csv\n",
+				    optarg);
+				return (QSCHED_EXIT_USAGE);
+			}
+			break;
+		default:
+			fprintf(stderr, "usage: qsched status "
+			    "[--format table|json|csv]\n");
+			return (QSCHED_EXIT_USAGE);
+		}
+	}
+	if (optind != ctx->argc) {
+		fprintf(stderr, "usage: qsched status "
+		    "[--format table|json|csv]\n");
+		return (QSCHED_EXIT_USAGE);
+	}
+	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+		return (rc);
+	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+		goto out;
+	/* The table reads best in UTC and whole seconds; JSON keeps types. */
+	if (format == FORMAT_TABLE)
+		xasprintf(&sql, STATUS_SQL, "to_char(r.started_at AT TIME ZONE "
+		    "'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+		    "date_trunc('second', clock_timestamp() - r.started_at)"
+		    "::text");
+	else
+		xasprintf(&sql, STATUS_SQL, "r.started_at",
+		    "round(extract(epoch FROM clock_timestamp() - "
+		    "r.started_at), 3)");
+	res = db_query(conn, sql, 0, NULL, err, sizeof err);
+	free(sql);
+	if (res == NULL) {
+		fprintf(stderr, "qsched: status: %s\n", err);
+		rc = QSCHED_EXIT_DB;
+		goto out;
+	}
+	if (format == FORMAT_TABLE && PQntuples(res) == 0)
+		printf("no runs in progress\n");
+	else
+		format_result(res, format, stdout);
+	PQclear(res);
+out:
+	if (conn != NULL)
+		PQfinish(conn);
+	config_free(cfg);
+	return (rc);
+}

@@ -1,0 +1,106 @@
+#!/bin/sh
+# bench-daemon-idle.sh - how often an idle qsched daemon wakes, and its RSS.
+#
+#   scripts/bench-daemon-idle.sh [-s SECONDS] [-n WINDOWS]
+#
+# Starts a throwaway PostgreSQL cluster (scripts/pg-cluster.sh, durable),
+# and one daemon whose only job fires about an hour later.  Once it has
+# settled (start-up, the first history retention pass), it is watched for
+# WINDOWS windows of SECONDS (default 3 x 60 s):
+#   wakeups  voluntary context switches (/proc/PID/status): each time the
+#            process blocks again after waking; nothing attaches to it.
+#   rss      VmRSS at the end of the window.
+# then for one more window under `strace -f -c`, which counts the sleeping
+# syscalls that returned (attaching and detaching strace restart the call
+# the daemon sleeps in, so expect up to 2 there even with no wakeup).
+# Prints one line per window and the medians.  Needs a build
+# (QSCHED_BUILDDIR, default _build/default: scripts/test.sh --quick).
+set -eu
+
+cd "$(dirname "$0")/.."
+top=$(pwd)
+build=${QSCHED_BUILDDIR:-$top/_build/default}
+secs=60
+windows=3
+
+usage() { echo "usage: scripts/bench-daemon-idle.sh [-s SECONDS] [-n WINDOWS]" >&2; exit 2; }
+while getopts s:n: opt; do
+	case $opt in
+	s) secs=$OPTARG ;;
+	n) windows=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+[ -x "$build/qsched" ] || { echo "bench: no $build/qsched: build first (scripts/test.sh --quick) or set QSCHED_BUILDDIR" >&2; exit 1; }
+
+# The cluster gets a directory of its own: the server's user must reach it.
+dir=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench.XXXXXX")
+pg=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench-pg.XXXXXX")
+daemon=
+cleanup() {
+	[ -z "$daemon" ] || { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
+	sh "$top/scripts/pg-cluster.sh" stop "$pg" >/dev/null 2>&1 || true
+	rm -rf "$dir" "$pg"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+env=$(sh "$top/scripts/pg-cluster.sh" start --durable "$pg") || exit 1
+eval "$env"
+"$PG_BINDIR/psql" -X -q -c "CREATE DATABASE bench"
+
+# Fires once a day, about 61 minutes from now (UTC).
+at=$(date -u -d '+61 min' '+%M %H')
+cat >"$dir/jobs.conf" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=bench user=postgres"
+plugin_dir = "$build/plugins/.libs"
+flags_file = "$dir/flags.ini"
+job "later" {
+    plugin   = "sql"
+    schedule = "$at * * *"
+    options { statement = "select 1" }
+}
+EOF
+: >"$dir/flags.ini"
+
+"$build/qsched" -c "$dir/jobs.conf" daemon 2>"$dir/daemon.log" &
+daemon=$!
+for _ in $(seq 1 100); do
+	grep -q "daemon started" "$dir/daemon.log" && break
+	sleep 0.1
+done
+grep -q "daemon started" "$dir/daemon.log" || { cat "$dir/daemon.log" >&2; exit 1; }
+sleep 2
+
+field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+echo "machine: $(nproc) CPU $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
+echo "daemon: $build/qsched, pid $daemon, next fire: $(grep 'next fire' "$dir/daemon.log" | sed 's/.*next fire //')"
+echo "window  seconds  wakeups  vm_rss_kib"
+: >"$dir/wakeups"
+: >"$dir/rss"
+for w in $(seq 1 "$windows"); do
+	v0=$(field "$daemon" voluntary_ctxt_switches)
+	sleep "$secs"
+	v1=$(field "$daemon" voluntary_ctxt_switches)
+	rss=$(field "$daemon" VmRSS)
+	echo "$((v1 - v0))" >>"$dir/wakeups"
+	echo "$rss" >>"$dir/rss"
+	printf '%6s  %7s  %7s  %10s\n' "$w" "$secs" "$((v1 - v0))" "$rss"
+done
+
+median() { sort -n "$1" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+echo "median: wakeups $(median "$dir/wakeups") per ${secs}s, VmRSS $(median "$dir/rss") KiB"
+awk '/^(RssAnon|RssFile|RssShmem|VmHWM):/ { printf "%s %s %s  ", $1, $2, $3 } END { print "" }' "/proc/$daemon/status"
+# Pss shares the library pages with the other processes mapping them.
+[ -r "/proc/$daemon/smaps_rollup" ] &&
+    awk '/^Pss:/ { print "Pss: " $2 " kB (shared library pages divided among their users)" }' "/proc/$daemon/smaps_rollup"
+
+if command -v strace >/dev/null 2>&1; then
+	timeout -s INT "$secs" strace -f -c -o "$dir/strace" -p "$daemon" \
+	    -e trace=ppoll,poll,epoll_wait,epoll_pwait,select,pselect6,nanosleep,clock_nanosleep \
+	    >/dev/null 2>&1 || true
+	echo "strace -f -c over ${secs}s (sleeping syscalls that returned):"
+	sed -n '/^% time/,$p' "$dir/strace" | grep -v "^-" || echo "  (no call returned)"
+fi
