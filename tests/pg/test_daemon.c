@@ -322,7 +322,9 @@ Test(daemon, sigterm_cancels_what_outlasts_the_stop_wait)
 	th_kill(d, SIGTERM);
 	status = th_wait(d, 15000);
 	cr_assert_eq(status, 0, "exit %d: %s", status, du_log(d));
-	s = th_value(c, "SELECT string_agg(status, ',') FROM qsched.runs");
+	/* Fires that came while the long run held its lock were skipped. */
+	s = th_value(c, "SELECT string_agg(status, ',') FROM qsched.runs "
+	    "WHERE status <> 'skipped'");
 	cr_assert_str_eq(s, "cancelled");
 	free(s);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
