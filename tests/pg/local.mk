@@ -12,3 +12,11 @@ tests_pg_faults_LDADD = $(PG_TEST_LIBS)
 tests_pg_cli_SOURCES = tests/pg/test_cli.c
 tests_pg_cli_CFLAGS = $(TEST_CFLAGS)
 tests_pg_cli_LDADD = $(PG_TEST_LIBS)
+
+check_PROGRAMS += tests/pg_population
+TESTS += tests/pg_population
+tests_pg_population_SOURCES = tests/pg/test_population.c \
+	tests/pg/population_fixture.h tests/pg/population_fixture.c
+tests_pg_population_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_pg_population_LDFLAGS = -pthread
+tests_pg_population_LDADD = $(PG_TEST_LIBS)
