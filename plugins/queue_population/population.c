@@ -60,6 +60,18 @@ population_check(const struct qsched_host *host, struct qsched_run *run)
 		    host->opt_string(run, "queue"));
 		return (-1);
 	}
+	/* A run the flag skips needs nothing. */
+	if (host->flag(run, "populate_separated_tables") == 0)
+		return (0);
+	params[0] = host->opt_string(run, "work_mem");
+	res = PQexecParams(host->conn(run), "SELECT set_config('work_mem', "
+	    "$1, true)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		host->fail(run, res, "work_mem \"%s\"", params[0]);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
 	params[0] = q->table;
 	params[1] = q->live_key;
 	res = PQexecParams(host->conn(run),

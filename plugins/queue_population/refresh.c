@@ -411,7 +411,7 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	params[0] = o->work_mem;
 	params[1] = q->name;
 	params[2] = lease;
-	if ((res = refresh_exec(host, run, "expiring assignments",
+	if ((res = refresh_exec(host, run, "expiring old assignments",
 	    "SELECT set_config('work_mem', $1, true), "
 	    "set_config('jit', 'off', true), "
 	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "

@@ -42,11 +42,14 @@ queued(PGconn *c, const struct pf_queue *q, long long user_id)
 
 /*
  * Users at the rule's edges, ids 90000001..: a new lead inside the
- * cooling period (stage A ignores it), scored users a minute inside and
- * outside it, next_call_after a minute past and to come, an inactive
- * user, stray and NULL queue types, and three new leads created at the
- * same instant (user_id orders them).
+ * cooling period (stage A ignores it), scored users EDGE_S inside and
+ * outside it, next_call_after EDGE_S past and to come, an inactive user,
+ * stray and NULL queue types, and three new leads created at the same
+ * instant (user_id orders them).  EDGE_S is as close to the edge as a
+ * test can get without a fake clock: the runs that follow must all see
+ * the same side of it.
  */
+#define EDGE_S	300
 static void
 edge_users(PGconn *c, const struct pf_queue *q)
 {
@@ -54,10 +57,10 @@ edge_users(PGconn *c, const struct pf_queue *q)
 
 	snprintf(qt, sizeof qt, "'%s'", q->name);
 	pf_user(c, 90000001, qt, 0, true, 60, true, 0);
-	pf_user(c, 90000002, qt, 3, true, 7200 - 60, true, 0);
-	pf_user(c, 90000003, qt, 3, true, 7200 + 60, true, 0);
-	pf_user(c, 90000004, qt, 0, true, 3600, false, -60);
-	pf_user(c, 90000005, qt, 0, true, 3600, false, 60);
+	pf_user(c, 90000002, qt, 3, true, 7200 - EDGE_S, true, 0);
+	pf_user(c, 90000003, qt, 3, true, 7200 + EDGE_S, true, 0);
+	pf_user(c, 90000004, qt, 0, true, 3600, false, -EDGE_S);
+	pf_user(c, 90000005, qt, 0, true, 3600, false, EDGE_S);
 	pf_user(c, 90000006, qt, 0, false, 3600, true, 0);
 	pf_user(c, 90000007, "'UNSIGNED_USERS'", 0, true, 3600, true, 0);
 	pf_user(c, 90000008, "'manual_call'", 0, true, 3600, true, 0);
@@ -778,4 +781,24 @@ ParameterizedTest(struct bad_option *bo, population,
 	cr_assert(strstr(o.err, bo->expect) != NULL, "want %s in: %s",
 	    bo->expect, o.err);
 	th_out_free(&o);
+}
+
+/* work_mem is the server's to parse: the check asks it before the run. */
+Test(population, bad_work_mem_fails_the_check)
+{
+	const char	*conf;
+	PGconn		*c;
+	char		*s;
+
+	conf = th_conf_shipped("job \"" PF_UNSIGNED "\" {\n"
+	    "  plugin = \"queue_population\"\n"
+	    "  schedule = \"@manual\"\n"
+	    "  options { queue = \"unsigned_users\" work_mem = \"lots\" }\n"
+	    "}\n");
+	c = th_connect();
+	pf_refresh(conf, PF_UNSIGNED, -1, false, 1);
+	s = th_value(c, "SELECT sqlstate || ' ' || message FROM qsched.runs");
+	cr_assert(strncmp(s, "22023 work_mem \"lots\": ", 23) == 0, "%s", s);
+	free(s);
+	PQfinish(c);
 }
