@@ -380,7 +380,7 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	PGconn		*conn = host->conn(run);
 	PGresult	*res;
 	char		*sql, cooling[24], max[24], lease[24], now[32];
-	char		 state[6] = "";
+	char		 what[96], state[6] = "";
 	const char	*params[8];
 	int64_t		 t0 = refresh_mono_ms();
 
@@ -430,7 +430,9 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	params[3] = max;
 	for (int i = 0; i < QUEUE_REASONS; i++)
 		params[4 + i] = q->reason[i];
-	if ((res = refresh_exec(host, run, q->table, sql, 8, params,
+	snprintf(what, sizeof what, "refreshing %s%s", q->table,
+	    o->legacy ? " and call_queue" : "");
+	if ((res = refresh_exec(host, run, what, sql, 8, params,
 	    state)) == NULL)
 		goto fail;
 	refresh_counts(res, o->legacy, c);

@@ -33,12 +33,14 @@ pf_flags(bool separated, bool legacy)
 }
 
 const char *
-pf_conf(void)
+pf_conf(const char *settings)
 {
 	const char	*src = getenv("QSCHED_SRCDIR");
 	char		 jobs[2048];
 
 	cr_assert(src != NULL, "QSCHED_SRCDIR is not set");
+	if (settings == NULL)
+		settings = "";
 	snprintf(jobs, sizeof jobs,
 	    "job \"schema-migrate\" {\n"
 	    "  plugin = \"schema_migrate\"\n"
@@ -52,14 +54,16 @@ pf_conf(void)
 	    "  plugin = \"queue_population\"\n"
 	    "  schedule = \"*/5 * * * *\"\n"
 	    "  depends_on = {\"schema-migrate\"}\n"
+	    "  %s\n"
 	    "  options { queue = \"unsigned_users\" }\n"
 	    "}\n"
 	    "job \"" PF_OUTSTANDING "\" {\n"
 	    "  plugin = \"queue_population\"\n"
 	    "  schedule = \"*/5 * * * *\"\n"
 	    "  depends_on = {\"schema-migrate\"}\n"
+	    "  %s\n"
 	    "  options { queue = \"outstanding_requests\" }\n"
-	    "}\n", src);
+	    "}\n", src, settings, settings);
 	return (th_conf_shipped(jobs));
 }
 

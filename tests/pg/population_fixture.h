@@ -36,9 +36,10 @@ void	 pf_flags(bool separated, bool legacy);
 /*
  * pf_conf - jobs.conf with the shipped plugins and the jobs
  * schema-migrate (this tree's sql/migrations), unsigned-population and
- * outstanding-population (default options).  Harness-owned path.
+ * outstanding-population (default options, and SETTINGS, jobs.conf
+ * lines, unless NULL).  Harness-owned path.
  */
-const char *pf_conf(void);
+const char *pf_conf(const char *settings);
 
 /*
  * pf_load - the application's tables with USERS generated users (SEED),

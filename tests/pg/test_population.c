@@ -103,7 +103,7 @@ ParameterizedTest(struct rule_case *rc, population, queue_is_the_rule)
 	char		*s;
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 7, false);
 	edge_users(c, q);
@@ -205,7 +205,7 @@ ParameterizedTest(struct max_case *mc, population,
 	PGconn		*c;
 
 	pf_flags(true, true);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 11, false);
 	for (int i = 0; i < 2; i++)
@@ -255,7 +255,7 @@ ParameterizedTest(struct max_case *mc, population, one_percent_changed)
 	long long	 written;
 
 	pf_flags(true, true);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 13, false);
 	pf_refresh(conf, q->job, mc->max, false, 0);
@@ -310,7 +310,7 @@ Test(population, assigned_entries_stay_and_old_ones_expire)
 	long long	 users[5];
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 17, false);
 	pf_refresh(conf, q->job, -1, false, 0);
@@ -370,7 +370,7 @@ Test(population, claim_during_refresh_is_kept)
 	pid_t		 pid;
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 19, false);
 	pf_refresh(conf, q->job, 0, false, 0);
@@ -490,7 +490,7 @@ Test(population, readers_never_see_an_empty_or_partial_queue)
 	int		 bad = 0;
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 100000, 23, false);
 	pf_refresh(conf, q->job, 0, false, 0);
@@ -538,7 +538,7 @@ Test(population, populate_separated_tables_false_skips)
 	char		*s;
 
 	pf_flags(false, true);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 500, 29, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
@@ -560,7 +560,7 @@ Test(population, populate_legacy_queue_false_leaves_call_queue_alone)
 	PGconn		*c;
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 500, 31, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
@@ -588,7 +588,7 @@ Test(population, legacy_dual_write_keeps_session_rows)
 	long long	 sessions, dup_user;
 
 	pf_flags(true, true);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 37, false);
 	th_exec(c, "CREATE TABLE referenced AS SELECT c.id FROM call_queue "
@@ -664,7 +664,7 @@ Test(population, dry_run_writes_nothing)
 	char		*s;
 
 	pf_flags(true, true);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 1000, 41, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
@@ -695,7 +695,7 @@ Test(population, adopted_tables_are_brought_to_the_rule)
 	PGconn		*c;
 
 	pf_flags(true, false);
-	conf = pf_conf();
+	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 43, true);
 	for (int i = 0; i < 2; i++) {
@@ -800,5 +800,53 @@ Test(population, bad_work_mem_fails_the_check)
 	s = th_value(c, "SELECT sqlstate || ' ' || message FROM qsched.runs");
 	cr_assert(strncmp(s, "22023 work_mem \"lots\": ", 23) == 0, "%s", s);
 	free(s);
+	PQfinish(c);
+}
+
+/*
+ * A user deleted while the refresh queues them: the refresh waits for
+ * the deleting transaction, fails its foreign key check (23503), rolls
+ * back and is retried; the retry finds the user gone.
+ */
+Test(population, user_deleted_during_refresh_is_retried)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c, *app;
+	PGresult	*res;
+	long long	 user;
+	pid_t		 pid;
+	char		*s;
+
+	pf_flags(true, false);
+	conf = pf_conf("retries = 1 retry_delay = \"1s\"");
+	c = th_connect();
+	pf_load(c, conf, 3000, 47, false);
+	user = th_int(c, "SELECT min(user_id) FROM user_call_scores WHERE "
+	    "current_queue_type = 'unsigned_users' AND is_active AND "
+	    "current_score = 0 AND next_call_after IS NULL AND user_id NOT IN "
+	    "(SELECT user_id FROM call_queue)");
+	app = th_connect();
+	th_exec(app, "BEGIN; DELETE FROM user_call_scores WHERE user_id = %lld",
+	    user);
+	pid = th_qsched_spawn(conf, "run", q->job, NULL);
+	cr_assert(th_wait_until(c, "SELECT EXISTS (SELECT 1 FROM "
+	    "pg_stat_activity WHERE datname = current_database() AND "
+	    "application_name LIKE 'qsched/" PF_UNSIGNED "/%' AND "
+	    "wait_event_type = 'Lock')", 60000),
+	    "the refresh never waited for the deleted user");
+	res = PQexec(app, "COMMIT");
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	cr_assert_eq(th_wait(pid, 120000), 0, "the retry failed");
+	s = th_value(c, "SELECT string_agg(concat_ws(' ', attempt, status, "
+	    "sqlstate), ', ' ORDER BY id) FROM qsched.runs WHERE job = '%s'",
+	    q->job);
+	cr_assert_str_eq(s, "1 failed 23503, 2 succeeded");
+	free(s);
+	cr_assert(!queued(c, q, user));
+	pf_expect(c, q, 200, 7200);
+	cr_assert_eq(pf_mismatches(c, q), 0);
+	PQfinish(app);
 	PQfinish(c);
 }
