@@ -32,3 +32,11 @@ tests_pg_daemon_outage_LDADD = $(PG_TEST_LIBS)
 tests_pg_daemon_ops_SOURCES = tests/pg/test_daemon_ops.c tests/pg/daemon_util.h
 tests_pg_daemon_ops_CFLAGS = $(TEST_CFLAGS)
 tests_pg_daemon_ops_LDADD = $(PG_TEST_LIBS)
+
+check_PROGRAMS += tests/pg_population
+TESTS += tests/pg_population
+tests_pg_population_SOURCES = tests/pg/test_population.c \
+	tests/pg/population_fixture.h tests/pg/population_fixture.c
+tests_pg_population_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_pg_population_LDFLAGS = -pthread
+tests_pg_population_LDADD = $(PG_TEST_LIBS)

@@ -1,0 +1,253 @@
+/*
+ * population.c - the queue_population plugin: refresh one separated queue
+ * (unsigned_users or outstanding_requests) from user_call_scores with the
+ * application's population rule, in one transaction that writes only the
+ * entries that differ; with the flag populate_legacy_queue, keep the
+ * legacy call_queue rows of that queue type in step the same way.
+ * refresh.c holds the SQL and says why it is safe to run while agents
+ * claim entries.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "population.h"
+
+#define DAY_MS		(24LL * 3600 * 1000)
+
+static const struct qsched_option population_options[] = {
+	{ "queue", QSCHED_OPT_STRING, QSCHED_OPT_REQUIRED, NULL, 0, 0,
+	    "unsigned_users|outstanding_requests",
+	    "the queue to refresh, as user_call_scores.current_queue_type "
+	    "names it" },
+	{ "cooling_period", QSCHED_OPT_DURATION, 0, "2h", 0, 365 * DAY_MS,
+	    NULL, "users with a score above 0 are queued only this long "
+	    "after their created_at" },
+	{ "max_size", QSCHED_OPT_INT, 0, "200", 0, 100000000, NULL,
+	    "fill with scored users up to this many entries (new leads are "
+	    "never capped); 0: no cap" },
+	{ "assignment_lease", QSCHED_OPT_DURATION, 0, "30m", 1000, 7 * DAY_MS,
+	    NULL, "assigned entries older than this go back to pending" },
+	{ "work_mem", QSCHED_OPT_STRING, 0, "64MB", 0, 0, NULL,
+	    "work_mem for the refresh transaction (its sorts and hashes)" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+
+/* One query answers every precondition; columns in this order. */
+enum population_need {
+	NEED_SOURCE,		/* user_call_scores */
+	NEED_TABLE,		/* the queue table */
+	NEED_LIVE_KEY,		/* its unique index on live entries */
+	NEED_EXPIRE,		/* queue_expire_assignments() */
+	NEED_LEGACY,		/* call_queue */
+	NEED_SESSIONS,		/* call_sessions */
+};
+
+static int
+population_check(const struct qsched_host *host, struct qsched_run *run)
+{
+	const struct queue_def *q = queues_find(host->opt_string(run,
+	    "queue"));
+	bool		 legacy = host->flag(run, "populate_legacy_queue") == 1;
+	const char	*params[2];
+	PGresult	*res;
+	int		 missing = -1;
+
+	if (q == NULL) {	/* the option's choices make this unreachable */
+		host->message(run, "queue: \"%s\" is not a queue",
+		    host->opt_string(run, "queue"));
+		return (-1);
+	}
+	/* A run the flag skips needs nothing. */
+	if (host->flag(run, "populate_separated_tables") == 0)
+		return (0);
+	params[0] = host->opt_string(run, "work_mem");
+	res = PQexecParams(host->conn(run), "SELECT set_config('work_mem', "
+	    "$1, true)", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		host->fail(run, res, "work_mem \"%s\"", params[0]);
+		PQclear(res);
+		return (-1);
+	}
+	PQclear(res);
+	params[0] = q->table;
+	params[1] = q->live_key;
+	res = PQexecParams(host->conn(run),
+	    "SELECT to_regclass('user_call_scores') IS NOT NULL, "
+	    "to_regclass($1) IS NOT NULL, "
+	    "EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = "
+	    "to_regclass($2) AND indisunique AND indisvalid), "
+	    "to_regprocedure('queue_expire_assignments(text,interval)') "
+	    "IS NOT NULL, "
+	    "to_regclass('call_queue') IS NOT NULL, "
+	    "to_regclass('call_sessions') IS NOT NULL",
+	    2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		host->fail(run, res, "checking the queue tables");
+		PQclear(res);
+		return (-1);
+	}
+	for (int i = NEED_SOURCE; i <= NEED_SESSIONS && missing == -1; i++)
+		if (*PQgetvalue(res, 0, i) != 't' &&
+		    (legacy || i < NEED_LEGACY))
+			missing = i;
+	PQclear(res);
+	switch (missing) {
+	case -1:
+		return (0);
+	case NEED_SOURCE:
+		host->message(run, "table user_call_scores does not exist: "
+		    "is this the application's database?");
+		break;
+	case NEED_TABLE:
+		host->message(run, "table %s does not exist: apply the "
+		    "migrations first (job schema-migrate)", q->table);
+		break;
+	case NEED_LIVE_KEY:
+		host->message(run, "unique index %s (one live entry per user) "
+		    "is missing or invalid: apply the migrations first (job "
+		    "schema-migrate)", q->live_key);
+		break;
+	case NEED_EXPIRE:
+		host->message(run, "function queue_expire_assignments(text, "
+		    "interval) does not exist: apply the migrations first "
+		    "(job schema-migrate)");
+		break;
+	default:
+		host->message(run, "populate_legacy_queue is true but table "
+		    "%s does not exist", missing == NEED_LEGACY ?
+		    "call_queue" : "call_sessions");
+		break;
+	}
+	return (-1);
+}
+
+/* The worker's peak resident set (VmHWM) in kB, or -1. */
+static int64_t
+population_peak_rss_kb(void)
+{
+	FILE		*f;
+	char		 line[256];
+	long long	 kb = -1;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (kb);
+}
+
+static void
+population_report(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, const struct refresh_counts *c)
+{
+	int64_t		 rows;
+	char		 legacy[256] = "";
+
+	host->counter(run, "eligible", c->eligible);
+	host->counter(run, "inserted", c->inserted);
+	host->counter(run, "updated", c->updated);
+	host->counter(run, "removed", c->removed);
+	host->counter(run, "unchanged", c->unchanged);
+	host->counter(run, "kept_assigned", c->kept_assigned);
+	host->counter(run, "expired_assignments", c->expired_assignments);
+	host->counter(run, "skipped_concurrent", c->skipped_concurrent);
+	host->counter(run, "refresh_ms", c->elapsed_ms);
+	host->counter(run, "max_size", o->max_size);
+	rows = c->inserted + c->updated + c->removed + c->expired_assignments;
+	if (o->legacy) {
+		host->counter(run, "legacy_inserted", c->legacy_inserted);
+		host->counter(run, "legacy_updated", c->legacy_updated);
+		host->counter(run, "legacy_removed", c->legacy_removed);
+		host->counter(run, "legacy_completed", c->legacy_completed);
+		host->counter(run, "legacy_unchanged", c->legacy_unchanged);
+		host->counter(run, "legacy_kept_assigned",
+		    c->legacy_kept_assigned);
+		rows += c->legacy_inserted + c->legacy_updated +
+		    c->legacy_removed + c->legacy_completed;
+		snprintf(legacy, sizeof legacy, "; call_queue: %lld inserted, "
+		    "%lld updated, %lld deleted, %lld marked completed, %lld "
+		    "unchanged, %lld assigned kept",
+		    (long long)c->legacy_inserted, (long long)c->legacy_updated,
+		    (long long)c->legacy_removed,
+		    (long long)c->legacy_completed,
+		    (long long)c->legacy_unchanged,
+		    (long long)c->legacy_kept_assigned);
+	}
+	host->counter(run, "peak_rss_kb", population_peak_rss_kb());
+	if (!o->dry_run)
+		host->add_rows(run, rows);
+	host->message(run, "%s%s: %lld eligible; %lld inserted, %lld updated, "
+	    "%lld removed, %lld unchanged, %lld assigned kept, %lld "
+	    "assignment%s expired%s", o->dry_run ? "dry run (rolled back): " :
+	    "", o->queue->name, (long long)c->eligible,
+	    (long long)c->inserted, (long long)c->updated,
+	    (long long)c->removed, (long long)c->unchanged,
+	    (long long)c->kept_assigned, (long long)c->expired_assignments,
+	    c->expired_assignments == 1 ? "" : "s", legacy);
+}
+
+static enum qsched_result
+population_run(const struct qsched_host *host, struct qsched_run *run)
+{
+	struct refresh_opts o;
+	struct refresh_counts c;
+	int		 separated;
+	bool		 retry;
+
+	memset(&o, 0, sizeof o);
+	if ((o.queue = queues_find(host->opt_string(run, "queue"))) == NULL) {
+		host->message(run, "queue: \"%s\" is not a queue",
+		    host->opt_string(run, "queue"));
+		return (QSCHED_FAIL);
+	}
+	host->note(run, "queue", o.queue->name);
+	separated = host->flag(run, "populate_separated_tables");
+	if (separated == -1) {
+		host->message(run, "this qsched knows no flag "
+		    "populate_separated_tables");
+		return (QSCHED_FAIL);
+	}
+	if (separated == 0) {
+		host->message(run, "populate_separated_tables is false: the "
+		    "%s queue is not refreshed", o.queue->name);
+		return (QSCHED_SKIP);
+	}
+	o.cooling_ms = host->opt_duration_ms(run, "cooling_period");
+	o.max_size = host->opt_int(run, "max_size");
+	o.lease_ms = host->opt_duration_ms(run, "assignment_lease");
+	o.work_mem = host->opt_string(run, "work_mem");
+	o.legacy = host->flag(run, "populate_legacy_queue") == 1;
+	o.dry_run = host->dry_run(run);
+
+	host->progress(run, 0, 3);
+	if (refresh_run(host, run, &o, &c, &retry) == -1) {
+		if (host->cancelled(run))
+			return (QSCHED_CANCELLED);
+		return (retry ? QSCHED_RETRY : QSCHED_FAIL);
+	}
+	host->progress(run, 3, 3);
+	population_report(host, run, &o, &c);
+	return (QSCHED_OK);
+}
+
+static const struct qsched_plugin population_plugin = {
+	QSCHED_PLUGIN_HEADER,
+	.name = "queue_population",
+	.version = PACKAGE_VERSION,
+	.summary = "refresh a separated queue from user_call_scores, writing "
+	    "only what changed",
+	.options = population_options,
+	.check = population_check,
+	.run = population_run,
+};
+
+QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
+qsched_plugin_describe(void)
+{
+	return (&population_plugin);
+}

@@ -1,0 +1,76 @@
+/*
+ * population.h - the queue_population plugin's internal interfaces,
+ * grouped by file.  Functions return 0 on success and -1 on failure,
+ * after recording why with host->message or host->fail.
+ */
+#ifndef POPULATION_H
+#define POPULATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qsched-plugin.h"
+
+/* queues.c - what differs between the two queues. */
+#define QUEUE_REASONS	4	/* score 0, <= 5, <= 10, higher */
+struct queue_def {
+	const char	*name;		/* "unsigned_users", as the option */
+	const char	*table;		/* "unsigned_users_queue" */
+	const char	*live_key;	/* the unique index on live entries */
+	const char	*reason[QUEUE_REASONS];
+	/*
+	 * The queue's own columns as SQL fragments.  Values and SET read the
+	 * rule's row "m" (the user's created_at is m.created_at); the
+	 * comparison reads the rule's row "r" and the entry "q".
+	 */
+	const char	*extra_columns;	/* ", signature_missing_since, ..." */
+	const char	*extra_values;	/* ", m.created_at, 'initial'" */
+	const char	*extra_set;	/* ", signature_type = 'initial'" */
+	const char	*extra_differs;	/* " OR q.signature_type IS ..." */
+};
+/* The queue called NAME, or NULL. */
+const struct queue_def *queues_find(const char *name);
+
+/* refresh.c - one refresh: the diff between the rule and the queue. */
+struct refresh_opts {
+	const struct queue_def *queue;
+	int64_t		 cooling_ms;
+	int64_t		 max_size;	/* 0: no cap */
+	int64_t		 lease_ms;
+	const char	*work_mem;
+	bool		 legacy;	/* also maintain call_queue */
+	bool		 dry_run;	/* roll back instead of committing */
+};
+struct refresh_counts {
+	int64_t		 eligible;
+	int64_t		 inserted;
+	int64_t		 updated;
+	int64_t		 removed;
+	int64_t		 unchanged;
+	int64_t		 kept_assigned;
+	int64_t		 expired_assignments;
+	/*
+	 * Rows the diff meant to write that a concurrent transaction changed
+	 * first (an agent's claim, the application adding the user), left
+	 * to the next refresh.
+	 */
+	int64_t		 skipped_concurrent;
+	int64_t		 legacy_inserted;
+	int64_t		 legacy_updated;
+	int64_t		 legacy_removed;	/* deleted */
+	int64_t		 legacy_completed;	/* referenced: marked completed */
+	int64_t		 legacy_unchanged;
+	int64_t		 legacy_kept_assigned;
+	int64_t		 elapsed_ms;		/* BEGIN to COMMIT */
+};
+/* The refresh statement for QUEUE (malloc'ed), with the legacy part or not. */
+char	*refresh_sql(const struct queue_def *queue, bool legacy);
+/*
+ * Run one refresh in one transaction.  Returns 0, or -1 after host->fail
+ * (the transaction is rolled back).  *retry is set when the failure is a
+ * race worth another attempt at once.
+ */
+int	 refresh_run(const struct qsched_host *, struct qsched_run *,
+	    const struct refresh_opts *, struct refresh_counts *, bool *retry);
+
+#endif /* POPULATION_H */

@@ -1,0 +1,462 @@
+/*
+ * refresh.c - one refresh of one queue: the difference between the
+ * application's population rule and the live entries, applied in one
+ * transaction.
+ *
+ * The work is one statement.  Its read-only part ranks the eligible users
+ * (the rule, "r") and joins them with the live entries on user_id ("m"):
+ * each pair is a user to insert, an entry to update because its position,
+ * score, reason, available_from or queue columns differ, an entry to keep
+ * as it is, or an entry whose user is no longer eligible.  Its
+ * data-modifying CTEs then write only those rows.  One statement means
+ * one snapshot: the rule and the diff see the same user_call_scores and
+ * the same queue, also for the legacy call_queue part.
+ *
+ * Concurrency rests on READ COMMITTED (set explicitly, whatever the
+ * server's default): every UPDATE and DELETE says "status = 'pending'",
+ * so an entry an agent claims while the refresh runs is waited for and
+ * then re-checked against its newest version, found 'assigned', and left
+ * alone.  The INSERT goes through ON CONFLICT on the live-entry unique
+ * index, so a user queued by the application meanwhile is not queued
+ * twice.  Readers see the old queue until the commit, then the new one.
+ *
+ * available_from: the rule sets coalesce(next_call_after, now), which for
+ * an eligible user is never in the future.  Any time up to now means
+ * "claimable now", so an entry whose available_from has passed is left as
+ * it is; otherwise every refresh would rewrite every entry of a user
+ * without next_call_after.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "population.h"
+
+/* A growing string for the statement; on allocation failure it stays
+ * failed and refresh_sql returns NULL. */
+struct sqlbuf {
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	bool		 failed;
+};
+
+static void sqlbuf_add(struct sqlbuf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+	char	*p;
+
+	if (b->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->failed = true;
+		return;
+	}
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t	 cap = b->cap == 0 ? 8192 : b->cap;
+
+		while (b->len + (size_t)n + 1 > cap)
+			cap *= 2;
+		if ((p = realloc(b->data, cap)) == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/*
+ * The rule, as parameters: $1 queue name, $2 now (UTC, milliseconds),
+ * $3 cooling period in ms, $4 max_size (0: no cap), $5-$8 the reasons.
+ *
+ * Stage A is every eligible score-0 user, newest first; stage B the users
+ * with a positive score outside the cooling period, lowest score first,
+ * then newest, and only as many as fit under max_size after stage A.
+ * user_id breaks ties, so positions do not depend on row order.  The
+ * LIMIT needs only to know whether stage A reaches max_size, so it counts
+ * at most max_size rows of it.  Both stages read the index
+ * user_call_scores_queue_population_idx (migration 0008) in this order
+ * when it exists.
+ */
+static void
+refresh_sql_rule(struct sqlbuf *b)
+{
+	sqlbuf_add(b,
+	    "WITH a AS NOT MATERIALIZED (\n"
+	    "	SELECT u.user_id, 0 AS score, u.created_at, u.next_call_after,\n"
+	    "	    row_number() OVER (ORDER BY u.created_at DESC, u.user_id)\n"
+	    "	    AS pos\n"
+	    "	FROM user_call_scores AS u\n"
+	    "	WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "	    AND u.current_score = 0\n"
+	    "	    AND (u.next_call_after IS NULL\n"
+	    "		OR u.next_call_after <= $2::timestamp)\n"
+	    "), b AS (\n"
+	    "	SELECT s.user_id, s.score, s.created_at, s.next_call_after,\n"
+	    "	    (SELECT count(*) FROM a) + row_number() OVER (ORDER BY\n"
+	    "		s.score, s.created_at DESC, s.user_id) AS pos\n"
+	    "	FROM (\n"
+	    "		SELECT u.user_id, u.current_score AS score,\n"
+	    "		    u.created_at, u.next_call_after\n"
+	    "		FROM user_call_scores AS u\n"
+	    "		WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "		    AND u.current_score > 0\n"
+	    "		    AND (u.next_call_after IS NULL\n"
+	    "			OR u.next_call_after <= $2::timestamp)\n"
+	    "		    AND u.created_at <= $2::timestamp\n"
+	    "			- $3::bigint * interval '1 millisecond'\n"
+	    "		ORDER BY u.current_score, u.created_at DESC, u.user_id\n"
+	    "		LIMIT CASE WHEN $4::bigint = 0 THEN NULL\n"
+	    "		    ELSE greatest(0, $4::bigint - (SELECT count(*)\n"
+	    "			FROM (SELECT 1 FROM a LIMIT $4::bigint) AS c)) END\n"
+	    "	) AS s\n"
+	    "), r AS (\n"
+	    "	SELECT d.user_id, d.pos::integer AS pos, d.score, d.created_at,\n"
+	    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
+	    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
+	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
+	    "	FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS d\n"
+	    ")");
+}
+
+/* The separated queue: diff (m) and its three writes. */
+static void
+refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
+{
+	sqlbuf_add(b,
+	    ", m AS MATERIALIZED (\n"
+	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
+	    "	    r.created_at, q.id AS qid, q.status AS qstatus,\n"
+	    "	    (q.queue_position IS DISTINCT FROM r.pos\n"
+	    "		OR q.priority_score IS DISTINCT FROM r.score\n"
+	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
+	    "		OR q.available_from > $2::timestamp%s) AS differs\n"
+	    "	FROM r FULL JOIN (SELECT * FROM %s\n"
+	    "	    WHERE status IN ('pending', 'assigned')) AS q\n"
+	    "	    ON q.user_id = r.user_id\n"
+	    "), ins AS (\n"
+	    "	INSERT INTO %s AS q (id, user_id, priority_score,\n"
+	    "	    queue_position, status, queue_reason, available_from,\n"
+	    "	    created_at, updated_at%s)\n"
+	    "	SELECT gen_random_uuid(), m.d_user, m.score, m.pos, 'pending',\n"
+	    "	    m.reason, m.avail, $2::timestamp, $2::timestamp%s\n"
+	    "	FROM m WHERE m.qid IS NULL\n"
+	    "	ORDER BY m.pos\n"
+	    "	ON CONFLICT (user_id) WHERE status IN ('pending', 'assigned')\n"
+	    "	    DO NOTHING\n"
+	    "	RETURNING 1\n"
+	    "), upd AS (\n"
+	    "	UPDATE %s AS q SET queue_position = m.pos,\n"
+	    "	    priority_score = m.score, queue_reason = m.reason,\n"
+	    "	    available_from = CASE WHEN q.available_from <= $2::timestamp\n"
+	    "		THEN q.available_from ELSE m.avail END,\n"
+	    "	    updated_at = $2::timestamp%s\n"
+	    "	FROM m\n"
+	    "	WHERE q.id = m.qid AND m.d_user IS NOT NULL\n"
+	    "	    AND m.qstatus = 'pending' AND m.differs\n"
+	    "	    AND q.status = 'pending'\n"
+	    "	RETURNING 1\n"
+	    "), del AS (\n"
+	    "	DELETE FROM %s AS q USING m\n"
+	    "	WHERE q.id = m.qid AND m.d_user IS NULL\n"
+	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'\n"
+	    "	RETURNING 1\n"
+	    ")", q->extra_differs, q->table, q->table, q->extra_columns,
+	    q->extra_values, q->table, q->extra_set, q->table);
+}
+
+/*
+ * The legacy call_queue rows of the same queue_type.  The table allows
+ * several live rows per user: per user the first of an assigned row, the
+ * lowest queue_position, the newest row is the one kept (rn = 1); its
+ * other pending rows go.  One join pairs the rule with every live row.  A
+ * row referenced by call_sessions cannot be deleted (ON DELETE RESTRICT),
+ * so it is marked completed instead.
+ */
+static void
+refresh_sql_legacy(struct sqlbuf *b)
+{
+	sqlbuf_add(b,
+	    ", lm AS MATERIALIZED (\n"
+	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
+	    "	    g.id AS gid, g.status AS gstatus, g.rn,\n"
+	    "	    (g.queue_position IS DISTINCT FROM r.pos\n"
+	    "		OR g.priority_score IS DISTINCT FROM r.score\n"
+	    "		OR g.queue_reason IS DISTINCT FROM r.reason\n"
+	    "		OR g.available_from IS NULL\n"
+	    "		OR g.available_from > $2::timestamp) AS differs\n"
+	    "	FROM r FULL JOIN (\n"
+	    "		SELECT c.id, c.user_id, c.status, c.queue_position,\n"
+	    "		    c.priority_score, c.queue_reason, c.available_from,\n"
+	    "		    row_number() OVER (PARTITION BY c.user_id\n"
+	    "			ORDER BY c.status = 'assigned' DESC,\n"
+	    "			c.queue_position NULLS LAST, c.created_at DESC,\n"
+	    "			c.id) AS rn\n"
+	    "		FROM call_queue AS c\n"
+	    "		WHERE c.queue_type = $1\n"
+	    "		    AND c.status IN ('pending', 'assigned')\n"
+	    "	    ) AS g ON g.user_id = r.user_id\n"
+	    "), lrm AS MATERIALIZED (\n"
+	    "	SELECT m.gid AS id, EXISTS (SELECT 1 FROM call_sessions AS s\n"
+	    "	    WHERE s.call_queue_id = m.gid) AS referenced\n"
+	    "	FROM lm AS m\n"
+	    "	WHERE m.gstatus = 'pending' AND (m.d_user IS NULL OR m.rn > 1)\n"
+	    "), lins AS (\n"
+	    "	INSERT INTO call_queue (id, user_id, queue_type, priority_score,\n"
+	    "	    queue_position, status, queue_reason, available_from,\n"
+	    "	    created_at, updated_at)\n"
+	    "	SELECT gen_random_uuid(), m.d_user, $1, m.score, m.pos,\n"
+	    "	    'pending', m.reason, m.avail, $2::timestamp, $2::timestamp\n"
+	    "	FROM lm AS m WHERE m.gid IS NULL\n"
+	    "	ORDER BY m.pos\n"
+	    "	RETURNING 1\n"
+	    "), lupd AS (\n"
+	    "	UPDATE call_queue AS c SET queue_position = m.pos,\n"
+	    "	    priority_score = m.score, queue_reason = m.reason,\n"
+	    "	    available_from = CASE WHEN c.available_from <= $2::timestamp\n"
+	    "		THEN c.available_from ELSE m.avail END,\n"
+	    "	    updated_at = $2::timestamp\n"
+	    "	FROM lm AS m\n"
+	    "	WHERE c.id = m.gid AND m.d_user IS NOT NULL AND m.rn = 1\n"
+	    "	    AND m.gstatus = 'pending' AND m.differs\n"
+	    "	    AND c.status = 'pending'\n"
+	    "	RETURNING 1\n"
+	    "), ldel AS (\n"
+	    "	DELETE FROM call_queue AS c USING lrm AS x\n"
+	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'\n"
+	    "	RETURNING 1\n"
+	    "), lcomp AS (\n"
+	    "	UPDATE call_queue AS c SET status = 'completed',\n"
+	    "	    updated_at = $2::timestamp\n"
+	    "	FROM lrm AS x\n"
+	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'\n"
+	    "	RETURNING 1\n"
+	    ")");
+}
+
+/*
+ * The counters.  The diff aggregates come first: the target list is
+ * evaluated in order, so the whole diff is computed before the first row
+ * is written, and rows stay locked for the writes only.
+ */
+static void
+refresh_sql_counts(struct sqlbuf *b, bool legacy)
+{
+	sqlbuf_add(b,
+	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL),\n"
+	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
+	    "	AND m.qstatus = 'pending' AND NOT m.differs),\n"
+	    "    count(*) FILTER (WHERE m.qstatus = 'assigned'),\n"
+	    "    count(*) FILTER (WHERE m.qid IS NULL OR (m.qstatus = 'pending'\n"
+	    "	AND (m.d_user IS NULL OR m.differs))),\n");
+	if (legacy)
+		sqlbuf_add(b,
+		    "    (SELECT count(*) FILTER (WHERE lm.d_user IS NOT NULL\n"
+		    "	AND lm.rn = 1 AND lm.gstatus = 'pending'\n"
+		    "	AND NOT lm.differs) FROM lm),\n"
+		    "    (SELECT count(*) FILTER (WHERE lm.gstatus = 'assigned')\n"
+		    "	FROM lm),\n"
+		    "    (SELECT count(*) FROM lrm),\n");
+	sqlbuf_add(b,
+	    "    (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),\n"
+	    "    (SELECT count(*) FROM del)");
+	if (legacy)
+		sqlbuf_add(b, ",\n"
+		    "    (SELECT count(*) FROM lins), (SELECT count(*) FROM lupd),\n"
+		    "    (SELECT count(*) FROM ldel), (SELECT count(*) FROM lcomp)");
+	sqlbuf_add(b, "\nFROM m");
+}
+
+char *
+refresh_sql(const struct queue_def *queue, bool legacy)
+{
+	struct sqlbuf	 b;
+
+	memset(&b, 0, sizeof b);
+	refresh_sql_rule(&b);
+	refresh_sql_queue(&b, queue);
+	if (legacy)
+		refresh_sql_legacy(&b);
+	refresh_sql_counts(&b, legacy);
+	if (b.failed) {
+		free(b.data);
+		return (NULL);
+	}
+	return (b.data);
+}
+
+static int64_t
+refresh_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * Run SQL with parameters: RES (the caller clears it), or NULL after
+ * host->fail, with the SQLSTATE in STATE ("" if none).
+ */
+static PGresult *
+refresh_exec(const struct qsched_host *host, struct qsched_run *run,
+    const char *what, const char *sql, int n, const char *const *params,
+    char state[6])
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+	const char	*s;
+
+	res = n == 0 ? PQexec(host->conn(run), sql) :
+	    PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		snprintf(state, 6, "%s", s != NULL ? s : "");
+		host->fail(run, res, "%s", what);
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+static int64_t
+refresh_int(const PGresult *res, int col)
+{
+	return (strtoll(PQgetvalue(res, 0, col), NULL, 10));
+}
+
+/* The result row of the refresh statement into C. */
+static void
+refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
+{
+	int	 col = 0;
+	int64_t	 planned;
+
+	c->eligible = refresh_int(res, col++);
+	c->unchanged = refresh_int(res, col++);
+	c->kept_assigned = refresh_int(res, col++);
+	planned = refresh_int(res, col++);
+	if (legacy) {
+		c->legacy_unchanged = refresh_int(res, col++);
+		c->legacy_kept_assigned = refresh_int(res, col++);
+		col++;	/* lrm: only there to be computed before the writes */
+	}
+	c->inserted = refresh_int(res, col++);
+	c->updated = refresh_int(res, col++);
+	c->removed = refresh_int(res, col++);
+	if (legacy) {
+		c->legacy_inserted = refresh_int(res, col++);
+		c->legacy_updated = refresh_int(res, col++);
+		c->legacy_removed = refresh_int(res, col++);
+		c->legacy_completed = refresh_int(res, col++);
+	}
+	c->skipped_concurrent = planned - c->inserted - c->updated -
+	    c->removed;
+}
+
+int
+refresh_run(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, struct refresh_counts *c, bool *retry)
+{
+	const struct queue_def *q = o->queue;
+	PGconn		*conn = host->conn(run);
+	PGresult	*res;
+	char		*sql, cooling[24], max[24], lease[24], now[32];
+	char		 what[96], state[6] = "";
+	const char	*params[8];
+	int64_t		 t0 = refresh_mono_ms();
+
+	*retry = false;
+	memset(c, 0, sizeof *c);
+	if ((sql = refresh_sql(q, o->legacy)) == NULL) {
+		host->message(run, "out of memory building the refresh "
+		    "statement");
+		return (-1);
+	}
+	snprintf(cooling, sizeof cooling, "%lld", (long long)o->cooling_ms);
+	snprintf(max, sizeof max, "%lld", (long long)o->max_size);
+	snprintf(lease, sizeof lease, "%lld", (long long)o->lease_ms);
+
+	/* The snapshot semantics above need READ COMMITTED, whatever
+	 * default_transaction_isolation says. */
+	if ((res = refresh_exec(host, run, "BEGIN",
+	    "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, state)) == NULL)
+		goto fail;
+	PQclear(res);
+
+	/*
+	 * Expire old assignments first: the refresh then treats those
+	 * entries as the pending entries they have become.  JIT is off: the
+	 * refresh's cost estimate crosses the JIT thresholds, and compiling
+	 * its plan takes longer than running it.
+	 */
+	params[0] = o->work_mem;
+	params[1] = q->name;
+	params[2] = lease;
+	if ((res = refresh_exec(host, run, "expiring old assignments",
+	    "SELECT set_config('work_mem', $1, true), "
+	    "set_config('jit', 'off', true), "
+	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "
+	    "'YYYY-MM-DD HH24:MI:SS.MS'), "
+	    "queue_expire_assignments($2, $3::bigint * "
+	    "interval '1 millisecond')", 3, params, state)) == NULL)
+		goto fail;
+	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 2));
+	c->expired_assignments = refresh_int(res, 3);
+	PQclear(res);
+	host->progress(run, 1, 3);
+
+	params[0] = q->name;
+	params[1] = now;
+	params[2] = cooling;
+	params[3] = max;
+	for (int i = 0; i < QUEUE_REASONS; i++)
+		params[4 + i] = q->reason[i];
+	snprintf(what, sizeof what, "refreshing %s%s", q->table,
+	    o->legacy ? " and call_queue" : "");
+	if ((res = refresh_exec(host, run, what, sql, 8, params,
+	    state)) == NULL)
+		goto fail;
+	refresh_counts(res, o->legacy, c);
+	PQclear(res);
+	host->progress(run, 2, 3);
+
+	if ((res = refresh_exec(host, run, o->dry_run ? "ROLLBACK" : "COMMIT",
+	    o->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, state)) == NULL)
+		goto fail;
+	PQclear(res);
+	c->elapsed_ms = refresh_mono_ms() - t0;
+	free(sql);
+	return (0);
+
+fail:
+	/*
+	 * A foreign key violation (23503) here is a race: a call_sessions
+	 * row committed between the snapshot and the delete of the
+	 * call_queue row it references, or a user deleted while being
+	 * queued.  Nothing was written; the next attempt sees it.
+	 */
+	*retry = strcmp(state, "23503") == 0;
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+	free(sql);
+	return (-1);
+}
