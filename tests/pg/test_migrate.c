@@ -16,13 +16,39 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <criterion/criterion.h>
 
 #include "th.h"
 
 TestSuite(migrate, .init = th_setup, .fini = th_teardown, .timeout = 180);
 
-#define MIGRATIONS	6	/* files in sql/migrations */
+/* The files in sql/migrations, and the highest version among them. */
+static int
+migrations(int *latest)
+{
+	char		 path[4096];
+	DIR		*d;
+	struct dirent	*e;
+	int		 n = 0, v;
+
+	snprintf(path, sizeof path, "%s/sql/migrations",
+	    getenv("QSCHED_SRCDIR"));
+	cr_assert_not_null(d = opendir(path), "%s", path);
+	*latest = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, "%d_", &v) != 1 ||
+		    strstr(e->d_name, ".sql") == NULL)
+			continue;
+		n++;
+		*latest = v > *latest ? v : *latest;
+	}
+	closedir(d);
+	return (n);
+}
+
+#define MIGRATIONS	migrations(&(int){ 0 })
 
 static long long
 now_ms(void)
@@ -173,7 +199,15 @@ Test(migrate, fresh_database_gets_everything_and_a_rerun_is_a_no_op)
 	free(again);
 	again = th_value(c, "SELECT message FROM qsched.runs ORDER BY id DESC "
 	    "LIMIT 1");
-	cr_assert_str_eq(again, "up to date at version 6");
+	{
+		char	 want[64];
+		int	 latest;
+
+		(void)migrations(&latest);
+		snprintf(want, sizeof want, "up to date at version %d",
+		    latest);
+		cr_assert_str_eq(again, want);
+	}
 	/* call_queue is left untouched. */
 	cq2 = th_value(c, "SELECT md5(string_agg(t::text, '' ORDER BY id)) "
 	    "FROM call_queue t");
@@ -217,8 +251,13 @@ Test(migrate, target_stops_at_a_version)
 	th_out_free(&o);
 	cr_assert_eq(th_qsched(&o, conf, "run", "schema-migrate", "--set",
 	    "target=latest", NULL), 0, "%s", o.err);
-	cr_assert_eq(th_int(c, "SELECT max(version) FROM "
-	    "qsched.schema_migrations"), MIGRATIONS);
+	{
+		int	 latest;
+
+		(void)migrations(&latest);
+		cr_assert_eq(th_int(c, "SELECT max(version) FROM "
+		    "qsched.schema_migrations"), latest);
+	}
 	th_out_free(&o);
 	cr_assert_eq(th_qsched(&o, conf, "run", "schema-migrate", "--set",
 	    "target=two", NULL), 1);
