@@ -20,6 +20,7 @@ include tests/plugins/local.mk
 include tests/unit/cron.mk
 include tests/unit/config.mk
 include tests/unit/migrate.mk
+include tests/unit/backfill.mk
 include tests/pg/local.mk
 endif
 
