@@ -81,7 +81,7 @@ backfill_check(const struct qsched_host *host, struct qsched_run *run)
 	    "'outstanding_requests_queue', "
 	    "'unsigned_users_queue_user_id_live_key', "
 	    "'outstanding_requests_queue_user_id_live_key']) AS n "
-	    "WHERE to_regclass(n) IS NULL", 0, NULL);
+	    "WHERE to_regclass(n) IS NULL", 0, NULL, NULL);
 	if (res == NULL)
 		return (-1);
 	if (!PQgetisnull(res, 0, 0)) {
@@ -372,7 +372,7 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	struct proof	 pr;
 	enum qsched_result rc = QSCHED_FAIL;
 	PGresult	*res;
-	int64_t		 size, resumed = -1, examined;
+	int64_t		 size, resumed = -1, examined, t0;
 	bool		 locked = false;
 
 	memset(&t, 0, sizeof t);
@@ -382,7 +382,7 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 		return (backfill_dry_run(host, run));
 
 	if ((res = query_exec(host, run, "taking the backfill lock",
-	    "SELECT pg_try_advisory_lock(" BACKFILL_LOCK_KEY ")", 0, NULL)) ==
+	    "SELECT pg_try_advisory_lock(" BACKFILL_LOCK_KEY ")", 0, NULL, NULL)) ==
 	    NULL)
 		return (QSCHED_FAIL);
 	locked = *PQgetvalue(res, 0, 0) == 't';
@@ -392,15 +392,19 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 		    "this database");
 		return (QSCHED_SKIP);
 	}
+	t0 = backfill_mono_ms();
 	if (plan_tables(host, run) == -1 ||
 	    backfill_begin(host, run, &st, &resumed) == -1)
 		goto out;
+	host->counter(run, "plan_ms", backfill_mono_ms() - t0);
 	if (resumed >= 0)
 		host->counter(run, "resumed_after", resumed);
 	size = st.size > 0 ? st.size : host->opt_int(run, "batch_size");
 	host->progress(run, st.done, st.total);
 	examined = st.done;
+	t0 = backfill_mono_ms();
 	rc = backfill_copy(host, run, &st, &t, &size);
+	host->counter(run, "copy_ms", backfill_mono_ms() - t0);
 	examined = st.done - examined;
 	backfill_metrics(host, run, &st, &t, size, examined);
 	if (rc != QSCHED_OK) {
@@ -412,8 +416,10 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	}
 
 	rc = QSCHED_FAIL;
+	t0 = backfill_mono_ms();
 	if (proof_run(host, run, &backfill_rels, st.hwm, &pr) == -1)
 		goto out;
+	host->counter(run, "proof_ms", backfill_mono_ms() - t0);
 	backfill_proof_metrics(host, run, &pr);
 	/* Done either way: a failed proof is reported by every later run
 	 * until it holds (resync repairs copies changed by others). */

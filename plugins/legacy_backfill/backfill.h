@@ -17,12 +17,13 @@
 #define BACKFILL_BATCH_MAX	50000
 #define BACKFILL_NTYPES		2	/* the queue types that are copied */
 #define BACKFILL_UUID_LEN	36
+#define BACKFILL_BLOCKS_MAX	131072	/* 1 GiB of heap per batch at most */
 #define BACKFILL_CHECKPOINT	"state"
 
 /* state.c - the checkpoint of a pass, and batch sizing; no database. */
 enum state_phase {
 	PHASE_NONE,		/* no pass ever started */
-	PHASE_COPY,		/* copying: resume after state.last */
+	PHASE_COPY,		/* copying: resume at state.block */
 	PHASE_PROOF,		/* everything copied; the proof is due */
 	PHASE_DONE,		/* the pass ended; hwm is the next one's prev */
 };
@@ -31,7 +32,9 @@ struct state {
 	int64_t		 pass;		/* run id of the attempt that began it */
 	int64_t		 hwm;		/* xid8: rows written before it */
 	int64_t		 prev;		/* xid8: the previous pass's hwm, or 0 */
-	char		 last[BACKFILL_UUID_LEN + 1];	/* "": from the start */
+	int64_t		 block;		/* the next heap block of call_queue */
+	int64_t		 blocks;	/* its size in blocks when the scan began */
+	int64_t		 filenode;	/* its relfilenode then: a rewrite restarts */
 	int64_t		 total;		/* rows the pass examines */
 	int64_t		 done;		/* rows examined so far */
 	int64_t		 batches;
@@ -55,6 +58,9 @@ const char	*state_phase_name(enum state_phase);
  * BACKFILL_BATCH_MAX].
  */
 int64_t	 state_next_size(int64_t size, int64_t elapsed_ms, int64_t target_ms);
+/* The heap blocks for a batch of SIZE rows at ST's density: at least 1,
+ * at most what is left and BACKFILL_BLOCKS_MAX. */
+int64_t	 state_batch_blocks(const struct state *st, int64_t size);
 /* Digest arithmetic: sums of 64-bit hashes, mod 2^64.  "123" -> 123; -1
  * if TEXT is not a decimal number below 2^64. */
 int	 state_digest_parse(const char *text, uint64_t *out);
@@ -71,7 +77,8 @@ struct query_rels {
 /* The xid8 of row version ALIAS: see query.c for why and how. */
 void	 query_xid8(FILE *f, const char *alias);
 /* "AND <scope>": ALIAS written before HWM ($H) and, if PREV ($P) is
- * given, not before PREV.  H and P are parameter numbers (P 0: none). */
+ * given, not before PREV.  H and P are parameter numbers (P 0: none, and
+ * the caller passes parameter types, as $P is then unused). */
 void	 query_scope(FILE *f, const char *alias, int h, int p);
 /* The mapped columns of legacy row C joined to u (user_call_scores) and
  * p (positions), named as the target columns. */
@@ -95,11 +102,18 @@ FILE	*query_open(const struct qsched_host *, struct qsched_run *,
 char	*query_finish(const struct qsched_host *, struct qsched_run *,
 	    FILE *f, char **bufp);
 /*
- * Run SQL with text parameters (NULL entries are SQL NULL).  Returns the
- * result (tuples or command) or NULL after host->fail(WHAT).
+ * Run SQL with text parameters (NULL entries are SQL NULL) of TYPES
+ * (pg_type oids; NULL: inferred).  Returns the result (tuples or command)
+ * or NULL after host->fail(WHAT).
  */
+#define QUERY_UUID	2950
+#define QUERY_TID	27
+#define QUERY_INT4	23
+#define QUERY_INT8	20
+#define QUERY_TEXT	25
+#define QUERY_TEXTARRAY	1009
 PGresult *query_exec(const struct qsched_host *, struct qsched_run *,
-	    const char *what, const char *sql, int n,
+	    const char *what, const char *sql, int n, const Oid *types,
 	    const char *const *params);
 int	 query_command(const struct qsched_host *, struct qsched_run *,
 	    const char *what, const char *sql);
@@ -132,9 +146,12 @@ struct plan_counts {
 int	 plan_count(const struct qsched_host *, struct qsched_run *,
 	    int64_t hwm, int64_t prev, struct plan_counts *, bool metrics,
 	    FILE *out);
+/* The size in blocks and the relfilenode of call_queue, into ST. */
+int	 plan_extent(const struct qsched_host *, struct qsched_run *,
+	    struct state *st);
 /* Begin a pass in ST (hwm, prev, pass set): positions for the rows
- * without one, duplicate live rows recorded as conflicts, and the
- * checkpoint, in one transaction. */
+ * without one, duplicate live rows recorded as conflicts, where the scan
+ * starts and ends, and the checkpoint, in one transaction. */
 int	 plan_begin(const struct qsched_host *, struct qsched_run *,
 	    struct state *st, const struct plan_counts *);
 
@@ -151,7 +168,7 @@ struct batch_totals {
 };
 extern const char *const batch_reasons[4];
 /*
- * Copy the next batch of up to *SIZE rows after st->last and commit it
+ * Copy the next batch, about *SIZE rows from st->block on, and commit it
  * with the checkpoint.  Returns 1 when a batch was copied, 0 when nothing
  * is left, -1 on failure.  *SIZE halves after a statement timeout.
  */

@@ -1,10 +1,23 @@
 /*
- * batch.c - one batch: the next rows of the window in id order (keyset:
- * "id > last", never OFFSET), copied, compared or recorded as conflicts
- * by one statement, then the checkpoint, then COMMIT.  Everything a batch
- * did commits with the checkpoint that says so, or nothing does: a worker
+ * batch.c - one batch: the rows of the window in the next range of heap
+ * blocks of call_queue, copied, compared or recorded as conflicts by one
+ * statement, then the checkpoint, then COMMIT.  Everything a batch did
+ * commits with the checkpoint that says so, or nothing does: a worker
  * killed at any moment resumes after the last committed batch, and
  * nothing is lost or done twice.
+ *
+ * Keyset pagination on the physical position (ctid >= (first block, 0)
+ * AND ctid < (next block, 0): a TID range scan), never OFFSET, up to the
+ * table's size when the pass began.  The ids are random uuids, so id
+ * order would cost one random heap read per row; block order reads the
+ * heap once, in order.  It is exact: every row of the pass was committed
+ * before the pass began, so it lies below that size, and it cannot move,
+ * since a row that is updated is a new version outside the pass.  Only a
+ * rewrite of the table (VACUUM FULL, CLUSTER) moves rows: the statement
+ * reports the table's relfilenode, and a changed one rolls the batch back
+ * and starts the scan again (copies already made come out "unchanged").
+ * Nothing about which row wins or what position it gets depends on the
+ * order rows are copied in (plan.c), so block order changes no result.
  *
  * The statement reads call_queue with a plain SELECT (ACCESS SHARE, no
  * row locks) and, before the commit, the transaction proves it wrote no
@@ -36,21 +49,31 @@
 #define BATCH_RETRIES		5	/* per batch, after a transient error */
 #define BATCH_RETRY_MS		100
 
+/* The parameters' types (pg_type oids), given so a full pass may leave
+ * $3 out of the statement. */
+static const Oid batch_types[7] = {
+	QUERY_TID, QUERY_INT8, QUERY_INT8, QUERY_TEXTARRAY, QUERY_TID,
+	QUERY_INT8, QUERY_INT8,
+};
+
 const char *const batch_reasons[4] = {
 	"duplicate_live_entry", "live_entry_exists", "no_score_row",
 	"unmapped_status",
 };
 
-/* Insert the new rows of one queue type, in id order. */
+/*
+ * Insert the rows of one queue type, in id order.  A row whose copy exists
+ * already (same id), or whose user has a live entry, is not inserted:
+ * "rest" looks at those.
+ */
 static void
 batch_insert(FILE *f, const char *type, const char *cte)
 {
 	fprintf(f, "%s AS (INSERT INTO %s AS t (%s) SELECT ", cte,
 	    query_table(type), query_columns(type));
 	query_prefixed(f, "m", query_columns(type));
-	fprintf(f, " FROM m WHERE m.queue_type = '%s' AND NOT m.copied "
-	    "AND m.ok ORDER BY m.id ON CONFLICT DO NOTHING RETURNING t.id), ",
-	    type);
+	fprintf(f, " FROM m WHERE m.queue_type = '%s' AND m.ok ORDER BY m.id "
+	    "ON CONFLICT DO NOTHING RETURNING t.id), ", type);
 }
 
 /*
@@ -65,12 +88,12 @@ batch_update(FILE *f, const char *type, const char *cte)
 
 	fprintf(f, "%s AS (UPDATE %s AS t SET (%s) = (", cte,
 	    query_table(type), cols);
-	query_prefixed(f, "m", cols);
-	fprintf(f, ") FROM m WHERE t.id = m.id AND m.queue_type = '%s' "
-	    "AND m.copied AND m.ok AND m.src_rec IS DISTINCT FROM m.dst_rec "
-	    "AND NOT (m.status IN ('pending', 'assigned') AND EXISTS ("
-	    "SELECT 1 FROM %s AS o WHERE o.user_id = m.user_id AND o.status "
-	    "IN ('pending', 'assigned') AND o.id <> m.id)) RETURNING t.id), ",
+	query_prefixed(f, "r", cols);
+	fprintf(f, ") FROM rest AS r WHERE t.id = r.id AND r.queue_type = '%s' "
+	    "AND r.copied AND r.ok AND r.src_rec IS DISTINCT FROM r.dst_rec "
+	    "AND NOT (r.status IN ('pending', 'assigned') AND EXISTS ("
+	    "SELECT 1 FROM %s AS o WHERE o.user_id = r.user_id AND o.status "
+	    "IN ('pending', 'assigned') AND o.id <> r.id)) RETURNING t.id), ",
 	    type, query_table(type));
 }
 
@@ -84,12 +107,12 @@ batch_live_entry(FILE *f, const char *type)
 }
 
 /*
- * Parameters: $1 last id (NULL: from the start), $2 hwm, $3 prev, $4
- * statuses (text[], NULL: all), $5 batch size, $6 pass, $7 run id.
+ * Parameters: $1 the first ctid, $2 hwm, $3 prev (unused in a full pass),
+ * $4 statuses (text[], NULL: all), $5 the ctid to stop before, $6 pass,
+ * $7 run id.
  */
 static char *
-batch_sql(const struct qsched_host *host, struct qsched_run *run,
-    bool first)
+batch_sql(const struct qsched_host *host, struct qsched_run *run, bool prev)
 {
 	char	*sql = NULL;
 	size_t	 len;
@@ -97,57 +120,70 @@ batch_sql(const struct qsched_host *host, struct qsched_run *run,
 
 	if ((f = query_open(host, run, &sql, &len)) == NULL)
 		return (NULL);
-	fprintf(f, "WITH src AS MATERIALIZED (SELECT c.id, c.user_id, "
+	fputs("WITH src AS MATERIALIZED (SELECT c.id, c.user_id, "
 	    "c.claim_id, c.queue_type, c.priority_score, c.queue_position, "
 	    "c.status, c.queue_reason, c.assigned_to_agent_id, c.assigned_at, "
 	    "c.callback_id, c.available_from, c.created_at, c.updated_at "
-	    "FROM call_queue AS c WHERE %s "
+	    "FROM call_queue AS c "
+	    "WHERE c.ctid >= $1::tid AND c.ctid < $5::tid "
 	    "AND c.queue_type IN ('unsigned_users', 'outstanding_requests') "
-	    "AND ($4::text[] IS NULL OR c.status = ANY ($4::text[]))",
-	    first ? "$1::uuid IS NULL" : "c.id > $1::uuid");
-	query_scope(f, "c", 2, 3);
-	fputs(" ORDER BY c.id LIMIT $5::integer), ", f);
+	    "AND ($4::text[] IS NULL OR c.status = ANY ($4::text[]))", f);
+	query_scope(f, "c", 2, prev ? 3 : 0);
+	fputs("), ", f);
 
 	/*
-	 * The mapped rows, with what the target and the conflicts table
-	 * already hold for them.  Every lookup is a LATERAL ... LIMIT 1, so
-	 * it is an index probe per row: a join or an EXISTS may be planned
-	 * as a hash of the whole table (all of user_call_scores, the ever
-	 * larger target) built for every batch, and a scalar subquery costs
-	 * several times a probe per call.
+	 * The mapped rows, with what the conflicts table holds for them.
+	 * Every lookup is a LATERAL ... LIMIT 1, so it is an index probe per
+	 * row: a join or an EXISTS may be planned as a hash of the whole
+	 * table (all of user_call_scores, the ever larger target) built for
+	 * every batch, and a scalar subquery costs several times a probe per
+	 * call.  The rows go through in user_id order, so the
+	 * user_call_scores probes walk its index (and its heap, mostly in
+	 * user_id order) forward instead of jumping about; positions are
+	 * looked up only for the rows that have none.
 	 */
 	fputs("m AS MATERIALIZED (SELECT x.*, ", f);
 	query_row(f, "x", NULL);
-	fputs(" AS src_rec, CASE WHEN du.id IS NOT NULL THEN du.rec ELSE "
-	    "dq.rec END AS dst_rec, du.id IS NOT NULL OR dq.id IS NOT NULL AS "
-	    "copied, x.has_user AND x.status IS NOT NULL AND NOT x.loser AS ok "
-	    "FROM (SELECT ", f);
+	fputs(" AS src_rec, x.has_user AND x.status IS NOT NULL AND NOT "
+	    "x.loser AS ok FROM (SELECT ", f);
 	query_mapped(f);
 	fputs(", k.legacy_id IS NOT NULL AS had_conflict, "
 	    "coalesce(k.reason = 'duplicate_live_entry' AND k.pass_id = "
 	    "$6::bigint, false) AS loser "
-	    "FROM src AS c "
+	    "FROM (SELECT * FROM src ORDER BY user_id) AS c "
 	    "LEFT JOIN LATERAL (SELECT s.user_id, s.created_at FROM "
 	    "user_call_scores AS s WHERE s.user_id = c.user_id LIMIT 1) AS u "
 	    "ON true "
 	    "LEFT JOIN LATERAL (SELECT q.queue_position FROM "
-	    "qsched.backfill_positions AS q WHERE q.legacy_id = c.id LIMIT 1) "
-	    "AS p ON true "
+	    "qsched.backfill_positions AS q WHERE c.queue_position IS NULL "
+	    "AND q.legacy_id = c.id LIMIT 1) AS p ON true "
 	    "LEFT JOIN LATERAL (SELECT b.legacy_id, b.reason, b.pass_id FROM "
 	    "qsched.backfill_conflicts AS b WHERE b.legacy_id = c.id LIMIT 1) "
-	    "AS k ON true) AS x "
-	    "LEFT JOIN LATERAL (SELECT e.id, ", f);
-	query_row(f, "e", "unsigned_users");
-	fputs(" AS rec FROM unsigned_users_queue AS e WHERE x.queue_type = "
-	    "'unsigned_users' AND e.id = x.id LIMIT 1) AS du ON true "
-	    "LEFT JOIN LATERAL (SELECT e.id, ", f);
-	query_row(f, "e", "outstanding_requests");
-	fputs(" AS rec FROM outstanding_requests_queue AS e WHERE x.queue_type "
-	    "= 'outstanding_requests' AND e.id = x.id LIMIT 1) AS dq ON true), ",
-	    f);
+	    "AS k ON true) AS x), ", f);
 
 	batch_insert(f, "unsigned_users", "ins_u");
 	batch_insert(f, "outstanding_requests", "ins_o");
+
+	/*
+	 * The rows not inserted, with their copy if they have one.  The
+	 * statement's snapshot predates its own inserts, so a copy found
+	 * here was there before: in a first pass nearly every row is
+	 * inserted and the target is hardly probed.
+	 */
+	fputs("ins AS (SELECT id FROM ins_u UNION ALL SELECT id FROM ins_o), "
+	    "rest AS MATERIALIZED (SELECT m.*, CASE WHEN du.id IS NOT NULL "
+	    "THEN du.rec ELSE dq.rec END AS dst_rec, du.id IS NOT NULL OR "
+	    "dq.id IS NOT NULL AS copied FROM m "
+	    "LEFT JOIN LATERAL (SELECT e.id, ", f);
+	query_row(f, "e", "unsigned_users");
+	fputs(" AS rec FROM unsigned_users_queue AS e WHERE m.queue_type = "
+	    "'unsigned_users' AND e.id = m.id LIMIT 1) AS du ON true "
+	    "LEFT JOIN LATERAL (SELECT e.id, ", f);
+	query_row(f, "e", "outstanding_requests");
+	fputs(" AS rec FROM outstanding_requests_queue AS e WHERE m.queue_type "
+	    "= 'outstanding_requests' AND e.id = m.id LIMIT 1) AS dq ON true "
+	    "WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = m.id)), ", f);
+
 	batch_update(f, "unsigned_users", "upd_u");
 	batch_update(f, "outstanding_requests", "upd_o");
 
@@ -158,12 +194,12 @@ batch_sql(const struct qsched_host *host, struct qsched_run *run,
 	    "WHEN m.loser THEN 'duplicate_live_entry' "
 	    "WHEN i.id IS NOT NULL THEN 'inserted' "
 	    "WHEN w.id IS NOT NULL THEN 'updated' "
-	    "WHEN m.copied AND m.src_rec IS NOT DISTINCT FROM m.dst_rec "
+	    "WHEN r.copied AND r.src_rec IS NOT DISTINCT FROM r.dst_rec "
 	    "THEN 'unchanged' "
 	    "ELSE 'live_entry_exists' END AS outcome "
 	    "FROM m "
-	    "LEFT JOIN (SELECT id FROM ins_u UNION ALL SELECT id FROM ins_o) "
-	    "AS i ON i.id = m.id "
+	    "LEFT JOIN ins AS i ON i.id = m.id "
+	    "LEFT JOIN rest AS r ON r.id = m.id "
 	    "LEFT JOIN (SELECT id FROM upd_u UNION ALL SELECT id FROM upd_o) "
 	    "AS w ON w.id = m.id), ", f);
 
@@ -189,10 +225,13 @@ batch_sql(const struct qsched_host *host, struct qsched_run *run,
 	    "AS r WHERE k.legacy_id = r.id AND r.had_conflict AND r.outcome "
 	    "IN ('inserted', 'updated', 'unchanged')) ", f);
 
-	fputs("SELECT r.queue_type, r.outcome, count(*)::text, ", f);
+	/* One row per type and outcome, and one (type NULL) with the
+	 * relfilenode the statement saw. */
+	fputs("SELECT NULL, NULL, NULL, NULL, "
+	    "pg_relation_filenode('call_queue'::regclass)::text "
+	    "UNION ALL SELECT r.queue_type, r.outcome, count(*)::text, ", f);
 	query_digest(f, "r.src_rec", NULL);
-	fputs(", (SELECT s.id FROM src AS s ORDER BY s.id DESC LIMIT 1)::text "
-	    "FROM res AS r GROUP BY r.queue_type, r.outcome", f);
+	fputs(", NULL FROM res AS r GROUP BY r.queue_type, r.outcome", f);
 	return (query_finish(host, run, f, &sql));
 }
 
@@ -228,7 +267,8 @@ batch_untouched(const struct qsched_host *host, struct qsched_run *run)
 	    "coalesce((SELECT string_agg(DISTINCT l.mode, ',') FROM pg_locks "
 	    "AS l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' "
 	    "AND l.relation = 'call_queue'::regclass AND l.mode <> "
-	    "'AccessShareLock'), '')", 0, NULL);
+	    "'AccessShareLock'), '')", 0, NULL,
+	    NULL);
 	if (res == NULL)
 		return (-1);
 	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0 ||
@@ -297,44 +337,89 @@ batch_transient(const char *sqlstate)
 	return (false);
 }
 
+/* Where the scan is, for messages. */
+static const char *
+batch_where(const struct state *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "at block %" PRId64 " of %" PRId64, st->block,
+	    st->blocks);
+	return (buf);
+}
+
+/*
+ * The table was rewritten since the scan began: its rows have moved, so
+ * scan it again from the start, as it is now.  Rows copied already are
+ * found unchanged.
+ */
+static int
+batch_rescan(const struct qsched_host *host, struct qsched_run *run,
+    struct state *st)
+{
+	char	 value[512];
+
+	if (plan_extent(host, run, st) == -1)
+		return (-1);
+	st->block = 0;
+	st->done = 0;
+	host->log(run, QSCHED_LOG_NOTICE, "call_queue was rewritten (VACUUM "
+	    "FULL, CLUSTER?); scanning it again from the start, %" PRId64
+	    " blocks", st->blocks);
+	state_format(st, value, sizeof value);
+	if (host->checkpoint_put(run, BACKFILL_CHECKPOINT, value) == -1) {
+		host->fail(run, NULL, "writing the checkpoint");
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * One try: BEGIN, the statement, the checks, the checkpoint, COMMIT.
- * Returns 1 (copied), 0 (nothing left), -1 (failed, the run says why),
- * or -2 with *RES the failed statement's result for the caller to judge.
+ * Returns 1 (done, or rescan), -1 (failed, the run says why), or -2 with
+ * *FAILED the failed statement's result for the caller to judge.
  */
 static int
 batch_try(const struct qsched_host *host, struct qsched_run *run,
     const char *sql, const char *const *params, struct state *st,
-    struct batch_totals *t, PGresult **failed)
+    int64_t blocks, struct batch_totals *t, PGresult **failed)
 {
 	struct state	 next = *st;
 	struct batch_totals tnext = *t;
 	char		 value[512];
 	PGresult	*res;
-	int		 n;
+	int64_t		 filenode = -1;
 
 	*failed = NULL;
-	if (query_command(host, run, "beginning a batch", "BEGIN") == -1)
+	/*
+	 * The statement's estimated cost is large (many CTEs), so the server
+	 * would JIT-compile it for every batch: that costs more than the
+	 * batch itself takes to run.
+	 */
+	if (query_command(host, run, "beginning a batch", "BEGIN; "
+	    "SET LOCAL jit = off") == -1)
 		return (-1);
-	res = PQexecParams(host->conn(run), sql, 7, NULL, params, NULL, NULL,
-	    0);
+	res = PQexecParams(host->conn(run), sql, 7, batch_types, params, NULL,
+	    NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*failed = res;
 		return (-2);
 	}
-	if ((n = PQntuples(res)) == 0) {
-		PQclear(res);
-		return (query_command(host, run, "ending the copy", "COMMIT") ==
-		    -1 ? -1 : 0);
-	}
-	for (int r = 0; r < n; r++)
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (PQgetisnull(res, r, 0)) {
+			filenode = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+			continue;
+		}
 		if (batch_account(host, run, res, r, &next, &tnext) == -1) {
 			PQclear(res);
 			batch_rollback(host, run);
 			return (-1);
 		}
-	snprintf(next.last, sizeof next.last, "%s", PQgetvalue(res, 0, 4));
+	}
 	PQclear(res);
+	if (filenode != st->filenode) {
+		batch_rollback(host, run);
+		return (batch_rescan(host, run, st) == -1 ? -1 : 1);
+	}
+	next.block += blocks;
 	next.batches++;
 	tnext.batches++;
 	if (batch_untouched(host, run) == -1) {
@@ -358,18 +443,20 @@ int
 batch_run(const struct qsched_host *host, struct qsched_run *run,
     struct state *st, int64_t *size, struct batch_totals *t)
 {
-	char		 h[24], p[24], lim[24], pass[24], rid[24];
-	char		 statuses[128], *sql;
-	const char	*params[7] = { NULL, h, p, NULL, lim, pass, rid };
+	char		 h[24], p[24], first[48], stop[48], pass[24], rid[24];
+	char		 statuses[128], where[64], *sql;
+	const char	*params[7] = { first, h, p, NULL, stop, pass, rid };
 	const char	*sqlstate;
 	PGresult	*failed;
+	int64_t		 blocks;
 	int		 rc, tries = 0;
 
+	if (st->block >= st->blocks)
+		return (0);
 	if (query_statuses(host, run, statuses, sizeof statuses) == -1)
 		return (-1);
-	if ((sql = batch_sql(host, run, st->last[0] == '\0')) == NULL)
+	if ((sql = batch_sql(host, run, st->prev > 0)) == NULL)
 		return (-1);
-	params[0] = st->last[0] != '\0' ? st->last : NULL;
 	params[3] = statuses[0] != '\0' ? statuses : NULL;
 	snprintf(h, sizeof h, "%" PRId64, st->hwm);
 	snprintf(p, sizeof p, "%" PRId64, st->prev);
@@ -377,9 +464,12 @@ batch_run(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(rid, sizeof rid, "%" PRId64, host->run_id(run));
 	for (;;) {
 		st->size = *size;
-		snprintf(lim, sizeof lim, "%" PRId64, *size);
-		if ((rc = batch_try(host, run, sql, params, st, t, &failed)) !=
-		    -2)
+		blocks = state_batch_blocks(st, *size);
+		snprintf(first, sizeof first, "(%" PRId64 ",0)", st->block);
+		snprintf(stop, sizeof stop, "(%" PRId64 ",0)", st->block +
+		    blocks);
+		if ((rc = batch_try(host, run, sql, params, st, blocks, t,
+		    &failed)) != -2)
 			break;
 		sqlstate = PQresultErrorField(failed, PG_DIAG_SQLSTATE);
 		if (sqlstate == NULL)
@@ -398,26 +488,24 @@ batch_run(const struct qsched_host *host, struct qsched_run *run,
 			*size = *size / 2 < BACKFILL_BATCH_MIN ?
 			    BACKFILL_BATCH_MIN : *size / 2;
 			t->timeouts++;
-			host->log(run, QSCHED_LOG_WARNING, "batch after %s "
-			    "hit the statement timeout; retrying with %" PRId64
-			    " rows", st->last[0] != '\0' ? st->last : "the "
-			    "start", *size);
+			host->log(run, QSCHED_LOG_WARNING, "batch %s hit the "
+			    "statement timeout; retrying with %" PRId64 " rows",
+			    batch_where(st, where, sizeof where), *size);
 			PQclear(failed);
 			continue;
 		}
 		if (batch_transient(sqlstate) && tries < BATCH_RETRIES) {
 			tries++;
 			t->retries++;
-			host->log(run, QSCHED_LOG_NOTICE, "batch after %s: "
-			    "SQLSTATE %s; retrying (%d of %d)",
-			    st->last[0] != '\0' ? st->last : "the start",
-			    sqlstate, tries, BATCH_RETRIES);
+			host->log(run, QSCHED_LOG_NOTICE, "batch %s: SQLSTATE "
+			    "%s; retrying (%d of %d)", batch_where(st, where,
+			    sizeof where), sqlstate, tries, BATCH_RETRIES);
 			PQclear(failed);
 			batch_sleep_ms(BATCH_RETRY_MS * tries);
 			continue;
 		}
-		host->fail(run, failed, "copying the batch after %s",
-		    st->last[0] != '\0' ? st->last : "the start");
+		host->fail(run, failed, "copying the batch %s",
+		    batch_where(st, where, sizeof where));
 		PQclear(failed);
 		rc = -1;
 		break;

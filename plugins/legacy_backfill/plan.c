@@ -86,6 +86,7 @@ plan_tables_exist(const struct qsched_host *host, struct qsched_run *run)
 	res = query_exec(host, run, "looking for the backfill tables",
 	    "SELECT to_regclass('qsched.backfill_conflicts') IS NOT NULL "
 	    "AND to_regclass('qsched.backfill_positions') IS NOT NULL", 0,
+	    NULL,
 	    NULL);
 	if (res == NULL)
 		return (-1);
@@ -122,7 +123,7 @@ plan_hwm(const struct qsched_host *host, struct qsched_run *run,
 	    "WHERE p.database <> current_database() "
 	    "AND p.transaction::text::bigint = x::text::bigint % 4294967296)), "
 	    "pg_snapshot_xmax(s.snap)::text::bigint)::text "
-	    "FROM (SELECT pg_current_snapshot() AS snap) AS s", 0, NULL);
+	    "FROM (SELECT pg_current_snapshot() AS snap) AS s", 0, NULL, NULL);
 	if (res == NULL)
 		return (-1);
 	*hwm = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -168,20 +169,22 @@ plan_count(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(p, sizeof p, "%" PRId64, prev);
 	if ((f = query_open(host, run, &sql, &len)) == NULL)
 		return (-1);
+	/* The xid8 once per row (OFFSET 0 keeps it from being inlined into
+	 * each use). */
 	fputs("SELECT c.queue_type, count(*) FILTER (WHERE c.queue_type IN "
 	    "('unsigned_users', 'outstanding_requests') AND ($3::text[] IS "
-	    "NULL OR c.status = ANY ($3::text[])) AND ", f);
+	    "NULL OR c.status = ANY ($3::text[])) AND c.x8 >= $2::bigint), "
+	    "count(*) FILTER (WHERE c.x8 >= $2::bigint), "
+	    "coalesce(max(c.queue_position), 0) "
+	    "FROM (SELECT c.queue_type, c.status, c.queue_position, ", f);
 	query_xid8(f, "c");
-	fputs(" >= $2::bigint), count(*) FILTER (WHERE ", f);
-	query_xid8(f, "c");
-	fputs(" >= $2::bigint), coalesce(max(c.queue_position), 0) "
-	    "FROM call_queue AS c WHERE true", f);
-	query_scope(f, "c", 1, 0);
-	fputs(" GROUP BY c.queue_type ORDER BY c.queue_type", f);
+	fputs(" AS x8 FROM call_queue AS c OFFSET 0) AS c "
+	    "WHERE c.x8 < $1::bigint "
+	    "GROUP BY c.queue_type ORDER BY c.queue_type", f);
 	if ((sql = query_finish(host, run, f, &sql)) == NULL)
 		return (-1);
 	res = query_exec(host, run, "counting call_queue rows", sql, 3,
-	    params);
+	    NULL, params);
 	free(sql);
 	if (res == NULL)
 		return (-1);
@@ -225,6 +228,8 @@ plan_positions(const struct qsched_host *host, struct qsched_run *run,
 {
 	char		 h[24], p[24], pass[24], mu[24], mo[24], *sql = NULL;
 	const char	*params[6] = { h, p, statuses, pass, mu, mo };
+	const Oid	 types[6] = { QUERY_INT8, QUERY_INT8, QUERY_TEXTARRAY,
+	    QUERY_INT8, QUERY_INT4, QUERY_INT4 };
 	size_t		 len;
 	FILE		*f;
 	PGresult	*res;
@@ -257,14 +262,14 @@ plan_positions(const struct qsched_host *host, struct qsched_run *run,
 	    "WHERE c.queue_position IS NULL "
 	    "AND c.queue_type IN ('unsigned_users', 'outstanding_requests') "
 	    "AND ($3::text[] IS NULL OR c.status = ANY ($3::text[]))", f);
-	query_scope(f, "c", 1, 2);
+	query_scope(f, "c", 1, st->prev > 0 ? 2 : 0);
 	fputs(" AND NOT EXISTS (SELECT 1 FROM qsched.backfill_positions AS x "
 	    "WHERE x.legacy_id = c.id)) AS s "
 	    "JOIN b ON b.queue_type = s.queue_type", f);
 	if ((sql = query_finish(host, run, f, &sql)) == NULL)
 		return (-1);
 	res = query_exec(host, run, "planning queue positions", sql, 6,
-	    params);
+	    types, params);
 	free(sql);
 	if (res == NULL)
 		return (-1);
@@ -279,6 +284,8 @@ plan_duplicates(const struct qsched_host *host, struct qsched_run *run,
 {
 	char		 h[24], p[24], pass[24], rid[24], *sql = NULL;
 	const char	*params[5] = { h, p, statuses, pass, rid };
+	const Oid	 types[5] = { QUERY_INT8, QUERY_INT8, QUERY_TEXTARRAY,
+	    QUERY_INT8, QUERY_INT8 };
 	size_t		 len;
 	FILE		*f;
 	PGresult	*res;
@@ -307,7 +314,7 @@ plan_duplicates(const struct qsched_host *host, struct qsched_run *run,
 	    "WHERE c.queue_type IN ('unsigned_users', 'outstanding_requests') "
 	    "AND c.status IN ('pending', 'assigned') "
 	    "AND ($3::text[] IS NULL OR c.status = ANY ($3::text[]))", f);
-	query_scope(f, "c", 1, 2);
+	query_scope(f, "c", 1, st->prev > 0 ? 2 : 0);
 	fputs(" WINDOW w AS (PARTITION BY c.queue_type, c.user_id ORDER BY "
 	    "(eu.id IS NOT NULL OR eo.id IS NOT NULL) DESC, "
 	    "c.status = 'assigned' DESC, "
@@ -323,11 +330,30 @@ plan_duplicates(const struct qsched_host *host, struct qsched_run *run,
 	if ((sql = query_finish(host, run, f, &sql)) == NULL)
 		return (-1);
 	res = query_exec(host, run, "recording duplicate live rows", sql, 5,
-	    params);
+	    types, params);
 	free(sql);
 	if (res == NULL)
 		return (-1);
 	*recorded = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return (0);
+}
+
+int
+plan_extent(const struct qsched_host *host, struct qsched_run *run,
+    struct state *st)
+{
+	PGresult	*res;
+
+	res = query_exec(host, run, "measuring call_queue", "SELECT "
+	    "(pg_relation_size('call_queue'::regclass) / "
+	    "current_setting('block_size')::bigint)::text, "
+	    "pg_relation_filenode('call_queue'::regclass)::text", 0, NULL,
+	    NULL);
+	if (res == NULL)
+		return (-1);
+	st->blocks = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	st->filenode = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	return (0);
 }
@@ -343,7 +369,12 @@ plan_begin(const struct qsched_host *host, struct qsched_run *run,
 		return (-1);
 	if (query_command(host, run, "beginning the plan", "BEGIN") == -1)
 		return (-1);
-	if (plan_positions(host, run, st, pc, statuses[0] != '\0' ?
+	/*
+	 * The scan's end: the table's size now, after the hwm was taken, so
+	 * every row of the pass (committed before it) lies below.
+	 */
+	if (plan_extent(host, run, st) == -1 ||
+	    plan_positions(host, run, st, pc, statuses[0] != '\0' ?
 	    statuses : NULL, &planned) == -1 ||
 	    plan_duplicates(host, run, st, statuses[0] != '\0' ? statuses :
 	    NULL, &dups) == -1)

@@ -156,7 +156,7 @@ proof_narrow(const struct qsched_host *host, struct qsched_run *run,
 		proof_uuid(prefix, 'f', hi);
 		snprintf(pos, sizeof pos, "%zu", k + 1);
 		res = query_exec(host, run, "narrowing the proof", sql, 6,
-		    params);
+		    NULL, params);
 		if (res == NULL) {
 			free(sql);
 			return (-1);
@@ -205,7 +205,7 @@ proof_run(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(h, sizeof h, "%" PRId64, hwm);
 	if ((sql = proof_sql(host, run, rels, false)) == NULL)
 		return (-1);
-	res = query_exec(host, run, "proving the copy", sql, 2, params);
+	res = query_exec(host, run, "proving the copy", sql, 2, NULL, params);
 	free(sql);
 	if (res == NULL)
 		return (-1);

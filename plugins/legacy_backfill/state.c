@@ -2,9 +2,10 @@
  * state.c - the checkpoint of a backfill pass, and batch sizing.
  *
  * The checkpoint is one line of "key=value" words, written with every
- * batch in the batch's own transaction: where the pass is (phase, last
- * id), what bounds it (hwm, prev) and what it has done so far (counters,
- * the digest of the rows it wrote).  Unknown keys are ignored, so a later
+ * batch in the batch's own transaction: where the pass is (phase, next
+ * block), what bounds it (hwm, prev, the table's size and relfilenode)
+ * and what it has done so far (counters, the digest of the rows it
+ * wrote).  Unknown keys are ignored, so a later
  * version can add some; a missing or malformed required one makes the
  * whole value unreadable, and the plugin refuses to guess.
  */
@@ -76,23 +77,6 @@ state_digest_parse(const char *text, uint64_t *out)
 	return (0);
 }
 
-/* A uuid in its canonical text form, lower case. */
-static bool
-state_uuid(const char *v)
-{
-	if (strlen(v) != BACKFILL_UUID_LEN)
-		return (false);
-	for (int i = 0; i < BACKFILL_UUID_LEN; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (v[i] != '-')
-				return (false);
-		} else if (strchr("0123456789abcdef", v[i]) == NULL ||
-		    v[i] == '\0')
-			return (false);
-	}
-	return (true);
-}
-
 static int
 state_word(struct state *st, const char *key, const char *v, int64_t *ver)
 {
@@ -109,16 +93,6 @@ state_word(struct state *st, const char *key, const char *v, int64_t *ver)
 			}
 		return (-1);
 	}
-	if (strcmp(key, "last") == 0) {
-		if (strcmp(v, "-") == 0) {
-			st->last[0] = '\0';
-			return (0);
-		}
-		if (!state_uuid(v))
-			return (-1);
-		memcpy(st->last, v, BACKFILL_UUID_LEN + 1);
-		return (0);
-	}
 	if (strcmp(key, "digest_u") == 0)
 		return (state_digest_parse(v, &st->digest[0]));
 	if (strcmp(key, "digest_o") == 0)
@@ -129,6 +103,12 @@ state_word(struct state *st, const char *key, const char *v, int64_t *ver)
 		num = &st->hwm;
 	else if (strcmp(key, "prev") == 0)
 		num = &st->prev;
+	else if (strcmp(key, "block") == 0)
+		num = &st->block;
+	else if (strcmp(key, "blocks") == 0)
+		num = &st->blocks;
+	else if (strcmp(key, "filenode") == 0)
+		num = &st->filenode;
 	else if (strcmp(key, "total") == 0)
 		num = &st->total;
 	else if (strcmp(key, "done") == 0)
@@ -172,7 +152,8 @@ state_parse(const char *text, struct state *st)
 	free(copy);
 	/* A pass needs its bounds; version 1 is the only one known. */
 	if (rc == 0 && (ver != STATE_VERSION || st->phase == PHASE_NONE ||
-	    st->pass <= 0 || st->hwm <= 0 || st->prev > st->hwm))
+	    st->pass <= 0 || st->hwm <= 0 || st->prev > st->hwm ||
+	    st->block > st->blocks))
 		rc = -1;
 	if (rc == -1)
 		memset(st, 0, sizeof *st);
@@ -183,12 +164,13 @@ int
 state_format(const struct state *st, char *buf, size_t len)
 {
 	return (snprintf(buf, len, "v=%d phase=%s pass=%" PRId64 " hwm=%"
-	    PRId64 " prev=%" PRId64 " last=%s total=%" PRId64 " done=%" PRId64
+	    PRId64 " prev=%" PRId64 " block=%" PRId64 " blocks=%" PRId64
+	    " filenode=%" PRId64 " total=%" PRId64 " done=%" PRId64
 	    " batches=%" PRId64 " inserted=%" PRId64 " updated=%" PRId64
 	    " unchanged=%" PRId64 " conflicts=%" PRId64 " digest_u=%" PRIu64
 	    " digest_o=%" PRIu64 " size=%" PRId64, STATE_VERSION,
 	    state_phase_name(st->phase), st->pass, st->hwm, st->prev,
-	    st->last[0] != '\0' ? st->last : "-", st->total, st->done,
+	    st->block, st->blocks, st->filenode, st->total, st->done,
 	    st->batches, st->inserted, st->updated, st->unchanged,
 	    st->conflicts, st->digest[0], st->digest[1], st->size));
 }
@@ -218,4 +200,30 @@ state_next_size(int64_t size, int64_t elapsed_ms, int64_t target_ms)
 	if (next > BACKFILL_BATCH_MAX)
 		next = BACKFILL_BATCH_MAX;
 	return (next);
+}
+
+int64_t
+state_batch_blocks(const struct state *st, int64_t size)
+{
+	int64_t	 left = st->blocks - st->block, n;
+
+	/*
+	 * total / blocks is the pass's average density of rows to examine.
+	 * Where the rows are denser or sparser than that, the batch takes
+	 * longer or shorter and state_next_size() corrects the next one; a
+	 * sync pass over a few changed rows reads the whole table at once.
+	 */
+	if (st->total <= 0)
+		n = left;
+	else if (size > INT64_MAX / (st->blocks > 0 ? st->blocks : 1))
+		n = left;
+	else
+		n = (size * st->blocks + st->total - 1) / st->total;
+	if (n > BACKFILL_BLOCKS_MAX)
+		n = BACKFILL_BLOCKS_MAX;
+	if (n > left)
+		n = left;
+	if (n < 1)
+		n = 1;
+	return (n);
 }

@@ -28,6 +28,11 @@ TestSuite(backfill_faults, .fini = th_teardown, .timeout = 300);
 	"SELECT coalesce((SELECT substring(value FROM 'batches=([0-9]+)')"	\
 	"::int FROM qsched.checkpoints WHERE job = 'legacy-backfill'), 0)"
 
+/* The heap block the checkpoint resumes at. */
+#define BLOCK_SQL							\
+	"SELECT substring(value FROM 'block=([0-9]+)')::bigint AS b FROM "	\
+	"qsched.checkpoints WHERE job = 'legacy-backfill'"
+
 /*
  * The end state an uninterrupted run reaches from the same data: reset
  * the backfill, run it again in one go, and return its end state.
@@ -72,23 +77,24 @@ Test(backfill_faults, kill_9_mid_run_then_rerun_ends_as_an_uninterrupted_run,
 	    "::bigint FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
 	cr_assert_gt(at_kill, 0);
 	/*
-	 * What the killed batch did went with its transaction: every row up
-	 * to the checkpoint's last id is copied or a conflict, and nothing
-	 * after it is copied (duplicates are recorded up front, by the plan).
+	 * What the killed batch did went with its transaction: every row in
+	 * the heap blocks before the checkpoint's is copied or a conflict,
+	 * and nothing after them is copied (duplicates are recorded up
+	 * front, by the plan).
 	 */
-	cr_assert_eq(th_int(c, "WITH k AS (SELECT substring(value FROM "
-	    "'last=([0-9a-f-]{36})')::uuid AS last FROM qsched.checkpoints "
-	    "WHERE job = 'legacy-backfill') "
+	cr_assert_eq(th_int(c, "WITH k AS (" BLOCK_SQL "), "
+	    "r AS (SELECT c.id, (c.ctid::text::point)[0] < k.b AS before "
+	    "FROM call_queue AS c, k) "
 	    "SELECT (SELECT count(*) FROM unsigned_users_queue) + (SELECT "
 	    "count(*) FROM outstanding_requests_queue) + (SELECT count(*) FROM "
-	    "qsched.backfill_conflicts, k WHERE legacy_id <= k.last)"),
-	    at_kill);
-	cr_assert_eq(th_int(c, "WITH k AS (SELECT substring(value FROM "
-	    "'last=([0-9a-f-]{36})')::uuid AS last FROM qsched.checkpoints "
-	    "WHERE job = 'legacy-backfill') "
-	    "SELECT (SELECT count(*) FROM unsigned_users_queue, k WHERE id > "
-	    "k.last) + (SELECT count(*) FROM outstanding_requests_queue, k "
-	    "WHERE id > k.last)"), 0);
+	    "qsched.backfill_conflicts AS x JOIN r ON r.id = x.legacy_id "
+	    "WHERE r.before)"), at_kill);
+	cr_assert_eq(th_int(c, "WITH k AS (" BLOCK_SQL "), "
+	    "r AS (SELECT c.id, (c.ctid::text::point)[0] < k.b AS before "
+	    "FROM call_queue AS c, k) "
+	    "SELECT count(*) FROM (SELECT id FROM unsigned_users_queue UNION "
+	    "ALL SELECT id FROM outstanding_requests_queue) AS t JOIN r ON "
+	    "r.id = t.id WHERE NOT r.before"), 0);
 
 	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
 	    "--set=pause=0", NULL), 0, "%s", o.err);

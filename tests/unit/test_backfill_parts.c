@@ -26,8 +26,9 @@ Test(state, format_then_parse_gives_the_same_state)
 	a.pass = 42;
 	a.hwm = 5000000000LL;	/* past 2^32: an xid8 */
 	a.prev = 4999999000LL;
-	snprintf(a.last, sizeof a.last, "%s",
-	    "3f1c9a52-5b8e-4a47-9d0e-2c7a1f6b8e10");
+	a.block = 1200;
+	a.blocks = 19274;
+	a.filenode = 16411;
 	a.total = 650000;
 	a.done = 12345;
 	a.batches = 7;
@@ -43,20 +44,21 @@ Test(state, format_then_parse_gives_the_same_state)
 	cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "%s", buf);
 }
 
-Test(state, no_last_key_is_written_as_a_dash)
+Test(state, a_fresh_pass_starts_at_block_zero)
 {
 	struct state	 a, b;
 	char		 buf[512];
 
 	memset(&a, 0, sizeof a);
-	a.phase = PHASE_DONE;
+	a.phase = PHASE_COPY;
 	a.pass = 1;
 	a.hwm = 900;
+	a.blocks = 10;
 	cr_assert_lt(state_format(&a, buf, sizeof buf), (int)sizeof buf);
-	cr_assert(strstr(buf, " last=- ") != NULL, "%s", buf);
+	cr_assert(strstr(buf, " block=0 blocks=10 ") != NULL, "%s", buf);
 	cr_assert_eq(state_parse(buf, &b), 0);
-	cr_assert_str_eq(b.last, "");
-	cr_assert_eq(b.phase, PHASE_DONE);
+	cr_assert_eq(b.block, 0);
+	cr_assert_eq(b.phase, PHASE_COPY);
 }
 
 Test(state, unknown_keys_are_ignored)
@@ -86,9 +88,8 @@ static struct bad_state bad_states[] = {
 	{ "v=1 phase=copy pass=3 hwm=10 prev=11" },		/* prev > hwm */
 	{ "v=1 phase=copy pass=3 hwm=10 prev=0 done=-4" },
 	{ "v=1 phase=copy pass=3 hwm=10 prev=0 done=4x" },
-	{ "v=1 phase=copy pass=3 hwm=10 prev=0 last=not-a-uuid" },
-	{ "v=1 phase=copy pass=3 hwm=10 prev=0 "
-	    "last=3F1C9A52-5B8E-4A47-9D0E-2C7A1F6B8E10" },	/* upper case */
+	{ "v=1 phase=copy pass=3 hwm=10 prev=0 block=11 blocks=10" },
+	{ "v=1 phase=copy pass=3 hwm=10 prev=0 block=x" },
 	{ "v=1 phase=copy pass=3 hwm=10 prev=0 digest_u=18446744073709551616" },
 	{ "v=1 phase=copy pass=3 hwm=10 prev=0 digest_o=-1" },
 };
@@ -139,6 +140,43 @@ ParameterizedTest(struct size_case *c, state, batch_size_adapts_within_bounds)
 	cr_assert_eq(state_next_size(c->size, c->elapsed_ms, c->target_ms),
 	    c->next, "size %" PRId64 " took %" PRId64 " ms for %" PRId64,
 	    c->size, c->elapsed_ms, c->target_ms);
+}
+
+struct blocks_case {
+	int64_t	 block;
+	int64_t	 blocks;
+	int64_t	 total;
+	int64_t	 size;
+	int64_t	 want;
+};
+
+static struct blocks_case blocks_cases[] = {
+	{ 0, 20000, 650000, 5000, 154 },	/* 32.5 rows a block */
+	{ 0, 20000, 650000, 100, 4 },
+	{ 19990, 20000, 650000, 5000, 10 },	/* only what is left */
+	{ 0, 20000, 200, 5000, 20000 },		/* sparse: all at once */
+	{ 0, 20000, 0, 5000, 20000 },		/* nothing known: all */
+	{ 0, 500000, 100, 50000, BACKFILL_BLOCKS_MAX },
+	{ 0, 20000, 10000000, 100, 1 },		/* never less than one */
+};
+
+ParameterizedTestParameters(state, blocks_for_a_batch)
+{
+	return (cr_make_param_array(struct blocks_case, blocks_cases,
+	    sizeof blocks_cases / sizeof blocks_cases[0]));
+}
+
+ParameterizedTest(struct blocks_case *c, state, blocks_for_a_batch)
+{
+	struct state	 st;
+
+	memset(&st, 0, sizeof st);
+	st.block = c->block;
+	st.blocks = c->blocks;
+	st.total = c->total;
+	cr_assert_eq(state_batch_blocks(&st, c->size), c->want,
+	    "%" PRId64 " rows from block %" PRId64 " of %" PRId64 " (%" PRId64
+	    " rows)", c->size, c->block, c->blocks, c->total);
 }
 
 struct digest_case {
