@@ -142,6 +142,9 @@ per_row_sql >"$bench/per_row.sql"
 : >"$bench/per_row.s"
 : >"$bench/rss.kb"
 : >"$bench/rss_small.kb"
+for m in plan_ms copy_ms proof_ms batches final_batch_size; do
+	: >"$bench/$m"
+done
 for i in $(seq "$reps"); do
 	reset bench
 	t0=$(now); psql -d bench -f "$bench/ceiling.sql"; t1=$(now)
@@ -154,6 +157,9 @@ for i in $(seq "$reps"); do
 	[ "$(metric bench validation)" = ok ] ||
 	    { echo "bench-backfill: the proof failed" >&2; exit 1; }
 	metric bench worker_peak_rss_kb >>"$bench/rss.kb"
+	for m in plan_ms copy_ms proof_ms batches final_batch_size; do
+		metric bench "$m" >>"$bench/$m"
+	done
 	echo "bench-backfill: rep $i: backfill $(tail -n 1 "$bench/backfill.s") s" >&2
 
 	reset bench
@@ -188,6 +194,8 @@ printf '| qsched run legacy-backfill (plan, batches, proof) | %s | %.1f s | %s |
     "$n" "$b_s" "$b_rate" "$(ratio "$b_rate" "$c_rate")"
 printf '| (b) one INSERT per row, autocommit | %s | %.1f s | %s | %s |\n' \
     "$p_n" "$p_s" "$p_rate" "$(ratio "$p_rate" "$c_rate")"
+echo
+echo "backfill phases (medians): plan $(bench_median <"$bench/plan_ms") ms, copy $(bench_median <"$bench/copy_ms") ms in $(bench_median <"$bench/batches") batches (final batch size $(bench_median <"$bench/final_batch_size") rows), proof $(bench_median <"$bench/proof_ms") ms"
 echo
 printf '| worker peak RSS (VmHWM) | %s rows | %s rows |\n|---|---|---|\n' \
     "$(source_rows bench_small)" "$n"

@@ -90,6 +90,20 @@ backfill_check(const struct qsched_host *host, struct qsched_run *run)
 		rc = -1;
 	}
 	PQclear(res);
+	if (rc == -1)
+		return (-1);
+	/* hash_record_extended() and TID range scans. */
+	res = query_exec(host, run, "checking the server version",
+	    "SELECT current_setting('server_version_num')::int >= 140000, "
+	    "current_setting('server_version')", 0, NULL, NULL);
+	if (res == NULL)
+		return (-1);
+	if (*PQgetvalue(res, 0, 0) != 't') {
+		host->message(run, "PostgreSQL %s: legacy_backfill needs 14 or "
+		    "later", PQgetvalue(res, 0, 1));
+		rc = -1;
+	}
+	PQclear(res);
 	return (rc);
 }
 

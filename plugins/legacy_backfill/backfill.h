@@ -106,11 +106,9 @@ char	*query_finish(const struct qsched_host *, struct qsched_run *,
  * (pg_type oids; NULL: inferred).  Returns the result (tuples or command)
  * or NULL after host->fail(WHAT).
  */
-#define QUERY_UUID	2950
 #define QUERY_TID	27
 #define QUERY_INT4	23
 #define QUERY_INT8	20
-#define QUERY_TEXT	25
 #define QUERY_TEXTARRAY	1009
 PGresult *query_exec(const struct qsched_host *, struct qsched_run *,
 	    const char *what, const char *sql, int n, const Oid *types,
@@ -127,7 +125,8 @@ int	 query_statuses_valid(const char *text, char *err, size_t len);
 int	 plan_tables(const struct qsched_host *, struct qsched_run *);
 /* 1 if both exist, 0 if not (dry runs), -1 on error. */
 int	 plan_tables_exist(const struct qsched_host *, struct qsched_run *);
-/* The oldest transaction still running: rows older are in the pass. */
+/* The high-water mark: the oldest transaction of this database still
+ * running (see plan.c); rows written before it are in the pass. */
 int	 plan_hwm(const struct qsched_host *, struct qsched_run *,
 	    int64_t *hwm);
 /*
@@ -190,8 +189,8 @@ struct proof {
 	char		 why[512];	/* the first failure, or "ok" */
 };
 /* Prove every legacy row below HWM of the copied types is copied or a
- * conflict, and the copies equal their sources; on a mismatch, bisect
- * to the first differing id range. */
+ * conflict, and the copies equal their sources; on a mismatch, narrow
+ * down to the first differing id range. */
 int	 proof_run(const struct qsched_host *, struct qsched_run *,
 	    const struct query_rels *, int64_t hwm, struct proof *);
 void	 proof_print(const struct proof *, FILE *f);

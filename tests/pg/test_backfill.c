@@ -505,3 +505,52 @@ Test(backfill, a_second_backfill_job_is_skipped)
 	run_ok(conf, NULL);
 	PQfinish(c);
 }
+
+Test(backfill, max_rate_and_pause_pace_the_copy)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 1000, 1000, 41,
+	    "options { max_rate = 1000 }");
+	long long	 rows;
+
+	/* One batch of all ~650 rows, then the wait that keeps it at 1000
+	 * rows a second. */
+	run_ok(conf, NULL);
+	rows = bf_metric(c, "examined");
+	cr_assert_gt(rows, 500);
+	cr_assert_geq(bf_metric(c, "copy_ms"), rows * 1000 / 1000 - 50,
+	    "%lld rows in %lld ms", rows, bf_metric(c, "copy_ms"));
+
+	/* A pause after every batch. */
+	bf_reset(c);
+	run_ok(conf, "--set=max_rate=100000000");
+	cr_assert_lt(bf_metric(c, "copy_ms"), rows * 1000 / 1000 - 50,
+	    "unpaced: %lld ms", bf_metric(c, "copy_ms"));
+	bf_reset(c);
+	run_ok(conf, "--set=pause=300ms");
+	cr_assert_geq(bf_metric(c, "copy_ms"), 300 * bf_metric(c, "batches"));
+	PQfinish(c);
+}
+
+Test(backfill, check_says_what_is_missing_before_the_migration)
+{
+	PGconn		*c = th_connect();
+	const char	*conf;
+	struct th_out	 o;
+
+	bf_load(c, 100, 100, 43);
+	conf = bf_conf("");
+	cr_assert_eq(th_qsched(&o, conf, "check", NULL), 1, "%s%s", o.out,
+	    o.err);
+	cr_assert(strstr(o.out, "job \"legacy-backfill\": check failed: "
+	    "missing: unsigned_users_queue, outstanding_requests_queue") !=
+	    NULL, "%s", o.out);
+	th_out_free(&o);
+	bf_migrate(conf);
+	cr_assert_eq(th_qsched(&o, conf, "check", NULL), 0, "%s%s", o.out,
+	    o.err);
+	cr_assert(strstr(o.out, "job \"legacy-backfill\": check ok") != NULL,
+	    "%s", o.out);
+	th_out_free(&o);
+	PQfinish(c);
+}

@@ -21,7 +21,7 @@ TestSuite(backfill_faults, .fini = th_teardown, .timeout = 300);
 
 /* Slow enough to interrupt: small batches, a pause between them. */
 #define SLOW	"options { batch_size = 100 batch_time = \"10ms\" " \
-		"pause = \"60ms\" }"
+		"pause = \"150ms\" }"
 
 /* Batches committed so far, from the checkpoint. */
 #define BATCHES_SQL							\
@@ -174,6 +174,101 @@ Test(backfill_faults, server_restart_mid_run_resumes_from_the_checkpoint,
 	clean = uninterrupted_state(c, conf);
 	cr_assert_str_eq(resumed, clean, "the resumed run ended elsewhere");
 	free(resumed);
+	free(clean);
+	PQfinish(c);
+}
+
+/*
+ * The app keeps writing call_queue while a pass runs: rows it changes or
+ * adds then are newer than the pass's high-water mark, so the pass leaves
+ * them (its proof holds without them) and the next pass takes exactly
+ * those.
+ */
+Test(backfill_faults, app_writes_during_a_pass_go_to_the_next_pass,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 31, SLOW);
+	struct th_out	 o;
+	char		*s;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	/* 20 rows copied already, 20 the pass has not reached (the last in
+	 * the table: it is far from there), and 20 new ones. */
+	th_exec(c, "WITH k AS (" BLOCK_SQL "), r AS (SELECT c.id, c.ctid, "
+	    "(c.ctid::text::point)[0] < k.b AS before FROM call_queue AS c, k "
+	    "WHERE c.queue_type IN ('unsigned_users', 'outstanding_requests') "
+	    "AND c.status = 'completed') "
+	    "UPDATE call_queue SET queue_reason = 'changed mid-pass', "
+	    "updated_at = updated_at + interval '1 second' WHERE id IN ("
+	    "(SELECT id FROM r WHERE before ORDER BY id LIMIT 20) UNION ALL "
+	    "(SELECT id FROM r WHERE NOT before ORDER BY ctid DESC LIMIT 20))");
+	th_exec(c, "INSERT INTO call_queue (id, user_id, queue_type, status, "
+	    "queue_reason, created_at, updated_at) SELECT gen_random_uuid(), "
+	    "user_id, 'outstanding_requests', 'completed', 'added mid-pass', "
+	    "now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' FROM "
+	    "user_call_scores ORDER BY user_id LIMIT 20");
+	cr_assert_eq(th_wait(qs, 120000), 0);
+	th_output(qs, &o);
+	th_out_free(&o);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM (SELECT queue_reason FROM "
+	    "unsigned_users_queue UNION ALL SELECT queue_reason FROM "
+	    "outstanding_requests_queue) AS t WHERE queue_reason LIKE "
+	    "'%% mid-pass'"), 0, "the pass took rows written after it began");
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "examined"), 60);
+	cr_assert_eq(bf_metric(c, "inserted"), 40, "20 new, 20 never copied");
+	cr_assert_eq(bf_metric(c, "updated"), 20);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM (SELECT queue_reason FROM "
+	    "unsigned_users_queue UNION ALL SELECT queue_reason FROM "
+	    "outstanding_requests_queue) AS t WHERE queue_reason LIKE "
+	    "'%% mid-pass'"), 60);
+	bf_assert_accounted(c);
+	PQfinish(c);
+}
+
+/*
+ * VACUUM FULL moves every row of call_queue between two batches: the
+ * next batch notices and scans again from the start, and the end state is
+ * the uninterrupted one.
+ */
+Test(backfill_faults, table_rewrite_mid_run_rescans_to_the_same_end_state,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 37, SLOW);
+	struct th_out	 o;
+	char		*rewritten, *clean;
+	pid_t		 qs;
+
+	/* Holes first, so the rewrite really moves rows. */
+	th_exec(c, "DELETE FROM call_queue AS c WHERE c.queue_type = "
+	    "'manual_call' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = c.id)");
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	th_exec(c, "VACUUM FULL call_queue");
+	cr_assert_eq(th_wait(qs, 120000), 0);
+	th_output(qs, &o);
+	cr_assert(strstr(o.err, "call_queue was rewritten") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+	rewritten = bf_end_state(c);
+	clean = uninterrupted_state(c, conf);
+	cr_assert_str_eq(rewritten, clean, "the rescan ended elsewhere");
+	free(rewritten);
 	free(clean);
 	PQfinish(c);
 }
