@@ -272,3 +272,32 @@ Test(backfill_faults, table_rewrite_mid_run_rescans_to_the_same_end_state,
 	free(clean);
 	PQfinish(c);
 }
+
+/* ^C stops between batches, cleanly; the next run resumes. */
+Test(backfill_faults, interrupt_cancels_and_the_next_run_resumes,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 47, SLOW);
+	char		*s;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	th_kill(qs, SIGINT);
+	cr_assert_eq(th_wait(qs, 20000), 1);
+	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
+	    "WHERE job = 'legacy-backfill'");
+	cr_assert(strncmp(s, "cancelled: ", 11) == 0 && strstr(s, "the next "
+	    "run resumes") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(th_qsched(NULL, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0);
+	cr_assert_gt(bf_metric(c, "resumed_after"), 0);
+	cr_assert_eq(bf_metric(c, "pass_examined"), th_int(c, "SELECT count(*) "
+	    "FROM call_queue WHERE queue_type IN ('unsigned_users', "
+	    "'outstanding_requests')"));
+	bf_assert_accounted(c);
+	PQfinish(c);
+}
