@@ -32,3 +32,16 @@ plugins_queue_population_la_SOURCES = \
 plugins_queue_population_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_queue_population_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_queue_population_la_LIBADD = $(LIBPQ_LIBS)
+
+plugin_LTLIBRARIES += plugins/legacy_backfill.la
+plugins_legacy_backfill_la_SOURCES = \
+	plugins/legacy_backfill/backfill.h \
+	plugins/legacy_backfill/backfill.c \
+	plugins/legacy_backfill/state.c \
+	plugins/legacy_backfill/query.c \
+	plugins/legacy_backfill/plan.c \
+	plugins/legacy_backfill/batch.c \
+	plugins/legacy_backfill/proof.c
+plugins_legacy_backfill_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_legacy_backfill_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_legacy_backfill_la_LIBADD = $(LIBPQ_LIBS)

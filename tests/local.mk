@@ -22,6 +22,8 @@ include tests/unit/config.mk
 include tests/unit/migrate.mk
 include tests/unit/core.mk
 include tests/unit/daemon.mk
+
+include tests/unit/backfill.mk
 include tests/pg/local.mk
 endif
 

@@ -40,3 +40,15 @@ tests_pg_population_SOURCES = tests/pg/test_population.c \
 tests_pg_population_CFLAGS = $(TEST_CFLAGS) -pthread
 tests_pg_population_LDFLAGS = -pthread
 tests_pg_population_LDADD = $(PG_TEST_LIBS)
+
+# The legacy_backfill plugin (fixture helpers shared by both suites).
+check_PROGRAMS += tests/pg_backfill tests/pg_backfill_faults
+TESTS += tests/pg_backfill tests/pg_backfill_faults
+tests_pg_backfill_SOURCES = tests/pg/test_backfill.c \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
+tests_pg_backfill_CFLAGS = $(TEST_CFLAGS)
+tests_pg_backfill_LDADD = $(PG_TEST_LIBS)
+tests_pg_backfill_faults_SOURCES = tests/pg/test_backfill_faults.c \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
+tests_pg_backfill_faults_CFLAGS = $(TEST_CFLAGS)
+tests_pg_backfill_faults_LDADD = $(PG_TEST_LIBS)

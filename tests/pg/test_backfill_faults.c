@@ -1,0 +1,303 @@
+/*
+ * test_backfill_faults.c - tests/pg_backfill_faults: the legacy_backfill
+ * plugin interrupted for real: its worker killed with SIGKILL in the
+ * middle of a run, and the server restarted under it.  Either way the
+ * next attempt resumes from the last committed batch and ends exactly
+ * where an uninterrupted run ends.
+ */
+#include <config.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "th.h"
+#include "backfill_fixture.h"
+
+TestSuite(backfill_faults, .fini = th_teardown, .timeout = 300);
+
+/* Slow enough to interrupt: small batches, a pause between them. */
+#define SLOW	"options { batch_size = 100 batch_time = \"10ms\" " \
+		"pause = \"150ms\" }"
+
+/* Batches committed so far, from the checkpoint. */
+#define BATCHES_SQL							\
+	"SELECT coalesce((SELECT substring(value FROM 'batches=([0-9]+)')"	\
+	"::int FROM qsched.checkpoints WHERE job = 'legacy-backfill'), 0)"
+
+/* The heap block the checkpoint resumes at. */
+#define BLOCK_SQL							\
+	"SELECT substring(value FROM 'block=([0-9]+)')::bigint AS b FROM "	\
+	"qsched.checkpoints WHERE job = 'legacy-backfill'"
+
+/*
+ * The end state an uninterrupted run reaches from the same data: reset
+ * the backfill, run it again in one go, and return its end state.
+ */
+static char *
+uninterrupted_state(PGconn *c, const char *conf)
+{
+	struct th_out	 o;
+
+	bf_reset(c);
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	return (bf_end_state(c));
+}
+
+Test(backfill_faults, kill_9_mid_run_then_rerun_ends_as_an_uninterrupted_run,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 23, SLOW);
+	struct th_out	 o;
+	char		*resumed, *clean, *s;
+	long long	 at_kill;
+	pid_t		 qs, worker;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 5", 60000),
+	    "no batches committed");
+	/* qsched records the worker's pid with its progress. */
+	cr_assert(th_wait_until(c, "SELECT worker_pid IS NOT NULL FROM "
+	    "qsched.runs WHERE job = 'legacy-backfill'", 10000));
+	worker = (pid_t)th_int(c, "SELECT worker_pid FROM qsched.runs WHERE "
+	    "job = 'legacy-backfill' AND status = 'running'");
+	cr_assert_eq(kill(worker, SIGKILL), 0);
+	cr_assert_eq(th_wait(qs, 20000), 1);
+	s = th_value(c, "SELECT status || ' ' || signal FROM qsched.runs "
+	    "WHERE job = 'legacy-backfill'");
+	cr_assert_str_eq(s, "crashed SIGKILL");
+	free(s);
+	at_kill = th_int(c, "SELECT substring(value FROM 'done=([0-9]+)')"
+	    "::bigint FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
+	cr_assert_gt(at_kill, 0);
+	/*
+	 * What the killed batch did went with its transaction: every row in
+	 * the heap blocks before the checkpoint's is copied or a conflict,
+	 * and nothing after them is copied (duplicates are recorded up
+	 * front, by the plan).
+	 */
+	cr_assert_eq(th_int(c, "WITH k AS (" BLOCK_SQL "), "
+	    "r AS (SELECT c.id, (c.ctid::text::point)[0] < k.b AS before "
+	    "FROM call_queue AS c, k) "
+	    "SELECT (SELECT count(*) FROM unsigned_users_queue) + (SELECT "
+	    "count(*) FROM outstanding_requests_queue) + (SELECT count(*) FROM "
+	    "qsched.backfill_conflicts AS x JOIN r ON r.id = x.legacy_id "
+	    "WHERE r.before)"), at_kill);
+	cr_assert_eq(th_int(c, "WITH k AS (" BLOCK_SQL "), "
+	    "r AS (SELECT c.id, (c.ctid::text::point)[0] < k.b AS before "
+	    "FROM call_queue AS c, k) "
+	    "SELECT count(*) FROM (SELECT id FROM unsigned_users_queue UNION "
+	    "ALL SELECT id FROM outstanding_requests_queue) AS t JOIN r ON "
+	    "r.id = t.id WHERE NOT r.before"), 0);
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "resumed_after"), at_kill);
+	cr_assert_eq(bf_metric(c, "pass_examined"), th_int(c, "SELECT count(*) "
+	    "FROM call_queue WHERE queue_type IN ('unsigned_users', "
+	    "'outstanding_requests')"), "every row examined once");
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+	resumed = bf_end_state(c);
+
+	clean = uninterrupted_state(c, conf);
+	cr_assert_str_eq(resumed, clean, "the resumed run ended elsewhere");
+	free(resumed);
+	free(clean);
+	PQfinish(c);
+}
+
+/*
+ * The server goes down mid-run: the batch in flight fails with a
+ * connection error, which is transient, and the next attempt resumes
+ * from the checkpoint.  (While qsched run's own bookkeeping connection
+ * does not survive a server restart, the retry cannot be recorded and
+ * qsched exits 3; then the next qsched run resumes instead.  Both ways
+ * must end in the uninterrupted state.)
+ */
+Test(backfill_faults, server_restart_mid_run_resumes_from_the_checkpoint,
+    .init = th_setup_exclusive)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 29,
+	    "retries = 3\n  retry_delay = \"1s\"\n  " SLOW);
+	struct th_out	 o;
+	char		*resumed, *clean, *s;
+	long long	 at_restart;
+	pid_t		 qs;
+	int		 status;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 5", 60000),
+	    "no batches committed");
+	PQfinish(c);
+	th_pg_restart();
+	c = th_connect();
+	at_restart = th_int(c, "SELECT substring(value FROM 'done=([0-9]+)')"
+	    "::bigint FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
+	cr_assert_gt(at_restart, 0);
+	status = th_wait(qs, 120000);
+	th_output(qs, &o);
+	cr_assert(strstr(o.err, "retrying in") != NULL, "the connection "
+	    "error was not taken as transient: %s", o.err);
+	if (status == 0) {
+		/* The retry ran in the same qsched run. */
+		s = th_value(c, "SELECT string_agg(status || ':' || attempt, "
+		    "' ' ORDER BY id) FROM qsched.runs WHERE job = "
+		    "'legacy-backfill'");
+		cr_assert(strncmp(s, "failed:1 ", 9) == 0 &&
+		    strstr(s, "succeeded:") != NULL, "%s", s);
+		free(s);
+	} else {
+		cr_assert_eq(status, 3, "%s", o.err);
+		cr_assert_eq(th_qsched(NULL, conf, "run", "legacy-backfill",
+		    NULL), 0);
+	}
+	th_out_free(&o);
+	cr_assert_geq(bf_metric(c, "resumed_after"), at_restart);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	bf_assert_accounted(c);
+	resumed = bf_end_state(c);
+
+	clean = uninterrupted_state(c, conf);
+	cr_assert_str_eq(resumed, clean, "the resumed run ended elsewhere");
+	free(resumed);
+	free(clean);
+	PQfinish(c);
+}
+
+/*
+ * The app keeps writing call_queue while a pass runs: rows it changes or
+ * adds then are newer than the pass's high-water mark, so the pass leaves
+ * them (its proof holds without them) and the next pass takes exactly
+ * those.
+ */
+Test(backfill_faults, app_writes_during_a_pass_go_to_the_next_pass,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 31, SLOW);
+	struct th_out	 o;
+	char		*s;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	/* 20 rows copied already, 20 the pass has not reached (the last in
+	 * the table: it is far from there), and 20 new ones. */
+	th_exec(c, "WITH k AS (" BLOCK_SQL "), r AS (SELECT c.id, c.ctid, "
+	    "(c.ctid::text::point)[0] < k.b AS before FROM call_queue AS c, k "
+	    "WHERE c.queue_type IN ('unsigned_users', 'outstanding_requests') "
+	    "AND c.status = 'completed') "
+	    "UPDATE call_queue SET queue_reason = 'changed mid-pass', "
+	    "updated_at = updated_at + interval '1 second' WHERE id IN ("
+	    "(SELECT id FROM r WHERE before ORDER BY id LIMIT 20) UNION ALL "
+	    "(SELECT id FROM r WHERE NOT before ORDER BY ctid DESC LIMIT 20))");
+	th_exec(c, "INSERT INTO call_queue (id, user_id, queue_type, status, "
+	    "queue_reason, created_at, updated_at) SELECT gen_random_uuid(), "
+	    "user_id, 'outstanding_requests', 'completed', 'added mid-pass', "
+	    "now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' FROM "
+	    "user_call_scores ORDER BY user_id LIMIT 20");
+	cr_assert_eq(th_wait(qs, 120000), 0);
+	th_output(qs, &o);
+	th_out_free(&o);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM (SELECT queue_reason FROM "
+	    "unsigned_users_queue UNION ALL SELECT queue_reason FROM "
+	    "outstanding_requests_queue) AS t WHERE queue_reason LIKE "
+	    "'%% mid-pass'"), 0, "the pass took rows written after it began");
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "examined"), 60);
+	cr_assert_eq(bf_metric(c, "inserted"), 40, "20 new, 20 never copied");
+	cr_assert_eq(bf_metric(c, "updated"), 20);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM (SELECT queue_reason FROM "
+	    "unsigned_users_queue UNION ALL SELECT queue_reason FROM "
+	    "outstanding_requests_queue) AS t WHERE queue_reason LIKE "
+	    "'%% mid-pass'"), 60);
+	bf_assert_accounted(c);
+	PQfinish(c);
+}
+
+/*
+ * VACUUM FULL moves every row of call_queue between two batches: the
+ * next batch notices and scans again from the start, and the end state is
+ * the uninterrupted one.
+ */
+Test(backfill_faults, table_rewrite_mid_run_rescans_to_the_same_end_state,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 37, SLOW);
+	struct th_out	 o;
+	char		*rewritten, *clean;
+	pid_t		 qs;
+
+	/* Holes first, so the rewrite really moves rows. */
+	th_exec(c, "DELETE FROM call_queue AS c WHERE c.queue_type = "
+	    "'manual_call' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = c.id)");
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	th_exec(c, "VACUUM FULL call_queue");
+	cr_assert_eq(th_wait(qs, 120000), 0);
+	th_output(qs, &o);
+	cr_assert(strstr(o.err, "call_queue was rewritten") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+	rewritten = bf_end_state(c);
+	clean = uninterrupted_state(c, conf);
+	cr_assert_str_eq(rewritten, clean, "the rescan ended elsewhere");
+	free(rewritten);
+	free(clean);
+	PQfinish(c);
+}
+
+/* ^C stops between batches, cleanly; the next run resumes. */
+Test(backfill_faults, interrupt_cancels_and_the_next_run_resumes,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 47, SLOW);
+	char		*s;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	th_kill(qs, SIGINT);
+	cr_assert_eq(th_wait(qs, 20000), 1);
+	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
+	    "WHERE job = 'legacy-backfill'");
+	cr_assert(strncmp(s, "cancelled: ", 11) == 0 && strstr(s, "the next "
+	    "run resumes") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(th_qsched(NULL, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0);
+	cr_assert_gt(bf_metric(c, "resumed_after"), 0);
+	cr_assert_eq(bf_metric(c, "pass_examined"), th_int(c, "SELECT count(*) "
+	    "FROM call_queue WHERE queue_type IN ('unsigned_users', "
+	    "'outstanding_requests')"));
+	bf_assert_accounted(c);
+	PQfinish(c);
+}
