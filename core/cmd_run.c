@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define CMD_RUN_CANCEL_GRACE_MS	10000	/* ^C: time to stop cleanly */
+#define CMD_RUN_RECONNECT_MS	30000	/* a restarting server gets this */
 
 static volatile sig_atomic_t cmd_run_interrupted;
 
@@ -101,6 +102,31 @@ cmd_run_attempt(struct run *r, PGconn *book, const sigset_t *waitmask)
 			}
 			run_reaped(r, wstatus);
 		}
+	}
+}
+
+/*
+ * After a server restart the bookkeeping connection is dead too, and the
+ * run that saw the restart failed with a transient error: reconnect, for
+ * up to CMD_RUN_RECONNECT_MS, so the outcome and any retry are recorded.
+ */
+static bool
+cmd_run_reconnect(PGconn *book, const sigset_t *waitmask)
+{
+	int64_t	 until = clock_mono_ms() + CMD_RUN_RECONNECT_MS;
+
+	if (PQstatus(book) == CONNECTION_OK)
+		return (false);
+	log_notice("lost the database connection: reconnecting");
+	for (;;) {
+		PQreset(book);
+		if (PQstatus(book) == CONNECTION_OK) {
+			log_notice("reconnected to the database");
+			return (true);
+		}
+		if (cmd_run_interrupted || clock_mono_ms() >= until)
+			return (false);
+		cmd_run_wait(NULL, 0, 500, waitmask);
 	}
 }
 
@@ -200,14 +226,19 @@ cmd_run(struct cmd_ctx *ctx)
 				goto out;
 			}
 		}
-		switch (run_begin(r, book, &flags, err, sizeof err)) {
+		ch = run_begin(r, book, &flags, err, sizeof err);
+		if (ch == -1 && cmd_run_reconnect(book, &waitmask))
+			ch = run_begin(r, book, &flags, err, sizeof err);
+		switch (ch) {
 		case -1:
 			fprintf(stderr, "qsched: %s\n", err);
 			rc = QSCHED_EXIT_DB;
 			goto out;
 		case 1:
 			cmd_run_attempt(r, book, &waitmask);
-			if (run_end(r, book, err, sizeof err) == -1)
+			if (run_end(r, book, err, sizeof err) == -1 &&
+			    (!cmd_run_reconnect(book, &waitmask) ||
+			    history_finish(book, r, err, sizeof err) == -1))
 				fprintf(stderr, "qsched: %s\n", err);
 			/* Recorded already; now let the worker finish exiting. */
 			if (r->pid != 0 && waitpid(r->pid, &wstatus, 0) ==

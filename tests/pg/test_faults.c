@@ -271,3 +271,36 @@ Test(faults, first_starts_racing_create_the_schema_once)
 	    th_int(c, "SELECT max(version) FROM qsched.core_schema"));
 	PQfinish(c);
 }
+
+TestSuite(restart, .init = th_setup_exclusive, .fini = th_teardown,
+    .timeout = 180);
+
+Test(restart, server_restart_mid_run_is_retried_and_recorded)
+{
+	const char	*conf = th_conf_shipped(
+	    "job \"slow\" { plugin = \"sql\" schedule = \"@manual\"\n"
+	    "  retries = 2 retry_delay = \"1s\"\n"
+	    "  options { statement = \"select pg_sleep(3)\" } }\n");
+	PGconn		*c = th_connect();
+	pid_t		 qs;
+	char		*s;
+
+	schema_ready(conf);
+	qs = th_qsched_spawn(conf, "run", "slow", NULL);
+	cr_assert(th_wait_until(c, "SELECT count(*) = 1 FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND application_name "
+	    "LIKE 'qsched/slow/%' AND query LIKE '%pg_sleep%'", 10000));
+	PQfinish(c);
+	th_pg_restart();
+	/* The first attempt dies with the server; qsched reconnects,
+	 * records it, and the retry succeeds. */
+	cr_assert_eq(th_wait(qs, 60000), 0);
+	c = th_connect();
+	s = th_value(c, "SELECT string_agg(attempt || ':' || status || ':' || "
+	    "coalesce(left(sqlstate, 2), '-'), ',' ORDER BY id) FROM "
+	    "qsched.runs WHERE job = 'slow'");
+	cr_assert(strcmp(s, "1:failed:57,2:succeeded:-") == 0 ||
+	    strcmp(s, "1:failed:08,2:succeeded:-") == 0, "runs: %s", s);
+	free(s);
+	PQfinish(c);
+}
