@@ -1,12 +1,15 @@
 #!/bin/sh
 # demo.sh - the README's demo command: qsched against a throwaway database.
 #
-#   scripts/demo.sh          build, start PostgreSQL in a temporary
-#                            directory, run a job, show its history, clean up
+#   scripts/demo.sh          build and install qsched under _build/demo-root,
+#                            start PostgreSQL in a temporary directory, load
+#                            a generated legacy dialler database, run the
+#                            migration (schema-migrate, legacy-backfill, both
+#                            queue populations), show the history and the
+#                            report, clean up
 #   scripts/demo.sh --keep   leave the cluster running and say how to use it
 #
-# Each step is a function, run in order at the bottom; later steps of the
-# migration story slot in between.
+# Each step is a function, run in order at the bottom.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -90,21 +93,58 @@ step_config() {
 	conf="$demo/jobs.conf"
 	sed "s|^database .*|database = \"host='$PGHOST' port=$PGPORT dbname=dialler user=postgres\"|" \
 	    "$prefix/etc/qsched/jobs.conf" >"$conf"
-	show "$qsched" -c "$conf" check || true
+	show "$qsched" -c "$conf" list
 }
 
+# Plan steps 1, 2, 5.
 step_migrate() {
 	step "schema-migrate: what it would apply, then apply it"
 	show "$qsched" -c "$conf" run schema-migrate --dry-run
 	show "$qsched" -c "$conf" run schema-migrate
-	show "$PG_BINDIR/psql" -X -c "SELECT version, name, left(checksum, 16) \
-	    AS checksum, duration_ms FROM qsched.schema_migrations ORDER BY 1"
-	show "$qsched" -c "$conf" run schema-migrate
+	q="SELECT version, name, left(checksum, 16)"
+	q="$q AS checksum, duration_ms FROM qsched.schema_migrations ORDER BY 1"
+	show "$PG_BINDIR/psql" -X -c "$q"
+	show "$qsched" -c "$conf" check
+}
+
+# Plan step 3.
+step_backfill() {
+	step "legacy-backfill: copy call_queue into the separated tables"
+	show "$qsched" -c "$conf" run legacy-backfill
+	q="SELECT metrics->>'validation' AS proof,"
+	q="$q metrics->>'inserted' AS inserted, metrics->>'conflicts' AS"
+	q="$q conflicts FROM qsched.runs WHERE job = 'legacy-backfill'"
+	q="$q ORDER BY id DESC LIMIT 1"
+	show "$PG_BINDIR/psql" -X -c "$q"
+	q="SELECT queue_type, reason, count(*)"
+	q="$q FROM qsched.backfill_conflicts GROUP BY 1, 2 ORDER BY 1, 2"
+	show "$PG_BINDIR/psql" -X -c "$q"
+	step "legacy-backfill again: a sync pass, nothing new to copy"
+	show "$qsched" -c "$conf" run legacy-backfill
+}
+
+# Plan steps 4, 6: what the daemon runs every five minutes.
+step_populate() {
+	step "both queue populations (the daemon runs them every 5 minutes)"
+	show "$qsched" -c "$conf" run unsigned-population
+	show "$qsched" -c "$conf" run outstanding-population
+	q="SELECT queue_position, user_id,"
+	q="$q priority_score, queue_reason FROM unsigned_users_queue WHERE"
+	q="$q status = 'pending' ORDER BY queue_position LIMIT 5"
+	show "$PG_BINDIR/psql" -X -c "$q"
+	step "refresh again: nothing changed, nothing written"
+	show "$qsched" -c "$conf" run unsigned-population
+	q="SELECT job, metrics->>'inserted' AS"
+	q="$q inserted, metrics->>'updated' AS updated, metrics->>'removed' AS"
+	q="$q removed, metrics->>'unchanged' AS unchanged FROM qsched.runs"
+	q="$q WHERE job LIKE '%population' ORDER BY id"
+	show "$PG_BINDIR/psql" -X -c "$q"
 }
 
 step_history() {
-	step "run history"
+	step "run history and report"
 	show "$qsched" -c "$conf" history
+	show "$qsched" -c "$conf" report
 }
 
 step_keep() {
@@ -123,5 +163,7 @@ step_cluster
 step_legacy_data
 step_config
 step_migrate
+step_backfill
+step_populate
 step_history
 step_keep

@@ -263,3 +263,42 @@ Test(cli, unknown_command_and_no_command_are_usage_errors)
 	cr_assert(strncmp(o.out, "qsched ", 7) == 0);
 	th_out_free(&o);
 }
+
+/* The shipped jobs.conf loads: every plugin, every option, the schedules. */
+Test(cli, the_shipped_jobs_conf_loads)
+{
+	char		 conf[4096], *shipped, *text;
+	struct th_out	 o;
+
+	cr_assert(asprintf(&shipped, "%s/jobs.conf", getenv("QSCHED_SRCDIR"))
+	    > 0);
+	text = th_read(shipped);
+	/* It names no plugin_dir or flags_file: the installed defaults. */
+	cr_assert_null(strstr(text, "plugin_dir"));
+	th_writef("shipped.conf", "plugin_dir = \"%s\"\nflags_file = \"%s/"
+	    "flags.ini\"\n%s", getenv("QSCHED_PLUGIN_BUILDDIR"),
+	    getenv("QSCHED_SRCDIR"), text);
+	snprintf(conf, sizeof conf, "%s/shipped.conf", th_tmp);
+	cr_assert_eq(th_qsched(&o, conf, "next", "unsigned-population", "-n",
+	    "2", NULL), 0, "%s", o.err);
+	{
+		int	 lines = 0, hh, mm, ss;
+
+		/* "2026-11-29 10:35:00 GMT  2026-11-29T10:35:00Z": every
+		 * five minutes, on the minute. */
+		for (char *p = o.out; *p != '\0'; lines++) {
+			cr_assert_eq(sscanf(p, "%*d-%*d-%*d %d:%d:%d", &hh, &mm,
+			    &ss), 3, "%s", o.out);
+			cr_assert(mm % 5 == 0 && ss == 0, "%s", o.out);
+			p = strchr(p, '\n');
+			cr_assert_not_null(p);
+			p++;
+		}
+		cr_assert_eq(lines, 2, "%s", o.out);
+	}
+	th_out_free(&o);
+	cr_assert_eq(th_qsched(&o, conf, "flags", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	free(text);
+	free(shipped);
+}
