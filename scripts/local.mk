@@ -10,7 +10,9 @@ EXTRA_DIST += \
 	scripts/bench-run.sh \
 	scripts/bench-claim.sh \
 	scripts/bench-daemon-idle.sh \
-	scripts/bench-daemon-lateness.sh
+	scripts/bench-daemon-lateness.sh \
+	scripts/bench-backfill.sh \
+	scripts/bench-population.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it
