@@ -72,3 +72,13 @@ cmd_since(PGconn *conn, const char *text, char *err, size_t errlen)
 	PQclear(res);
 	return (out);
 }
+
+int
+cmd_format_option(const char *cmd, const char *name, enum format *f)
+{
+	if (format_parse(name, f) == 0)
+		return (0);
+	fprintf(stderr, "qsched: %s: --format: \"%s\" is not table, json or "
+	    "csv\n", cmd, name);
+	return (-1);
+}

@@ -88,12 +88,8 @@ cmd_history(struct cmd_ctx *ctx)
 			snprintf(limit, sizeof limit, "%s", optarg);
 			break;
 		case 'f':
-			if (format_parse(optarg, &format) == -1) {
-				fprintf(stderr, "qsched: history: --format: "
-				    "\"%s\" is not table, json or csv\n",
-				    optarg);
+			if (cmd_format_option("history", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
-			}
 			break;
 		default:
 			goto usage;

@@ -157,12 +157,8 @@ cmd_list(struct cmd_ctx *ctx)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			if (format_parse(optarg, &format) == -1) {
-				fprintf(stderr, "qsched: list: --format: "
-				    "\"%s\" is not table, json or csv\n",
-				    optarg);
+			if (cmd_format_option("list", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
-			}
 			break;
 		default:
 			goto usage;

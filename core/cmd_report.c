@@ -51,12 +51,8 @@ cmd_report(struct cmd_ctx *ctx)
 			since_text = optarg;
 			break;
 		case 'f':
-			if (format_parse(optarg, &format) == -1) {
-				fprintf(stderr, "qsched: report: --format: "
-				    "\"%s\" is not table, json or csv\n",
-				    optarg);
+			if (cmd_format_option("report", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
-			}
 			break;
 		default:
 			goto usage;

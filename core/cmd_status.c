@@ -72,12 +72,8 @@ cmd_status(struct cmd_ctx *ctx)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			if (format_parse(optarg, &format) == -1) {
-				fprintf(stderr, "qsched: status: --format: "
-				    "\"%s\" is not table, json or csv\n",
-				    optarg);
+			if (cmd_format_option("status", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
-			}
 			break;
 		default:
 			fprintf(stderr, "usage: qsched status "

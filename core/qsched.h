@@ -429,6 +429,8 @@ int	 cmd_plugins(struct cmd_ctx *);
  * the bookkeeping connection with the schema ensured (3 on error). */
 int	 cmd_load_config(struct cmd_ctx *, struct config **);
 int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
+/* --format NAME of command CMD: 0, or -1 after saying what is wrong. */
+int	 cmd_format_option(const char *cmd, const char *name, enum format *f);
 /* --since T: a duration back from now ("2h", "7d") or a timestamp
  * PostgreSQL reads; the instant as timestamptz text, malloc()ed, or NULL
  * (err names --since). */

@@ -3,7 +3,7 @@
 #
 #   scripts/bench-daemon-idle.sh [-s SECONDS] [-n WINDOWS]
 #
-# Starts a throwaway PostgreSQL cluster (scripts/pg-cluster.sh, durable),
+# Starts a throwaway PostgreSQL cluster (scripts/bench-lib.sh, durable),
 # and one daemon whose only job fires about an hour later.  Once it has
 # settled (start-up, the first history retention pass), it is watched for
 # WINDOWS windows of SECONDS (default 3 x 60 s):
@@ -14,12 +14,10 @@
 # syscalls that returned (attaching and detaching strace restart the call
 # the daemon sleeps in, so expect up to 2 there even with no wakeup).
 # Prints one line per window and the medians.  Needs a build
-# (QSCHED_BUILDDIR, default _build/default: scripts/test.sh --quick).
+# (QSCHED_BUILDDIR, default _build/default, built if needed).
 set -eu
 
-cd "$(dirname "$0")/.."
-top=$(pwd)
-build=${QSCHED_BUILDDIR:-$top/_build/default}
+. "$(dirname "$0")/bench-lib.sh"
 secs=60
 windows=3
 
@@ -31,24 +29,12 @@ while getopts s:n: opt; do
 	*) usage ;;
 	esac
 done
-[ -x "$build/qsched" ] || { echo "bench: no $build/qsched: build first (scripts/test.sh --quick) or set QSCHED_BUILDDIR" >&2; exit 1; }
-
-# The cluster gets a directory of its own: the server's user must reach it.
-dir=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench.XXXXXX")
-pg=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench-pg.XXXXXX")
+bench_setup
+dir=$bench
 daemon=
-cleanup() {
+bench_cleanup_extra() {
 	[ -z "$daemon" ] || { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
-	sh "$top/scripts/pg-cluster.sh" stop "$pg" >/dev/null 2>&1 || true
-	rm -rf "$dir" "$pg"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-env=$(sh "$top/scripts/pg-cluster.sh" start --durable "$pg") || exit 1
-eval "$env"
-"$PG_BINDIR/psql" -X -q -c "CREATE DATABASE bench"
 
 # Fires once a day, about 61 minutes from now (UTC).
 at=$(date -u -d '+61 min' '+%M %H')

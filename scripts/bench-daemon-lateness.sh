@@ -10,12 +10,10 @@
 # each scheduled run: started_at is when the run's row was inserted, which
 # is the claim, so it covers waking up, the clock read and the claim.
 # Prints p50, p99 and max per run, and the medians.  Needs a build
-# (QSCHED_BUILDDIR, default _build/default: scripts/test.sh --quick).
+# (QSCHED_BUILDDIR, default _build/default, built if needed).
 set -eu
 
-cd "$(dirname "$0")/.."
-top=$(pwd)
-build=${QSCHED_BUILDDIR:-$top/_build/default}
+. "$(dirname "$0")/bench-lib.sh"
 secs=130
 runs=3
 
@@ -27,25 +25,13 @@ while getopts s:n: opt; do
 	*) usage ;;
 	esac
 done
-[ -x "$build/qsched" ] || { echo "bench: no $build/qsched: build first (scripts/test.sh --quick) or set QSCHED_BUILDDIR" >&2; exit 1; }
-
-# The cluster gets a directory of its own: the server's user must reach it.
-dir=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench.XXXXXX")
-pg=$(mktemp -d "${TMPDIR:-/tmp}/qsched-bench-pg.XXXXXX")
+bench_setup
+dir=$bench
 daemon=
-cleanup() {
+bench_cleanup_extra() {
 	[ -z "$daemon" ] || { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
-	sh "$top/scripts/pg-cluster.sh" stop "$pg" >/dev/null 2>&1 || true
-	rm -rf "$dir" "$pg"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-env=$(sh "$top/scripts/pg-cluster.sh" start --durable "$pg") || exit 1
-eval "$env"
 psql() { "$PG_BINDIR/psql" -X -q -A -t -d bench "$@"; }
-"$PG_BINDIR/psql" -X -q -c "CREATE DATABASE bench"
 
 cat >"$dir/jobs.conf" <<EOF
 database   = "host=$PGHOST port=$PGPORT dbname=bench user=postgres"

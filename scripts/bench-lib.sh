@@ -1,14 +1,18 @@
 # bench-lib.sh - shared by the benchmark drivers (sourced, not run):
 # build qsched, start a durable throwaway cluster, clean up on exit.
-# Sets: top, build, qsched, bench (the temporary directory), and the PG*
-# environment of the cluster.
+# Sets: top, build (QSCHED_BUILDDIR, default _build/default), qsched, bench
+# (the temporary directory), and the PG* environment of the cluster.
+# bench_cleanup_extra, if a driver defines it, runs first at exit.
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build="$top/_build/default"
+build=${QSCHED_BUILDDIR:-$top/_build/default}
 qsched="$build/qsched"
 bench=
 
 bench_cleanup() {
+	if command -v bench_cleanup_extra >/dev/null 2>&1; then
+		bench_cleanup_extra
+	fi
 	[ -n "$bench" ] || return 0
 	sh "$top/scripts/pg-cluster.sh" stop "$bench" >/dev/null 2>&1 || true
 	rm -rf "$bench"
