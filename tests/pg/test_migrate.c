@@ -342,6 +342,15 @@ Test(migrate, adopting_duplicates_fails_cleanly_then_resolves_keeping_rows)
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM (SELECT user_id FROM "
 	    "unsigned_users_queue WHERE status IN ('pending', 'assigned') "
 	    "GROUP BY user_id HAVING count(*) > 1) d"), 0);
+	/* Entries whose user has no score row are kept; the user foreign
+	 * key stays NOT VALID instead. */
+	cr_assert_gt(th_int(c, "SELECT count(*) FROM unsigned_users_queue q "
+	    "WHERE NOT EXISTS (SELECT 1 FROM user_call_scores s WHERE "
+	    "s.user_id = q.user_id)"), 0);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_constraint WHERE "
+	    "conrelid = 'unsigned_users_queue'::regclass AND contype = 'f' "
+	    "AND confrelid = 'user_call_scores'::regclass AND NOT "
+	    "convalidated"), 1);
 	assert_schema(c);
 	free(before);
 	free(after);
