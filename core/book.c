@@ -106,7 +106,7 @@ book_connect(struct daemon *d)
 	char	 err[QSCHED_ERRLEN], dur[32];
 	int64_t	 mono;
 
-	c = db_connect(d->cfg->database, "qsched", err, sizeof err);
+	c = db_connect(d->cfg->database, "qsched", NULL, err, sizeof err);
 	if (c != NULL)
 		(void)PQsetNoticeProcessor(c, book_notice, NULL);
 	if (c != NULL && (schema_ensure(c, err, sizeof err) == -1 ||

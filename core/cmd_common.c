@@ -22,12 +22,12 @@ cmd_load_config(struct cmd_ctx *ctx, struct config **cfg)
 int
 cmd_connect(const struct config *cfg, PGconn **conn, bool ensure_schema)
 {
-	char	 err[QSCHED_ERRLEN];
+	char	 err[QSCHED_ERRLEN], target[256];
 
-	*conn = db_connect(cfg->database, "qsched", err, sizeof err);
+	*conn = db_connect(cfg->database, "qsched", NULL, err, sizeof err);
 	if (*conn == NULL) {
 		fprintf(stderr, "qsched: database unreachable (%s): %s\n",
-		    *cfg->database ? cfg->database : "PG* environment", err);
+		    db_target(cfg->database, target, sizeof target), err);
 		return (QSCHED_EXIT_DB);
 	}
 	if (!ensure_schema)

@@ -11,23 +11,12 @@
 
 /*
  * A worker names its connection qsched/<job>/<run id> and holds its job
- * lock as the advisory lock (29043, key) (lock.c).  The run's own backend
- * is found by its name; then the lock it holds, or waits for and who
- * holds that.  A running row with no backend is a run whose worker is
- * gone: its qsched died, and a qsched starting on that host marks it
- * abandoned.
+ * lock; qsched.job_locks (lock.c) says which backend holds or waits for
+ * which key.  A running row with no backend is a run whose worker is gone:
+ * its qsched died, and the row is marked abandoned once that qsched's
+ * heartbeat is older than its lease.
  */
 #define STATUS_SQL							\
-	"WITH w AS ("							\
-	" SELECT a.pid, split_part(a.application_name, '/', 3) AS run_id " \
-	" FROM pg_stat_activity a "					\
-	" WHERE a.datname = current_database() "			\
-	"  AND a.application_name LIKE 'qsched/%%/%%'), "		\
-	"l AS ("							\
-	" SELECT l.pid, l.objid, l.granted FROM pg_locks l "		\
-	" WHERE l.locktype = 'advisory' AND l.classid = 29043 "	\
-	"  AND l.objsubid = 2 AND l.database = (SELECT oid FROM "	\
-	"  pg_database WHERE datname = current_database())) "		\
 	"SELECT r.id AS run, r.job, r.trigger, r.attempt, r.host, r.pid, " \
 	" %s AS started, "						\
 	" %s AS elapsed, "						\
@@ -35,22 +24,21 @@
 	"  r.progress_total ELSE r.progress_done::text END AS progress, " \
 	" CASE WHEN r.progress_total > 0 THEN round(100.0 * "		\
 	"  r.progress_done / r.progress_total, 1) END AS pct, "		\
-	" w.pid AS backend, r.lock_name AS lock, "			\
-	" CASE WHEN w.pid IS NULL THEN 'no worker connected' "		\
+	" r.state, mine.backend_pid AS backend, r.lock_name AS lock, "	\
+	" CASE WHEN mine.backend_pid IS NULL THEN 'no worker connected' " \
 	"  WHEN mine.granted THEN 'held by this run' "			\
-	"  WHEN mine.pid IS NOT NULL THEN 'waiting; held by ' || "	\
-	"   coalesce((SELECT 'run ' || h.id || ' of job ' || h.job || "	\
-	"   ' on ' || h.host || ' (pid ' || h.pid || ')' FROM l hl "	\
-	"   JOIN w hw ON hw.pid = hl.pid JOIN qsched.runs h ON "	\
-	"   h.id::text = hw.run_id WHERE hl.objid = mine.objid AND "	\
-	"   hl.granted LIMIT 1), (SELECT 'backend ' || hl.pid FROM l hl " \
-	"   WHERE hl.objid = mine.objid AND hl.granted LIMIT 1), "	\
-	"   'unknown') "						\
-	"  ELSE 'not taken' END AS lock_holder "			\
+	"  ELSE 'waiting; held by ' || coalesce((SELECT 'run ' || h.run_id " \
+	"   || ' of job ' || h.job || ' on ' || h.host || ' (pid ' || "	\
+	"   h.qsched_pid || ')' FROM qsched.job_locks h WHERE h.lock_key = " \
+	"   mine.lock_key AND h.granted AND h.run_id IS NOT NULL LIMIT 1), " \
+	"   (SELECT 'backend ' || h.backend_pid FROM qsched.job_locks h " \
+	"   WHERE h.lock_key = mine.lock_key AND h.granted LIMIT 1), "	\
+	"   'unknown') END AS lock_holder "				\
 	"FROM qsched.runs r "						\
-	"LEFT JOIN w ON w.run_id = r.id::text "				\
-	"LEFT JOIN LATERAL (SELECT l.pid, l.objid, l.granted FROM l "	\
-	" WHERE l.pid = w.pid ORDER BY l.granted LIMIT 1) mine ON true " \
+	"LEFT JOIN LATERAL (SELECT l.backend_pid, l.lock_key, l.granted " \
+	" FROM qsched.job_locks l WHERE l.run_id = r.id "		\
+	" AND l.lock_key = r.lock_key ORDER BY l.granted DESC LIMIT 1) " \
+	" mine ON true "		\
 	"WHERE r.status = 'running' "					\
 	"ORDER BY r.started_at, r.id"
 

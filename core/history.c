@@ -33,8 +33,9 @@ int
 history_insert(PGconn *book, struct run *r, enum run_status status,
     char *err, size_t errlen)
 {
-	char		 attempt[16], pid[16], sched[64], e[QSCHED_ERRLEN];
-	const char	*params[12];
+	char		 attempt[16], pid[16], sched[64], key[32];
+	char		 e[QSCHED_ERRLEN];
+	const char	*params[13];
 	PGresult	*res;
 
 	snprintf(attempt, sizeof attempt, "%d", r->attempt);
@@ -51,6 +52,8 @@ history_insert(PGconn *book, struct run *r, enum run_status status,
 	params[9] = history_host();
 	params[10] = pid;
 	params[11] = PACKAGE_VERSION;
+	snprintf(key, sizeof key, "%lld", (long long)lock_job_key(r->job));
+	params[12] = key;
 	/*
 	 * ON CONFLICT on the fire key is the cluster-wide claim: only one
 	 * qsched anywhere gets the row back.  A run that ends at once
@@ -59,13 +62,14 @@ history_insert(PGconn *book, struct run *r, enum run_status status,
 	res = db_query(book,
 	    "INSERT INTO qsched.runs (job, plugin, trigger, scheduled_for, "
 	    " attempt, status, message, dry_run, lock_name, host, pid, "
-	    " qsched_version, finished_at, duration_ms) "
+	    " qsched_version, lock_key, finished_at, duration_ms) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+	    " $13::bigint, "
 	    " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END, "
 	    " CASE WHEN $6 = 'running' THEN NULL ELSE 0 END) "
 	    "ON CONFLICT (job, scheduled_for, attempt) "
 	    " WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id",
-	    12, params, e, sizeof e);
+	    13, params, e, sizeof e);
 	if (res == NULL) {
 		snprintf(err, errlen, "recording the run of job \"%s\": %s",
 		    r->job->name, e);
@@ -82,7 +86,7 @@ history_progress(PGconn *book, const struct run *r)
 {
 	char		 id[32], done[32], total[32], wpid[16], bpid[16];
 	char		 e[QSCHED_ERRLEN];
-	const char	*params[5] = { id, done, total, wpid, bpid };
+	const char	*params[6] = { id, done, total, wpid, bpid, NULL };
 	PGresult	*res;
 
 	/* The daemon passes no connection while the database is away. */
@@ -97,10 +101,11 @@ history_progress(PGconn *book, const struct run *r)
 		params[1] = params[2] = NULL;
 	else if (r->total < 0)
 		params[2] = NULL;
+	params[5] = r->state;
 	res = db_query(book, "UPDATE qsched.runs SET progress_done = $2, "
 	    "progress_total = $3, worker_pid = nullif($4, '0')::int, "
-	    "backend_pid = nullif($5, '0')::int "
-	    "WHERE id = $1 AND status = 'running'", 5, params, e, sizeof e);
+	    "backend_pid = nullif($5, '0')::int, state = $6 "
+	    "WHERE id = $1 AND status = 'running'", 6, params, e, sizeof e);
 	if (res == NULL) {
 		log_run(QSCHED_LOG_WARNING, r->job->name, r->id,
 		    "recording progress: %s", e);

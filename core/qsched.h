@@ -56,6 +56,7 @@ void	 log_vrun(int level, const char *job, int64_t run_id,
 time_t	 clock_now(void);		/* wall clock, seconds */
 int64_t	 clock_now_ms(void);		/* wall clock, milliseconds */
 int64_t	 clock_mono_ms(void);		/* monotonic, milliseconds */
+int64_t	 clock_mono_us(void);		/* monotonic, microseconds */
 void	 clock_set_fake(int64_t wall_ms);	/* tests: freeze wall clock; <0 unfreezes */
 
 /* xmalloc.c - allocation that aborts on exhaustion (start-up paths only). */
@@ -172,6 +173,8 @@ struct qsched_run {
 	struct metric	*metrics;
 	size_t		 nmetrics;
 	int64_t		 progress_sent;	/* mono ms of the last report */
+	char		*state;		/* host->state(), as last reported */
+	int		 nconns;	/* extra connections opened */
 };
 extern volatile sig_atomic_t host_cancelled;
 /* The run's metrics as a JSON object, with "flags"; malloc()ed. */
@@ -243,10 +246,14 @@ int	 config_set_option(struct job *job, const char *assignment, char *err,
 struct option_value *job_option(const struct job *job, const char *name);
 
 /* db.c - libpq helpers shared by the parent and the worker. */
-/* Connect with our application_name; a connect_timeout of 10 s unless the
- * conninfo says otherwise.  err: the server's or libpq's reason. */
-PGconn	*db_connect(const char *conninfo, const char *appname, char *err,
-	    size_t errlen);
+/* Connect with our application_name, TCP keepalives and a connect_timeout
+ * of 10 s unless the conninfo says otherwise; OPTIONS ("-c k=v ...", may
+ * be NULL) extend the conninfo's.  err: the server's or libpq's reason. */
+PGconn	*db_connect(const char *conninfo, const char *appname,
+	    const char *options, char *err, size_t errlen);
+/* Where CONNINFO points, for messages, never with its password:
+ * "host=h port=5432 dbname=d user=u", or "PG* environment". */
+char	*db_target(const char *conninfo, char *buf, size_t len);
 /* SQLSTATE of RES, or of the connection's state when RES is NULL ("08006"
  * for a lost connection); never NULL ("" when unknown). */
 const char *db_sqlstate(const PGresult *res, const PGconn *conn);
@@ -270,11 +277,23 @@ extern const struct schema_file schema_files[];	/* core-sql.c, built */
 extern const size_t schema_nfiles;
 int	 schema_ensure(PGconn *conn, char *err, size_t errlen);
 
-/* lock.c - the advisory lock a job's worker holds while it runs. */
-#define LOCK_CLASS	0x7173		/* first key of every qsched job lock */
-int32_t	 lock_key(const char *name);
-/* Describe who holds lock NAME: "run 42 of job "x" on host h (pid 7)". */
+/* lock.c - every advisory lock qsched takes: classes, keys, holders. */
+#define LOCK_CLASS_JOB		"job"		/* a job's lock, by lock name */
+#define LOCK_CLASS_CORE		"qsched"	/* "schema": schema upgrades */
+int64_t	 lock_key(const char *lock_class, const char *name);
+int64_t	 lock_job_key(const struct job *job);
+/* Name the worker's connection APP, set JOB's timeouts and take its lock
+ * (waiting for it when overlap = wait).  1 taken, 0 held elsewhere, -1 on
+ * error with the failed result in *FAILED (the caller clears it). */
+int	 lock_take_job(PGconn *conn, const struct job *job, const char *app,
+	    PGresult **failed);
+void	 lock_release(PGconn *conn, int64_t key);
+/* Describe who holds job lock NAME: "run 42 of job "x" on host h (pid 7)". */
 int	 lock_holder(PGconn *conn, const char *name, char *buf, size_t len);
+/* The application_name of run RUN_ID of JOB: "qsched/<job>/<id>", and
+ * "qsched/<job>/<id>/<n>" for a plugin's extra connection N > 0. */
+void	 lock_appname(const char *job, int64_t run_id, int n, char *app,
+	    size_t len);
 
 /* run.c - one attempt of one job, seen from the parent. */
 enum trigger {
@@ -319,6 +338,8 @@ struct run {
 	int64_t		 done;		/* progress */
 	int64_t		 total;
 	int64_t		 progress_saved;	/* mono ms of last DB write; 0: none */
+	char		*state;		/* the plugin's live state, or NULL */
+	bool		 state_dirty;	/* changed since the last DB write */
 
 	enum run_status	 status;	/* outcome */
 	bool		 result_seen;	/* the worker reported its result */
@@ -377,6 +398,7 @@ enum report_type {
 	REPORT_RESULT = 'R',	/* "status lock_busy retryable rows sqlstate" */
 	REPORT_MESSAGE = 'M',	/* text */
 	REPORT_METRICS = 'J',	/* JSON object */
+	REPORT_STATE = 'S',	/* the plugin's live state; "" clears it */
 };
 int	 report_send(int fd, enum report_type, const char *payload);
 /* Parse one complete record from BUF; returns bytes used, 0 if incomplete. */

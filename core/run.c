@@ -79,6 +79,7 @@ run_free(struct run *r)
 	free(r->rbuf);
 	free(r->message);
 	free(r->metrics);
+	free(r->state);
 	free(r);
 }
 
@@ -171,14 +172,13 @@ run_settle(struct run *r)
 	char	 dur[32];
 
 	if (r->timed_out && r->status != RUN_SUCCEEDED) {
-		char	*m = r->message;
-
 		r->status = RUN_TIMED_OUT;
 		r->retryable = false;
+		/* run_set_message() formats before it frees the old one. */
 		run_set_message(r, "timed out after %s%s%s",
 		    duration_format(r->job->timeout_ms, dur, sizeof dur),
-		    m != NULL ? ": " : "", m != NULL ? m : "");
-		free(m);
+		    r->message != NULL ? ": " : "",
+		    r->message != NULL ? r->message : "");
 	} else if (r->cancelling && r->status == RUN_FAILED) {
 		r->status = RUN_CANCELLED;
 		r->retryable = false;
@@ -223,6 +223,21 @@ run_record(struct run *r, PGconn *book, enum report_type type,
 		free(r->metrics);
 		r->metrics = s;
 		s = NULL;
+		break;
+	case REPORT_STATE:
+		free(r->state);
+		r->state = *s != '\0' ? s : NULL;
+		if (r->state != NULL)
+			s = NULL;
+		r->state_dirty = true;
+		if (r->state != NULL)
+			log_run(QSCHED_LOG_INFO, r->job->name, r->id, "%s",
+			    r->state);
+		progress_show(r);
+		if (r->progress_saved != 0) {
+			r->progress_saved = clock_mono_ms();
+			(void)history_progress(book, r);
+		}
 		break;
 	case REPORT_RESULT:
 		if (sscanf(s, "%d %d %d %lld %7s", &status, &busy, &retry,
