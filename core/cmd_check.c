@@ -52,11 +52,13 @@ cmd_check(struct cmd_ctx *ctx)
 		fprintf(stderr, "usage: qsched check\n");
 		return (QSCHED_EXIT_USAGE);
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		return (rc);
+	if ((rc = cmd_require_jobs(cfg)) != QSCHED_EXIT_OK)
+		goto out;
 	printf("%s: ok, %zu job%s\n", cfg->path, cfg->njobs,
 	    cfg->njobs == 1 ? "" : "s");
-	if (flags_load(cfg->flags_file, &flags, err, sizeof err) == -1) {
+	if (flags_load(cfg, &flags, err, sizeof err) == -1) {
 		fprintf(stderr, "qsched: %s\n", err);
 		rc = QSCHED_EXIT_USAGE;
 		goto out;

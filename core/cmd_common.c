@@ -8,15 +8,26 @@
 #include <stdio.h>
 
 int
-cmd_load_config(struct cmd_ctx *ctx, struct config **cfg)
+cmd_load_config(struct cmd_ctx *ctx, struct config **cfg, bool bind)
 {
 	char	 err[QSCHED_ERRLEN];
 
-	if (config_load(ctx->config_path, cfg, err, sizeof err) == -1) {
+	if ((bind ? config_load : config_load_file)(ctx->config_path, cfg,
+	    err, sizeof err) == -1) {
 		fprintf(stderr, "qsched: %s\n", err);
 		return (QSCHED_EXIT_USAGE);
 	}
 	return (QSCHED_EXIT_OK);
+}
+
+int
+cmd_require_jobs(const struct config *cfg)
+{
+	if (cfg->njobs > 0)
+		return (QSCHED_EXIT_OK);
+	fprintf(stderr, "qsched: %s: no jobs defined (an empty or truncated "
+	    "file?)\n", cfg->path);
+	return (QSCHED_EXIT_USAGE);
 }
 
 int

@@ -97,7 +97,7 @@ cmd_history(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
 	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
 		goto out;

@@ -166,7 +166,7 @@ cmd_list(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
 	rc = cmd_connect(cfg, &conn, true);
 	if (rc == QSCHED_EXIT_OK &&

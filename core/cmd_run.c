@@ -177,7 +177,7 @@ cmd_run(struct cmd_ctx *ctx)
 		free(sets);
 		return (cmd_run_usage());
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		goto out;
 	if ((job = config_job(cfg, ctx->argv[optind])) == NULL) {
 		fprintf(stderr, "qsched: %s: no job \"%s\"\n", cfg->path,
@@ -199,7 +199,7 @@ cmd_run(struct cmd_ctx *ctx)
 		    TRIGGER_RETRY, 0, attempt, dry_run);
 		/* Flags are re-read for every attempt: flipping one needs no
 		 * restart.  A bad file fails the run, recorded like any. */
-		if (flags_load(cfg->flags_file, &flags, err, sizeof err) ==
+		if (flags_load(cfg, &flags, err, sizeof err) ==
 		    -1) {
 			fprintf(stderr, "qsched: %s\n", err);
 			r->message = xstrdup(err);

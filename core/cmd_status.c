@@ -74,7 +74,7 @@ cmd_status(struct cmd_ctx *ctx)
 		    "[--format table|json|csv]\n");
 		return (QSCHED_EXIT_USAGE);
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
 	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
 		goto out;

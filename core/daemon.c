@@ -129,6 +129,33 @@ daemon_same_schedule(const struct job *a, const struct job *b)
 }
 
 /*
+ * What a reload may not do: remove every job (an empty or truncated file
+ * that happens to parse), or move the daemon to another database, which
+ * would leave its history, retries and liveness row behind: that needs a
+ * restart.
+ */
+static bool
+daemon_reload_refused(const struct daemon *d, const struct config *nc,
+    char *err, size_t errlen)
+{
+	char	 a[256], b[256];
+
+	if (nc->njobs == 0) {
+		snprintf(err, errlen, "%s: no jobs defined (an empty or "
+		    "truncated file?)", nc->path);
+		return (true);
+	}
+	if (strcmp(nc->database, d->cfg->database) != 0) {
+		snprintf(err, errlen, "%s: database changed from %s to %s: "
+		    "restart the daemon to use another database", nc->path,
+		    db_target(d->cfg->database, a, sizeof a),
+		    db_target(nc->database, b, sizeof b));
+		return (true);
+	}
+	return (false);
+}
+
+/*
  * SIGHUP.  The due fires were handled just before, with the old
  * configuration, so a job whose schedule changed starts from now; an
  * unchanged one keeps its state.  Runs in flight keep the old job
@@ -142,14 +169,16 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	struct daemon_retired *old;
 	struct job	*oj;
 	char		 err[QSCHED_ERRLEN];
-	bool		 reconnect;
 
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%lld",
 	    (long long)clock_mono_ms() * 1000);
 	log_notice("reloading %s", d->path);
-	if (config_load(d->path, &nc, err, sizeof err) == -1) {
+	if (config_load(d->path, &nc, err, sizeof err) == -1 ||
+	    daemon_reload_refused(d, nc, err, sizeof err)) {
 		log_err("reload failed; the running configuration stays in "
 		    "force: %s", err);
+		config_free(nc);
+		d->reloads_failed++;
 		notify_send("READY=1");
 		d->status[0] = '\0';
 		return;
@@ -174,7 +203,6 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	for (size_t i = 0; i < d->cfg->njobs; i++)
 		if (config_job(nc, d->cfg->jobs[i].name) == NULL)
 			log_info("job=%s: removed", d->cfg->jobs[i].name);
-	reconnect = strcmp(nc->database, d->cfg->database) != 0;
 	old = xcalloc(1, sizeof *old);
 	old->cfg = d->cfg;
 	old->next = d->retired;
@@ -183,15 +211,8 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	free(d->fires);
 	d->fires = nf;
 	daemon_gc(d);
+	d->reloads_ok++;
 	log_notice("reloaded %s: %zu jobs", d->path, nc->njobs);
-	if (reconnect) {
-		log_notice("the database setting changed: reconnecting");
-		if (d->book != NULL) {
-			PQfinish(d->book);
-			d->book = NULL;
-		}
-		(void)book_connect(d);
-	}
 	if (nc->history_retention_ms <= 0)
 		d->retention_at = 0;
 	else if (d->retention_at == 0)

@@ -27,7 +27,7 @@ dispatch_start(struct daemon *d, struct job *job, enum trigger trigger,
 		return (-1);
 	r = run_new(d->cfg, job, trigger, when, attempt, false);
 	/* Flags are read for every run; a bad file fails the run. */
-	if (flags_load(d->cfg->flags_file, &flags, err, sizeof err) == -1) {
+	if (flags_load(d->cfg, &flags, err, sizeof err) == -1) {
 		r->message = xstrdup(err);
 		r->status = RUN_FAILED;
 		rc = history_insert(d->book, r, RUN_FAILED, err, sizeof err);

@@ -17,6 +17,7 @@ core_libqsched_core_la_SOURCES = \
 	core/config.c \
 	core/config_read.c \
 	core/config_jobs.c \
+	core/config_bind.c \
 	core/host.c \
 	core/db.c \
 	core/schema.c \

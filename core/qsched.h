@@ -181,15 +181,32 @@ extern volatile sig_atomic_t host_cancelled;
 char	*host_metrics_json(const struct qsched_run *);
 void	 host_run_free(struct qsched_run *);
 
-/* flags.c - flags.ini, design section 3.5. */
-#define FLAG_COUNT	4
-extern const char *const flag_names[FLAG_COUNT];
-struct flags {
-	bool		 value[FLAG_COUNT];
-	int		 line[FLAG_COUNT];	/* 0: default */
+/* flags.c - flags.ini, checked against declared flags, design 3.5. */
+#define FLAGS_MAX	64
+struct config;
+struct flag_decl {
+	char		*section;
+	char		*name;
+	bool		 default_value;
+	char		*help;
+	char		*declared_by;	/* "plugin x, plugin y", "jobs.conf:12" */
 };
-/* PATH NULL or "": defaults.  err: "FILE:LINE: unknown flag 'x'". */
-int	 flags_load(const char *path, struct flags *f, char *err,
+/* The flags of one run: values of the declarations of CFG. */
+struct flags {
+	const struct config *cfg;
+	size_t		 n;		/* cfg->nflags */
+	bool		 value[FLAGS_MAX];
+	int		 line[FLAGS_MAX];	/* 0: default */
+};
+struct flag_decl *flags_find_decl(const struct config *, const char *name);
+/* Add a declaration (the caller checked it is new).  0, or -1 (err). */
+int	 flags_declare(struct config *, const char *section, const char *name,
+	    bool default_value, const char *help, const char *declared_by,
+	    char *err, size_t errlen);
+void	 flags_defaults(const struct config *, struct flags *f);
+/* CFG's flags_file, NULL or "": defaults.  err: "FILE:LINE: unknown flag
+ * 'x' ...".  Either the whole file is valid or *f is left untouched. */
+int	 flags_load(const struct config *cfg, struct flags *f, char *err,
 	    size_t errlen);
 int	 flags_get(const struct flags *f, const char *name);	/* 1, 0, -1 */
 /* {"use_new_queues":true,...}; malloc()ed. */
@@ -219,8 +236,16 @@ struct job {
 	bool		 enabled;
 	int64_t		 lock_timeout_ms;	/* 0: server default */
 	int64_t		 statement_timeout_ms;	/* 0: server default */
-	struct option_value *options;	/* one per entry of the plugin's table */
+	int		 plugin_line;
+	struct raw_option *raw;		/* options { } as written */
+	size_t		 nraw;
+	struct option_value *options;	/* bound: one per entry of the table */
 	size_t		 noptions;
+};
+struct raw_option {
+	char		*key;
+	char		*value;
+	int		 line;
 };
 struct config {
 	char		*path;
@@ -231,13 +256,26 @@ struct config {
 	int64_t		 history_retention_ms;
 	struct job	*jobs;
 	size_t		 njobs;
+	struct flag_decl *flags;	/* jobs.conf's, then the plugins' */
+	size_t		 nflags;
+	bool		 bound;		/* config_bind() done */
 };
 /*
- * Parse PATH, load the plugins its jobs name and check every job's options
- * against its plugin's table.  err: "PATH:LINE: message".
+ * Parse PATH: globals, jobs, options { } as written, depends_on, flag
+ * declarations.  No plugin is loaded.  err: "PATH:LINE: message".
  */
+int	 config_load_file(const char *path, struct config **out, char *err,
+	    size_t errlen);
+/* config_load_file(), then config_bind(). */
 int	 config_load(const char *path, struct config **out, char *err,
 	    size_t errlen);
+/* config_bind.c: load every job's plugin, check its options against the
+ * plugin's table and validate(), add the flags plugins declare.  err:
+ * "PATH:LINE: message". */
+int	 config_bind(struct config *, char *err, size_t errlen);
+/* Parse TEXT into V, then the plugin's validate().  err: "name: ...". */
+int	 config_option_set(struct job *job, struct option_value *v,
+	    const char *text, char *err, size_t errlen);
 void	 config_free(struct config *);
 struct job	*config_job(const struct config *, const char *name);
 /* --set KEY=VALUE for one run.  err: "--set KEY: message". */
@@ -447,10 +485,13 @@ int	 cmd_history(struct cmd_ctx *);
 int	 cmd_check(struct cmd_ctx *);
 int	 cmd_flags(struct cmd_ctx *);
 int	 cmd_plugins(struct cmd_ctx *);
-/* Shared start-up: load the config (exit status 2 on error) and connect
- * the bookkeeping connection with the schema ensured (3 on error). */
-int	 cmd_load_config(struct cmd_ctx *, struct config **);
+/* Shared start-up: load the config, with its plugins when BIND (exit
+ * status 2 on error), and connect the bookkeeping connection with the
+ * schema ensured (3 on error). */
+int	 cmd_load_config(struct cmd_ctx *, struct config **, bool bind);
 int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
+/* check and daemon refuse a configuration without jobs: exit status 2. */
+int	 cmd_require_jobs(const struct config *);
 /* --format NAME of command CMD: 0, or -1 after saying what is wrong. */
 int	 cmd_format_option(const char *cmd, const char *name, enum format *f);
 /* --since T: a duration back from now ("2h", "7d") or a timestamp
@@ -557,6 +598,8 @@ struct daemon {
 	struct pollfd	*pfd;
 	size_t		 npfd;
 	char		 status[512];	/* the last STATUS= sent */
+	long		 reloads_ok;
+	long		 reloads_failed;
 };
 /* Run until SIGTERM/SIGINT; takes CFG.  Returns an exit status. */
 int	 daemon_main(const char *config_path, struct config *cfg,
