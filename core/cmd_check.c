@@ -65,9 +65,14 @@ cmd_check(struct cmd_ctx *ctx)
 	}
 	printf("%s: ok\n", *cfg->flags_file ? cfg->flags_file :
 	    "flags (defaults)");
-	if ((rc = cmd_connect(cfg, &conn, false)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_ANY)) != QSCHED_EXIT_OK)
 		goto out;
 	printf("database: ok (server %d)\n", PQserverVersion(conn));
+	if ((rc = schema_version(conn, err, sizeof err)) > 0)
+		printf("qsched schema: version %d\n", rc);
+	else if (rc == 0)
+		printf("qsched schema: not installed yet (qsched init, or the "
+		    "first qsched run or qsched daemon, creates it)\n");
 	for (size_t i = 0; i < cfg->njobs; i++)
 		if (cfg->jobs[i].plugin->desc->check != NULL &&
 		    check_job(&cfg->jobs[i], cfg, conn, &flags) == -1)

@@ -204,7 +204,7 @@ cmd_run(struct cmd_ctx *ctx)
 			fprintf(stderr, "qsched: %s\n", err);
 			r->message = xstrdup(err);
 			if (book == NULL && (rc = cmd_connect(cfg, &book,
-			    true)) != QSCHED_EXIT_OK)
+			    CMD_SCHEMA_ENSURE)) != QSCHED_EXIT_OK)
 				goto out;
 			rc = QSCHED_EXIT_USAGE;
 			if (history_insert(book, r, RUN_FAILED, err,
@@ -220,7 +220,7 @@ cmd_run(struct cmd_ctx *ctx)
 		 */
 		if (book == NULL) {
 			(void)worker_start(r, &flags);
-			if ((rc = cmd_connect(cfg, &book, true)) !=
+			if ((rc = cmd_connect(cfg, &book, CMD_SCHEMA_ENSURE)) !=
 			    QSCHED_EXIT_OK) {
 				worker_abort(r);
 				goto out;

@@ -76,7 +76,7 @@ cmd_status(struct cmd_ctx *ctx)
 	}
 	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	/* The table reads best in UTC and whole seconds; JSON keeps types. */
 	if (format == FORMAT_TABLE)

@@ -314,6 +314,8 @@ struct schema_file {
 extern const struct schema_file schema_files[];	/* core-sql.c, built */
 extern const size_t schema_nfiles;
 int	 schema_ensure(PGconn *conn, char *err, size_t errlen);
+/* The applied version, 0 when there is no qsched schema, -1 on error. */
+int	 schema_version(PGconn *conn, char *err, size_t errlen);
 
 /* lock.c - every advisory lock qsched takes: classes, keys, holders. */
 #define LOCK_CLASS_JOB		"job"		/* a job's lock, by lock name */
@@ -480,16 +482,22 @@ struct cmd_ctx {
 	char		**argv;		/* argv[0] is the command name */
 };
 int	 cmd_run(struct cmd_ctx *);
+int	 cmd_init(struct cmd_ctx *);
 int	 cmd_next(struct cmd_ctx *);
 int	 cmd_history(struct cmd_ctx *);
 int	 cmd_check(struct cmd_ctx *);
 int	 cmd_flags(struct cmd_ctx *);
 int	 cmd_plugins(struct cmd_ctx *);
 /* Shared start-up: load the config, with its plugins when BIND (exit
- * status 2 on error), and connect the bookkeeping connection with the
- * schema ensured (3 on error). */
+ * status 2 on error), and connect (3 on error, also when a reading
+ * command finds no schema). */
 int	 cmd_load_config(struct cmd_ctx *, struct config **, bool bind);
-int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
+enum cmd_schema {
+	CMD_SCHEMA_ENSURE,	/* create or upgrade it, abandon dead runs */
+	CMD_SCHEMA_READ,	/* read-only: it must exist */
+	CMD_SCHEMA_ANY,		/* just connect (qsched check) */
+};
+int	 cmd_connect(const struct config *, PGconn **, enum cmd_schema);
 /* check and daemon refuse a configuration without jobs: exit status 2. */
 int	 cmd_require_jobs(const struct config *);
 /* --format NAME of command CMD: 0, or -1 after saying what is wrong. */

@@ -133,6 +133,8 @@ ParameterizedTest(struct bad_args *b, cli, history_rejects_bad_arguments)
 	struct th_out	 o;
 	int		 rc;
 
+	cr_assert_eq(th_qsched(&o, conf, "init", NULL), 0, "%s", o.err);
+	th_out_free(&o);
 	if (b->a[1][0] != '\0')
 		rc = th_qsched(&o, conf, "history", b->a[0], b->a[1], NULL);
 	else
