@@ -59,22 +59,9 @@ static void
 daemon_signals(sigset_t *waitmask)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
-	struct sigaction sa;
-	sigset_t	 block;
 
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	sa.sa_handler = daemon_signal;
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		sigaction(sigs[i], &sa, NULL);
-		sigaddset(&block, sigs[i]);
-	}
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigdelset(waitmask, sigs[i]);
+	signals_setup(sigs, sizeof sigs / sizeof sigs[0], daemon_signal,
+	    waitmask);
 }
 
 /* The wall clock; under QSCHED_TEST_CLOCK a fake one that runs fast. */
@@ -224,7 +211,6 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 static void
 daemon_stop(struct daemon *d, int64_t mono)
 {
-	struct daemon_retry *t;
 	struct run	*r;
 	char		 dur[32];
 	int		 n = 0;
@@ -239,12 +225,7 @@ daemon_stop(struct daemon *d, int64_t mono)
 		    "%s for them", daemon_termsig == SIGINT ? "SIGINT" :
 		    "SIGTERM", n, duration_format(d->opts->stop_wait_ms, dur,
 		    sizeof dur));
-		while ((t = d->retries) != NULL) {
-			log_notice("job=%s: retry (attempt %d) dropped: "
-			    "stopping", t->job, t->attempt);
-			d->retries = t->next;
-			dispatch_retry_free(t);
-		}
+		/* Scheduled retries are rows: the next daemon runs them. */
 	}
 	if (!d->stopping || d->cancelled || (daemon_term < 2 &&
 	    mono < d->stop_at))
@@ -338,9 +319,9 @@ daemon_wait(struct daemon *d, int64_t now_ms, int64_t mono,
 		need++;
 	}
 	if (d->book != NULL) {
-		for (struct daemon_retry *t = d->retries; t != NULL;
-		    t = t->next)
-			daemon_deadline(&deadline, t->due);
+		if (!d->stopping)
+			daemon_deadline(&deadline, d->retry_at);
+		daemon_deadline(&deadline, d->beat_at);
 		daemon_deadline(&deadline, d->retention_at);
 	} else
 		daemon_deadline(&deadline, d->reconnect_at);
@@ -413,17 +394,19 @@ daemon_started(struct daemon *d)
 	    scheduled, d->down ? "; the database is unreachable" : "");
 }
 
+void
+daemon_retry_due(struct daemon *d, int64_t mono)
+{
+	if (d->retry_at == 0 || mono < d->retry_at)
+		d->retry_at = mono;
+}
+
 static void
 daemon_free(struct daemon *d)
 {
-	struct daemon_retry *t;
 	struct daemon_retired *old;
 	struct run	*r;
 
-	while ((t = d->retries) != NULL) {
-		d->retries = t->next;
-		dispatch_retry_free(t);
-	}
 	while ((r = d->unrecorded) != NULL) {
 		d->unrecorded = r->next;
 		run_free(r);
@@ -433,8 +416,10 @@ daemon_free(struct daemon *d)
 		config_free(old->cfg);
 		free(old);
 	}
-	if (d->book != NULL)
+	if (d->book != NULL) {
+		history_unregister(d->book);
 		PQfinish(d->book);
+	}
 	if (d->tfd != -1)
 		close(d->tfd);
 	config_free(d->cfg);
@@ -459,6 +444,7 @@ daemon_main(const char *path, struct config *cfg,
 	d.cfg = cfg;
 	d.fake_mono0 = clock_mono_ms();
 	daemon_signals(&waitmask);
+	db_set_limits(DB_BOOK_QUERY_MS, DB_BOOK_CONNECT_S);
 	if (notify_init(err, sizeof err) == -1)
 		log_warn("%s", err);
 	d.tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -500,6 +486,7 @@ daemon_main(const char *path, struct config *cfg,
 			worked |= dispatch_retries(&d, mono);
 		}
 		book_retention(&d, mono);
+		book_heartbeat(&d, mono);
 		if (worked || d.abandon_at == 0)
 			book_abandon(&d, mono);
 		if (daemon_hup) {

@@ -33,7 +33,8 @@ core_libqsched_core_la_SOURCES = \
 	core/retention.c \
 	core/book.c \
 	core/dispatch.c \
-	core/daemon.c
+	core/daemon.c \
+	core/signals.c
 nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)

@@ -304,6 +304,11 @@ char	*db_error(const PGresult *res, const PGconn *conn, char *buf,
 PGresult *db_query(PGconn *conn, const char *sql, int nparams,
 	    const char *const *params, char *err, size_t errlen);
 int	 db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+/* Bounds for the parent's bookkeeping: db_query()/db_exec() wait at most
+ * QUERY_MS for an answer (0: no limit), connections CONNECT_S seconds. */
+#define DB_BOOK_QUERY_MS	10000
+#define DB_BOOK_CONNECT_S	"5"
+void	 db_set_limits(int64_t query_ms, const char *connect_s);
 
 /* schema.c - the qsched schema, created and upgraded from sql/core. */
 struct schema_file {
@@ -336,6 +341,9 @@ void	 lock_appname(const char *job, int64_t run_id, int n, char *app,
 	    size_t len);
 
 /* run.c - one attempt of one job, seen from the parent. */
+/* A run's worker and backend pids and progress reach qsched.runs (and so
+ * qsched status) a second after it starts, then at most once a second. */
+#define RUN_SAVE_AFTER_MS	1000
 enum trigger {
 	TRIGGER_SCHEDULE,
 	TRIGGER_MANUAL,
@@ -390,6 +398,10 @@ struct run {
 	char		 signal[16];
 	int64_t		 rows;
 	char		*metrics;	/* JSON object text */
+	struct flags	 flags;		/* as read by run_start() */
+	bool		 flags_bad;	/* flags.ini refused: not run */
+	int64_t		 retry_id;	/* the retry_scheduled row, or 0 */
+	int64_t		 retry_delay_ms;
 
 	struct run	*next;		/* the daemon's list */
 };
@@ -406,6 +418,21 @@ void	 run_free(struct run *);
  */
 int	 run_begin(struct run *r, PGconn *book, const struct flags *flags,
 	    char *err, size_t errlen);
+/* The one way a run starts, for the daemon and qsched run: read the
+ * flags (a bad file is a failed run, recorded: r->flags_bad), then
+ * run_begin().  Returns as run_begin(). */
+int	 run_start(struct run *r, PGconn *book, char *err, size_t errlen);
+/* flags.ini for this run (once): 0, or -1 with r->flags_bad and the
+ * message set. */
+int	 run_load_flags(struct run *r);
+/* waitpid() said the worker ended: read what it left, then run_reaped(). */
+void	 run_drain(struct run *r, PGconn *book, int wstatus);
+bool	 run_should_retry(const struct run *r);
+/* Record the outcome (run_end); when MAY_RETRY and the failure is
+ * transient with retries left, register this process (KIND "daemon" or
+ * "run") and schedule the retry row: r->retry_id, r->retry_delay_ms. */
+int	 run_finish(struct run *r, PGconn *book, bool may_retry,
+	    const char *kind, char *err, size_t errlen);
 /* The report pipe is readable.  Once r->result_seen the outcome is final
  * and run_end() may record it while the worker is still exiting. */
 void	 run_read(struct run *r, PGconn *book);
@@ -461,6 +488,32 @@ int	 history_deps_met(PGconn *book, const struct job *job, char *missing,
 /* Rows of this host left running by a process that is gone: abandoned.
  * Returns how many, or -1. */
 int	 history_abandon_dead(PGconn *book, char *err, size_t errlen);
+/* Liveness (qsched(8), RELIABILITY): this process's qsched.daemons row,
+ * refreshed every HISTORY_HEARTBEAT_MS; runs of owners silent for longer
+ * than their lease are abandoned by whoever beats next.  KIND: "daemon"
+ * or "run".  Returns how many runs it abandoned, or -1. */
+#define HISTORY_HEARTBEAT_MS	30000
+#define HISTORY_LEASE_MS	120000
+int	 history_heartbeat(PGconn *book, const char *kind, char *err,
+	    size_t errlen);
+void	 history_unregister(PGconn *book);
+bool	 history_is_registered(void);
+/* Durable retries: a retry_scheduled row due in DELAY_MS (*ID, 0 when the
+ * attempt is recorded already), claimed by one qsched (1; 0: taken),
+ * cancelled before it ran.  Due retries of CFG's jobs others may take:
+ * id, job, scheduled_for (epoch), attempt, due in ms; NULL on error. */
+int	 history_schedule_retry(PGconn *book, const struct run *r,
+	    int64_t delay_ms, int64_t *id, char *err, size_t errlen);
+int	 history_claim_retry(PGconn *book, int64_t id, char *err,
+	    size_t errlen);
+int	 history_cancel_retry(PGconn *book, int64_t id, const char *why);
+PGresult *history_due_retries(PGconn *book, const struct config *cfg,
+	    char *err, size_t errlen);
+
+/* signals.c - flag-setting handlers for SIGS; all of them blocked but
+ * inside ppoll(WAITMASK); SIGPIPE ignored. */
+void	 signals_setup(const int *sigs, size_t n, void (*handler)(int),
+	    sigset_t *waitmask);
 
 /* progress.c - the live line on a terminal, periodic log lines otherwise. */
 void	 progress_show(const struct run *r);
@@ -560,13 +613,6 @@ struct daemon_opts {
 	int64_t		 fake_start_ms;	/* tests: wall clock starts here... */
 	double		 fake_speed;	/* ...and runs this fast; 0: real */
 };
-struct daemon_retry {
-	char		*job;		/* by name: a reload may replace it */
-	time_t		 scheduled_for;
-	int		 attempt;
-	int64_t		 due;		/* mono ms */
-	struct daemon_retry *next;
-};
 /* A configuration replaced by a reload, kept while its runs go on. */
 struct daemon_retired {
 	struct config	*cfg;
@@ -580,7 +626,8 @@ struct daemon {
 	struct daemon_retired *retired;
 	struct run	*runs;		/* workers started and not yet ended */
 	struct run	*unrecorded;	/* ended while the database was away */
-	struct daemon_retry *retries;
+	int64_t		 retry_at;	/* mono ms: look for due retries; 0 */
+	int64_t		 beat_at;	/* mono ms: the next heartbeat */
 	PGconn		*book;		/* NULL while the database is away */
 
 	/* Outage: logged once, then rate-limited (book.c). */
@@ -614,6 +661,8 @@ int	 daemon_main(const char *config_path, struct config *cfg,
 	    const struct daemon_opts *opts);
 /* Free configurations retired by reloads once no run uses them. */
 void	 daemon_gc(struct daemon *);
+/* Look for due retries at MONO (or sooner if already set). */
+void	 daemon_retry_due(struct daemon *, int64_t mono);
 /* T in JOB's zone, for log lines: "2026-03-29 02:00:00 BST". */
 const char *daemon_when(const struct job *job, time_t t, char *buf,
 	    size_t len);
@@ -629,6 +678,9 @@ bool	 book_lost(struct daemon *, const char *why);
 void	 book_input(struct daemon *);	/* the idle socket is readable */
 void	 book_retention(struct daemon *, int64_t mono);
 void	 book_abandon(struct daemon *, int64_t mono);
+/* The daemon's heartbeat (and the abandoning of silent owners' runs);
+ * each beat also looks for due retries. */
+void	 book_heartbeat(struct daemon *, int64_t mono);
 
 /* dispatch.c - fires become runs; runs end, are recorded, retried.  The
  * bool functions say whether they started or ended anything. */
@@ -636,6 +688,5 @@ bool	 dispatch_fires(struct daemon *, int64_t now_ms);
 bool	 dispatch_catchups(struct daemon *);
 bool	 dispatch_retries(struct daemon *, int64_t mono);
 bool	 dispatch_reap(struct daemon *);
-void	 dispatch_retry_free(struct daemon_retry *);
 
 #endif /* QSCHED_H */

@@ -14,9 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A run's worker and backend pids and progress reach qsched.runs (and so
- * qsched status) a second after it starts, then at most once a second. */
-#define RUN_SAVE_AFTER_MS	1000
 
 static const char *const run_status_names[] = {
 	[RUN_RUNNING] = "running",
@@ -117,6 +114,9 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 	char	 missing[256];
 	int	 met = 1;
 
+	/* A claimed retry has its row, running, and met its dependencies. */
+	if (r->id != 0)
+		goto start;
 	if (r->job->ndepends > 0) {
 		met = history_deps_met(book, r->job, missing, sizeof missing,
 		    err, errlen);
@@ -140,6 +140,7 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 		    r->message);
 		return (0);
 	}
+start:
 	r->started_mono = clock_mono_ms();
 	if (r->job->timeout_ms > 0)
 		r->term_at = r->started_mono + r->job->timeout_ms;
@@ -426,6 +427,92 @@ run_end(struct run *r, PGconn *book, char *err, size_t errlen)
 	    r->message ? r->message : "", r->sqlstate[0] ? " SQLSTATE " : "",
 	    r->sqlstate);
 	return (history_finish(book, r, err, errlen));
+}
+
+int
+run_load_flags(struct run *r)
+{
+	char	 ferr[QSCHED_ERRLEN];
+
+	if (r->flags.cfg != NULL || r->flags_bad)
+		return (r->flags_bad ? -1 : 0);
+	if (flags_load(r->cfg, &r->flags, ferr, sizeof ferr) == -1) {
+		r->flags_bad = true;
+		r->status = RUN_FAILED;
+		free(r->message);
+		r->message = xstrdup(ferr);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+run_start(struct run *r, PGconn *book, char *err, size_t errlen)
+{
+	/* Flags are read for every run: flipping one needs no restart.  A
+	 * bad file fails the run, recorded like any. */
+	if (run_load_flags(r) == -1) {
+		worker_abort(r);
+		if (r->id != 0)
+			return (history_finish(book, r, err, errlen) == -1 ?
+			    -1 : 0);
+		if (history_insert(book, r, RUN_FAILED, err, errlen) == -1)
+			return (-1);
+		if (r->id != 0)
+			log_run(QSCHED_LOG_ERR, r->job->name, r->id, "failed: "
+			    "%s", r->message);
+		return (0);
+	}
+	return (run_begin(r, book, &r->flags, err, errlen));
+}
+
+void
+run_drain(struct run *r, PGconn *book, int wstatus)
+{
+	/* Whatever it wrote before exiting is in the pipe. */
+	run_read(r, book);
+	if (r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	run_reaped(r, wstatus);
+}
+
+bool
+run_should_retry(const struct run *r)
+{
+	return (r->status == RUN_FAILED && r->retryable &&
+	    r->attempt <= r->job->retries);
+}
+
+int
+run_finish(struct run *r, PGconn *book, bool may_retry, const char *kind,
+    char *err, size_t errlen)
+{
+	char	 dur[32];
+
+	if (run_end(r, book, err, errlen) == -1)
+		return (-1);
+	if (!may_retry || !run_should_retry(r))
+		return (0);
+	/*
+	 * The retry is a row before it is a wait, so no process's death
+	 * loses it; the owner registers first, so nobody takes it while
+	 * the owner lives (history_due_retries()).
+	 */
+	r->retry_delay_ms = run_retry_delay_ms(r->job, r->attempt);
+	if (!history_is_registered() && history_heartbeat(book, kind, err,
+	    errlen) == -1)
+		return (-1);
+	if (history_schedule_retry(book, r, r->retry_delay_ms, &r->retry_id,
+	    err, errlen) == -1)
+		return (-1);
+	if (r->retry_id != 0)
+		log_run(QSCHED_LOG_NOTICE, r->job->name, r->id, "retrying in "
+		    "%s (attempt %d of %d, run %lld)", duration_format(
+		    r->retry_delay_ms, dur, sizeof dur), r->attempt + 1,
+		    r->job->retries + 1, (long long)r->retry_id);
+	return (0);
 }
 
 int64_t

@@ -436,6 +436,9 @@ Test(daemon, retention_deletes_old_rows_in_batches)
 	    "host, pid, qsched_version, started_at) VALUES "
 	    "('stuck', 'sql', 'manual', 'running', 'elsewhere', 1, 'x', "
 	    "now() - interval '40 days')");
+	/* Its owner is alive on another host: the row is not abandoned. */
+	th_exec(c, "INSERT INTO qsched.daemons (host, pid, kind, lease_ms, "
+	    "qsched_version) VALUES ('elsewhere', 1, 'daemon', 3600000, 'x')");
 	th_exec(c, "INSERT INTO qsched.runs (job, plugin, trigger, status, "
 	    "host, pid, qsched_version, started_at, finished_at) "
 	    "SELECT 'new', 'sql', 'manual', 'succeeded', 'h', 1, 'x', "
