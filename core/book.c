@@ -9,7 +9,7 @@
  * "complain"), holds the outcomes of runs that end meanwhile and records
  * them when it is back.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <stdio.h>
 #include <stdlib.h>

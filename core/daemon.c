@@ -17,7 +17,7 @@
  * by (job, scheduled_for, attempt) (run_begin); another daemon that finds
  * the row there does nothing.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -72,40 +72,6 @@ daemon_now(struct daemon *d)
 		clock_set_fake(d->opts->fake_start_ms + (int64_t)((double)(
 		    clock_mono_ms() - d->fake_mono0) * d->opts->fake_speed));
 	return (clock_now_ms());
-}
-
-const char *
-daemon_when(const struct job *job, time_t t, char *buf, size_t len)
-{
-	return (tz_format(job->timezone, t, buf, len));
-}
-
-static bool
-daemon_uses(const struct daemon *d, const struct config *cfg)
-{
-	for (const struct run *r = d->runs; r != NULL; r = r->next)
-		if (r->cfg == cfg)
-			return (true);
-	for (const struct run *r = d->unrecorded; r != NULL; r = r->next)
-		if (r->cfg == cfg)
-			return (true);
-	return (false);
-}
-
-void
-daemon_gc(struct daemon *d)
-{
-	struct daemon_retired **pp = &d->retired, *old;
-
-	while ((old = *pp) != NULL) {
-		if (daemon_uses(d, old->cfg)) {
-			pp = &old->next;
-			continue;
-		}
-		*pp = old->next;
-		config_free(old->cfg);
-		free(old);
-	}
 }
 
 static bool
@@ -392,13 +358,6 @@ daemon_started(struct daemon *d)
 	log_notice("qsched %s daemon started (pid %ld): %zu jobs, %zu "
 	    "scheduled%s", PACKAGE_VERSION, (long)getpid(), d->cfg->njobs,
 	    scheduled, d->down ? "; the database is unreachable" : "");
-}
-
-void
-daemon_retry_due(struct daemon *d, int64_t mono)
-{
-	if (d->retry_at == 0 || mono < d->retry_at)
-		d->retry_at = mono;
 }
 
 static void

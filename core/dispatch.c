@@ -2,7 +2,7 @@
  * dispatch.c - the daemon's fires become runs: claim and start them,
  * reap their workers, record them, retry them, catch up missed ones.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <stdio.h>
 #include <stdlib.h>

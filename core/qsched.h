@@ -360,6 +360,7 @@ enum run_status {
 	RUN_BLOCKED,
 	RUN_CANCELLED,
 	RUN_ABANDONED,
+	RUN_RETRY_SCHEDULED,	/* a retry not yet run (history only) */
 };
 struct run {
 	const struct config *cfg;
@@ -405,8 +406,11 @@ struct run {
 
 	struct run	*next;		/* the daemon's list */
 };
+/* run_names.c */
 const char	*run_status_name(enum run_status);
 const char	*run_trigger_name(enum trigger);
+int	 run_status_parse(const char *name);	/* enum run_status, or -1 */
+void	 run_status_list(char *buf, size_t len);	/* "running, ..." */
 struct run	*run_new(const struct config *, struct job *, enum trigger,
 		    time_t scheduled_for, int attempt, bool dry_run);
 void	 run_free(struct run *);
@@ -606,87 +610,16 @@ void	 notify_close(void);
 int	 retention_step(PGconn *book, int64_t retention_ms, char *err,
 	    size_t errlen);
 
-/* daemon.c - the scheduler loop (qsched daemon), with book.c and
- * dispatch.c. */
+/* daemon.c - the scheduler loop (qsched daemon); its parts share the
+ * private daemon.h. */
 struct daemon_opts {
 	int64_t		 stop_wait_ms;	/* SIGTERM: wait this long for runs */
 	int64_t		 fake_start_ms;	/* tests: wall clock starts here... */
 	double		 fake_speed;	/* ...and runs this fast; 0: real */
 };
-/* A configuration replaced by a reload, kept while its runs go on. */
-struct daemon_retired {
-	struct config	*cfg;
-	struct daemon_retired *next;
-};
-struct daemon {
-	const char	*path;
-	const struct daemon_opts *opts;
-	struct config	*cfg;
-	struct fire	*fires;		/* one per cfg->jobs[i] */
-	struct daemon_retired *retired;
-	struct run	*runs;		/* workers started and not yet ended */
-	struct run	*unrecorded;	/* ended while the database was away */
-	int64_t		 retry_at;	/* mono ms: look for due retries; 0 */
-	int64_t		 beat_at;	/* mono ms: the next heartbeat */
-	PGconn		*book;		/* NULL while the database is away */
-
-	/* Outage: logged once, then rate-limited (book.c). */
-	bool		 down;
-	int64_t		 down_since;	/* mono ms */
-	int64_t		 reconnect_at;
-	int64_t		 backoff;
-	int64_t		 complain_at;
-	int64_t		 complain_every;
-	int		 attempts;
-	long		 missed;	/* fires missed in this outage */
-
-	int64_t		 retention_at;	/* mono ms; 0: off */
-	int64_t		 retention_done;
-	int64_t		 abandon_at;	/* mono ms; 0: at the next chance */
-	bool		 stopping;
-	bool		 cancelled;
-	int64_t		 stop_at;
-
-	int		 tfd;		/* the next fire, CLOCK_REALTIME */
-	int64_t		 offset;	/* wall - mono ms at the last wake-up */
-	int64_t		 fake_mono0;
-	struct pollfd	*pfd;
-	size_t		 npfd;
-	char		 status[512];	/* the last STATUS= sent */
-	long		 reloads_ok;
-	long		 reloads_failed;
-};
+struct config;
 /* Run until SIGTERM/SIGINT; takes CFG.  Returns an exit status. */
 int	 daemon_main(const char *config_path, struct config *cfg,
 	    const struct daemon_opts *opts);
-/* Free configurations retired by reloads once no run uses them. */
-void	 daemon_gc(struct daemon *);
-/* Look for due retries at MONO (or sooner if already set). */
-void	 daemon_retry_due(struct daemon *, int64_t mono);
-/* T in JOB's zone, for log lines: "2026-03-29 02:00:00 BST". */
-const char *daemon_when(const struct job *job, time_t t, char *buf,
-	    size_t len);
-
-/* book.c - the daemon's bookkeeping connection and database outages. */
-/* Connect, ensure the schema, abandon dead runs, record held outcomes;
- * on failure the outage starts or goes on.  0 or -1. */
-int	 book_connect(struct daemon *);
-void	 book_down(struct daemon *, const char *why);
-/* After a failed query: true (and the outage begins) if the connection
- * is what failed. */
-bool	 book_lost(struct daemon *, const char *why);
-void	 book_input(struct daemon *);	/* the idle socket is readable */
-void	 book_retention(struct daemon *, int64_t mono);
-void	 book_abandon(struct daemon *, int64_t mono);
-/* The daemon's heartbeat (and the abandoning of silent owners' runs);
- * each beat also looks for due retries. */
-void	 book_heartbeat(struct daemon *, int64_t mono);
-
-/* dispatch.c - fires become runs; runs end, are recorded, retried.  The
- * bool functions say whether they started or ended anything. */
-bool	 dispatch_fires(struct daemon *, int64_t now_ms);
-bool	 dispatch_catchups(struct daemon *);
-bool	 dispatch_retries(struct daemon *, int64_t mono);
-bool	 dispatch_reap(struct daemon *);
 
 #endif /* QSCHED_H */

@@ -15,37 +15,6 @@
 #include <unistd.h>
 
 
-static const char *const run_status_names[] = {
-	[RUN_RUNNING] = "running",
-	[RUN_SUCCEEDED] = "succeeded",
-	[RUN_FAILED] = "failed",
-	[RUN_TIMED_OUT] = "timed_out",
-	[RUN_CRASHED] = "crashed",
-	[RUN_SKIPPED] = "skipped",
-	[RUN_BLOCKED] = "blocked",
-	[RUN_CANCELLED] = "cancelled",
-	[RUN_ABANDONED] = "abandoned",
-};
-
-static const char *const run_trigger_names[] = {
-	[TRIGGER_SCHEDULE] = "schedule",
-	[TRIGGER_MANUAL] = "manual",
-	[TRIGGER_CATCHUP] = "catchup",
-	[TRIGGER_RETRY] = "retry",
-};
-
-const char *
-run_status_name(enum run_status s)
-{
-	return (run_status_names[s]);
-}
-
-const char *
-run_trigger_name(enum trigger t)
-{
-	return (run_trigger_names[t]);
-}
-
 struct run *
 run_new(const struct config *cfg, struct job *job, enum trigger trigger,
     time_t scheduled_for, int attempt, bool dry_run)
@@ -243,7 +212,7 @@ run_record(struct run *r, PGconn *book, enum report_type type,
 	case REPORT_RESULT:
 		if (sscanf(s, "%d %d %d %lld %7s", &status, &busy, &retry,
 		    &rows, state) == 5 && status > RUN_RUNNING &&
-		    status <= RUN_ABANDONED) {
+		    status <= RUN_ABANDONED) {	/* not RUN_RETRY_SCHEDULED */
 			r->status = (enum run_status)status;
 			r->lock_busy = busy;
 			r->retryable = retry;

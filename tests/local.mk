@@ -29,3 +29,7 @@ endif
 
 TESTS += tests/man-lint.sh
 EXTRA_DIST += tests/man-lint.sh
+
+# The files of core/ call each other without cycles.
+TESTS += tests/core-graph.sh
+EXTRA_DIST += tests/core-graph.sh
