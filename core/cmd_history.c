@@ -27,8 +27,8 @@
 	"SELECT id, job, plugin, trigger, scheduled_for, attempt, status, " \
 	" started_at, finished_at, duration_ms, rows_processed, message, " \
 	" sqlstate, signal, metrics, progress_done, progress_total, "	\
-	" dry_run, lock_name, host, pid, worker_pid, backend_pid, "	\
-	" qsched_version "
+	" dry_run, lock_name, lock_key, due_at, state, host, pid, "	\
+	" worker_pid, backend_pid, qsched_version "
 
 
 int
