@@ -314,17 +314,17 @@ run_deadline(const struct run *r)
 static void
 run_terminate_backend(struct run *r, PGconn *book)
 {
-	char		 bpid[16], app[80], e[QSCHED_ERRLEN];
+	char		 bpid[16], app[64], e[QSCHED_ERRLEN];
 	const char	*params[2] = { bpid, app };
 	PGresult	*res;
 
 	if (r->backend_pid <= 0 || book == NULL)
 		return;
 	snprintf(bpid, sizeof bpid, "%d", r->backend_pid);
-	snprintf(app, sizeof app, "qsched/%%/%lld", (long long)r->id);
+	lock_appname(r->job->name, r->id, 0, app, sizeof app);
 	res = db_query(book, "SELECT pg_terminate_backend(pid) "
 	    "FROM pg_stat_activity WHERE pid = $1::int "
-	    "AND application_name LIKE $2", 2, params, e, sizeof e);
+	    "AND application_name = $2", 2, params, e, sizeof e);
 	if (res == NULL)
 		log_run(QSCHED_LOG_WARNING, r->job->name, r->id,
 		    "ending backend %d: %s", r->backend_pid, e);
