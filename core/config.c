@@ -559,6 +559,26 @@ config_job(const struct config *c, const char *name)
 	return (&c->jobs[i]);
 }
 
+char *
+config_job_names(const struct config *c)
+{
+	struct buf	 b = { NULL, 0, 0 };
+
+	/* An array literal: every element quoted, " and \ escaped. */
+	buf_puts(&b, "{");
+	for (size_t i = 0; i < c->njobs; i++) {
+		buf_puts(&b, i > 0 ? ",\"" : "\"");
+		for (const char *p = c->jobs[i].name; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_add(&b, "\\", 1);
+			buf_add(&b, p, 1);
+		}
+		buf_puts(&b, "\"");
+	}
+	buf_puts(&b, "}");
+	return (buf_take(&b));
+}
+
 struct option_value *
 job_option(const struct job *job, const char *name)
 {

@@ -466,18 +466,10 @@ PGresult *
 history_due_retries(PGconn *book, const struct config *cfg, char *err,
     size_t errlen)
 {
-	struct buf	 b = { NULL, 0, 0 };
-	char		 e[QSCHED_ERRLEN];
-	const char	*params[1];
+	char		 e[QSCHED_ERRLEN], *names = config_job_names(cfg);
+	const char	*params[1] = { names };
 	PGresult	*res;
 
-	buf_puts(&b, "{");
-	for (size_t i = 0; i < cfg->njobs; i++) {
-		buf_puts(&b, i > 0 ? "," : "");
-		buf_json_string(&b, cfg->jobs[i].name);
-	}
-	buf_puts(&b, "}");
-	params[0] = b.data;
 	/*
 	 * A daemon's retry is anyone's; a qsched run waits for its own and
 	 * leaves it to the daemons only when it is gone.  Rows due within a
@@ -494,7 +486,7 @@ history_due_retries(PGconn *book, const struct config *cfg, char *err,
 	    "  r.host AND d.pid = r.pid AND d.heartbeat_at > clock_timestamp() "
 	    "  - d.lease_ms * interval '1 ms')) "
 	    "ORDER BY r.due_at LIMIT 100", 1, params, e, sizeof e);
-	buf_free(&b);
+	free(names);
 	if (res == NULL)
 		snprintf(err, errlen, "looking for due retries: %s", e);
 	return (res);

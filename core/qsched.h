@@ -278,6 +278,8 @@ int	 config_option_set(struct job *job, struct option_value *v,
 	    const char *text, char *err, size_t errlen);
 void	 config_free(struct config *);
 struct job	*config_job(const struct config *, const char *name);
+/* The job names as a PostgreSQL text[] literal, in file order; malloc()ed. */
+char	*config_job_names(const struct config *);
 /* --set KEY=VALUE for one run.  err: "--set KEY: message". */
 int	 config_set_option(struct job *job, const char *assignment, char *err,
 	    size_t errlen);
