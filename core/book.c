@@ -115,7 +115,8 @@ book_connect(struct daemon *d)
 		(void)PQsetNoticeProcessor(c, book_notice, NULL);
 	if (c != NULL && (schema_ensure(c, err, sizeof err) == -1 ||
 	    history_abandon_dead(c, err, sizeof err) == -1 ||
-	    history_heartbeat(c, "daemon", err, sizeof err) == -1)) {
+	    history_heartbeat(c, d->cfg, "daemon", NULL, err,
+	    sizeof err) == -1)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -203,14 +204,18 @@ void
 book_heartbeat(struct daemon *d, int64_t mono)
 {
 	char	 err[QSCHED_ERRLEN];
+	int64_t	 retry_in = -1;
 
 	if (d->book == NULL || mono < d->beat_at)
 		return;
 	d->beat_at = mono + HISTORY_HEARTBEAT_MS;
-	if (history_heartbeat(d->book, "daemon", err, sizeof err) == -1) {
+	if (history_heartbeat(d->book, d->cfg, "daemon", &retry_in, err,
+	    sizeof err) == -1) {
 		if (!book_lost(d, err))
 			log_err("%s", err);
 		return;
 	}
-	daemon_retry_due(d, mono);
+	/* Retries others scheduled come to light here. */
+	if (retry_in >= 0)
+		daemon_retry_due(d, mono + retry_in);
 }

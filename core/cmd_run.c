@@ -51,7 +51,8 @@ cmd_run_heartbeat(PGconn *book)
 	if (now < cmd_run_beat_at)
 		return;
 	cmd_run_beat_at = now + HISTORY_HEARTBEAT_MS;
-	if (history_heartbeat(book, "run", err, sizeof err) == -1)
+	if (history_heartbeat(book, NULL, "run", NULL, err, sizeof err) ==
+	    -1)
 		log_warn("%s", err);
 }
 

@@ -566,7 +566,7 @@ config_job_names(const struct config *c)
 
 	/* An array literal: every element quoted, " and \ escaped. */
 	buf_puts(&b, "{");
-	for (size_t i = 0; i < c->njobs; i++) {
+	for (size_t i = 0; c != NULL && i < c->njobs; i++) {
 		buf_puts(&b, i > 0 ? ",\"" : "\"");
 		for (const char *p = c->jobs[i].name; *p != '\0'; p++) {
 			if (*p == '"' || *p == '\\')

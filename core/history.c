@@ -304,16 +304,23 @@ history_abandon_dead(PGconn *book, char *err, size_t errlen)
 static bool	 history_registered;
 
 int
-history_heartbeat(PGconn *book, const char *kind, char *err, size_t errlen)
+history_heartbeat(PGconn *book, const struct config *cfg, const char *kind,
+    int64_t *retry_in, char *err, size_t errlen)
 {
-	char		 pid[16], lease[24], e[QSCHED_ERRLEN];
-	const char	*params[5] = { history_host(), pid, kind, lease,
-	    PACKAGE_VERSION };
+	char		 pid[16], lease[24], e[QSCHED_ERRLEN], *names;
+	const char	*params[6] = { history_host(), pid, kind, lease,
+	    PACKAGE_VERSION, NULL };
 	PGresult	*res;
-	int		 n;
+	int		 n = 0;
 
 	snprintf(pid, sizeof pid, "%ld", (long)getpid());
 	snprintf(lease, sizeof lease, "%d", HISTORY_LEASE_MS);
+	params[5] = names = config_job_names(cfg);
+	/*
+	 * One round trip: the beat, the abandoning of silent owners' runs
+	 * (one row each), and a last row with when the soonest retry of our
+	 * jobs is due (NULL: none), so an idle daemon asks for nothing else.
+	 */
 	res = db_query(book,
 	    "WITH me AS (INSERT INTO qsched.daemons (host, pid, kind, "
 	    " lease_ms, qsched_version) VALUES ($1, $2::int, $3, "
@@ -322,31 +329,44 @@ history_heartbeat(PGconn *book, const char *kind, char *err, size_t errlen)
 	    " lease_ms = excluded.lease_ms, qsched_version = "
 	    " excluded.qsched_version RETURNING 1), "
 	    "gone AS (DELETE FROM qsched.daemons WHERE heartbeat_at < "
-	    " clock_timestamp() - interval '1 day' RETURNING 1) "
-	    "UPDATE qsched.runs r SET status = 'abandoned', "
+	    " clock_timestamp() - interval '1 day' RETURNING 1), "
+	    "ab AS (UPDATE qsched.runs r SET status = 'abandoned', "
 	    " finished_at = clock_timestamp(), duration_ms = (extract(epoch "
 	    " FROM clock_timestamp() - r.started_at) * 1000)::bigint, "
 	    " message = 'qsched process ' || r.pid || ' on ' || r.host || "
 	    " ' stopped while the run was in progress (no heartbeat within "
 	    "its lease)' "
-	    "WHERE r.status = 'running' AND r.started_at < clock_timestamp() "
+	    " WHERE r.status = 'running' AND r.started_at < clock_timestamp() "
 	    " - $4::bigint * interval '1 ms' AND NOT (r.host = $1 AND r.pid = "
 	    " $2::int) AND NOT EXISTS (SELECT 1 FROM qsched.daemons d "
 	    " WHERE d.host = r.host AND d.pid = r.pid AND d.heartbeat_at > "
 	    " clock_timestamp() - d.lease_ms * interval '1 ms') "
-	    "RETURNING r.id, r.job, r.host, r.pid",
-	    5, params, e, sizeof e);
+	    " RETURNING r.id, r.job, r.host, r.pid) "
+	    "SELECT id, job, host, pid, NULL::bigint FROM ab "
+	    "UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT greatest(0, "
+	    " (extract(epoch FROM min(due_at) - clock_timestamp()) * 1000)"
+	    "::bigint) FROM qsched.runs WHERE status = 'retry_scheduled' AND "
+	    " job = ANY($6::text[]))",
+	    6, params, e, sizeof e);
+	free(names);
 	if (res == NULL) {
 		snprintf(err, errlen, "heartbeat: %s", e);
 		return (-1);
 	}
 	history_registered = true;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (PQgetisnull(res, i, 0)) {
+			if (retry_in != NULL)
+				*retry_in = PQgetisnull(res, i, 4) ? -1 :
+				    atoll(PQgetvalue(res, i, 4));
+			continue;
+		}
 		log_run(QSCHED_LOG_WARNING, PQgetvalue(res, i, 1),
 		    atoll(PQgetvalue(res, i, 0)), "abandoned: qsched process %s "
 		    "on %s stopped heartbeating", PQgetvalue(res, i, 3),
 		    PQgetvalue(res, i, 2));
+		n++;
+	}
 	PQclear(res);
 	return (n);
 }

@@ -278,7 +278,8 @@ int	 config_option_set(struct job *job, struct option_value *v,
 	    const char *text, char *err, size_t errlen);
 void	 config_free(struct config *);
 struct job	*config_job(const struct config *, const char *name);
-/* The job names as a PostgreSQL text[] literal, in file order; malloc()ed. */
+/* The job names as a PostgreSQL text[] literal, in file order ("{}" for
+ * no config); malloc()ed. */
 char	*config_job_names(const struct config *);
 /* --set KEY=VALUE for one run.  err: "--set KEY: message". */
 int	 config_set_option(struct job *job, const char *assignment, char *err,
@@ -497,11 +498,13 @@ int	 history_abandon_dead(PGconn *book, char *err, size_t errlen);
 /* Liveness (qsched(8), RELIABILITY): this process's qsched.daemons row,
  * refreshed every HISTORY_HEARTBEAT_MS; runs of owners silent for longer
  * than their lease are abandoned by whoever beats next.  KIND: "daemon"
- * or "run".  Returns how many runs it abandoned, or -1. */
+ * or "run".  *RETRY_IN (may be NULL): ms until the soonest retry of
+ * CFG's jobs is due, -1 when none.  Returns how many runs it abandoned,
+ * or -1. */
 #define HISTORY_HEARTBEAT_MS	30000
 #define HISTORY_LEASE_MS	120000
-int	 history_heartbeat(PGconn *book, const char *kind, char *err,
-	    size_t errlen);
+int	 history_heartbeat(PGconn *book, const struct config *cfg,
+	    const char *kind, int64_t *retry_in, char *err, size_t errlen);
 void	 history_unregister(PGconn *book);
 bool	 history_is_registered(void);
 /* Durable retries: a retry_scheduled row due in DELAY_MS (*ID, 0 when the

@@ -470,8 +470,8 @@ run_finish(struct run *r, PGconn *book, bool may_retry, const char *kind,
 	 * the owner lives (history_due_retries()).
 	 */
 	r->retry_delay_ms = run_retry_delay_ms(r->job, r->attempt);
-	if (!history_is_registered() && history_heartbeat(book, kind, err,
-	    errlen) == -1)
+	if (!history_is_registered() && history_heartbeat(book, r->cfg, kind,
+	    NULL, err, errlen) == -1)
 		return (-1);
 	if (history_schedule_retry(book, r, r->retry_delay_ms, &r->retry_id,
 	    err, errlen) == -1)
