@@ -53,8 +53,8 @@ main(void)
 	struct cron	 c;
 	char		 err[QSCHED_ERRLEN];
 	double		 base = 0, t0, med, max;
-	time_t		 from = 1767225600, n;	/* 2026-01-01T00:00:00Z */
-	const time_t	 step = 631133;		/* prime, about a week */
+	time_t		 from = 1767225600, n;	/* 2026-01-01 UTC */
+	const time_t	 step = 631133;	/* prime, about a week */
 	size_t		 i, k;
 	int		 r;
 
@@ -90,7 +90,8 @@ main(void)
 			"*/15 * * * *", "0 0 29 2 */7", "0 0 31 2,4 */7",
 		};
 
-		printf("\n| cron_parse of | median µs | max µs |\n|---|---|---|\n");
+		printf("\n| cron_parse of | median µs | max µs |\n");
+		printf("|---|---|---|\n");
 		for (i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
 			for (k = 0; k < 2001; k++) {
 				t0 = bench_now_us();

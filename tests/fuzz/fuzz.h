@@ -28,29 +28,31 @@ fuzz_string(const uint8_t *data, size_t size)
 }
 
 /*
- * DATA written, NUL bytes and all, to one temporary file per process, whose
- * path is returned; it is rewritten for every input and removed at exit.
+ * DATA written, NUL bytes and all, to the file "input" SUFFIX in a private
+ * directory, made once per process (so relative paths in the input name
+ * nothing there), whose path is returned; it is rewritten for every input
+ * and removed at exit.
  */
-static char	fuzz_path[64];
+static char	fuzz_dir[64], fuzz_path[96];
 
 static inline void
 fuzz_unlink(void)
 {
 	unlink(fuzz_path);
+	rmdir(fuzz_dir);
 }
 
 static inline const char *
 fuzz_file(const uint8_t *data, size_t size, const char *suffix)
 {
 	FILE	*fp;
-	int	 fd;
 
 	if (fuzz_path[0] == '\0') {
-		snprintf(fuzz_path, sizeof fuzz_path, "/tmp/qsched-fuzz-XXXXXX%s",
-		    suffix);
-		if ((fd = mkstemps(fuzz_path, (int)strlen(suffix))) == -1)
+		snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/qsched-fuzz-XXXXXX");
+		if (mkdtemp(fuzz_dir) == NULL)
 			abort();
-		close(fd);
+		snprintf(fuzz_path, sizeof fuzz_path, "%s/input%s", fuzz_dir,
+		    suffix);
 		atexit(fuzz_unlink);
 	}
 	if ((fp = fopen(fuzz_path, "w")) == NULL)

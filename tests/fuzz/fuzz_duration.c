@@ -9,9 +9,10 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char	 err[QSCHED_ERRLEN], buf[64], *text = fuzz_string(data, size);
+	char	 err[QSCHED_ERRLEN], buf[64], *text;
 	int64_t	 ms, again;
 
+	text = fuzz_string(data, size);
 	if (duration_parse(text, &ms, err, sizeof err) == 0) {
 		if (ms < 0)
 			abort();

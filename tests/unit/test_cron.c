@@ -391,8 +391,9 @@ Test(cron_next, every_date_every_weekday)
 				cr_assert_eq(cron_next(&c, "UTC", from, &n), 0,
 				    "%d-%02d on weekday %d: no fire", m, d, w);
 				gmtime_r(&n, &tm);
-				cr_assert(tm.tm_mon == m - 1 && tm.tm_mday == d &&
-				    tm.tm_wday == w, "%d-%02d on weekday %d: "
+				cr_assert(tm.tm_mon == m - 1 &&
+				    tm.tm_mday == d && tm.tm_wday == w,
+				    "%d-%02d on weekday %d: "
 				    "fired on %d-%02d weekday %d", m, d, w,
 				    tm.tm_mon + 1, tm.tm_mday, tm.tm_wday);
 				if (tm.tm_year + 1900 - 2090 > worst)
