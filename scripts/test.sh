@@ -151,7 +151,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 # The libFuzzer targets (tests/fuzz), built with clang under ASan/UBSan:
 # each for 60 s, two at a time; a crash, leak or hang fails the run.
 step "make fuzz: each target for 60 s, two at a time"
-if ! make -C _build/default -s fuzz FUZZ_SECONDS=60 FUZZ_JOBS=2; then
+if ! make -C _build/default -s -j"$JOBS" fuzz FUZZ_SECONDS=60 FUZZ_JOBS=2; then
 	finish 1
 fi
 

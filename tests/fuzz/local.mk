@@ -63,6 +63,7 @@ fuzz: fuzz-build
 
 fuzz-clean:
 	rm -rf tests/fuzz/bin tests/fuzz/obj tests/fuzz/seeds \
-	    tests/fuzz/corpus tests/fuzz/crashes tests/fuzz/work
+	    tests/fuzz/corpus tests/fuzz/crashes tests/fuzz/work \
+	    tests/fuzz/*.log tests/fuzz/*.rc
 
 .PHONY: fuzz fuzz-build fuzz-clean
