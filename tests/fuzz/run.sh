@@ -24,7 +24,6 @@ dir=$(cd "$dir" && pwd)
 src=$(cd "$src" && pwd)
 
 # seed TARGET NAME: standard input becomes seeds/TARGET/NAME.
-nseed=0
 seed() {
 	cat >"$dir/seeds/$1/$2"
 }
@@ -43,18 +42,24 @@ make_seeds() {
 		table_strings "$src/tests/unit/test_cron.c"
 		sed -n 's/.*schedule *= *"\([^"]*\)".*/\1/p' \
 		    "$src"/tests/data/conf/*/*.conf "$src/jobs.conf"
-	} | while IFS= read -r s; do
-		nseed=$((nseed + 1))
-		printf '%s' "$s" | seed cron "t$nseed"
-	done
+	} | {
+		n=0
+		while IFS= read -r s; do
+			n=$((n + 1))
+			printf '%s' "$s" | seed cron "t$n"
+		done
+	}
 	{
 		table_strings "$src/tests/unit/test_duration.c"
 		sed -n 's/.*_\{0,1\}\(timeout\|delay\|retention\|period\|pause\) *= *"\([^"]*\)".*/\2/p' \
 		    "$src"/tests/data/conf/*/*.conf "$src/jobs.conf"
-	} | while IFS= read -r s; do
-		nseed=$((nseed + 1))
-		printf '%s' "$s" | seed duration "t$nseed"
-	done
+	} | {
+		n=0
+		while IFS= read -r s; do
+			n=$((n + 1))
+			printf '%s' "$s" | seed duration "t$n"
+		done
+	}
 	for f in "$src"/tests/data/conf/*/*.conf "$src/jobs.conf"; do
 		sed 's|@PLUGINDIR@|plugins|g' "$f" |
 		    seed config "$(basename "$(dirname "$f")")-$(basename "$f")"
@@ -64,17 +69,21 @@ make_seeds() {
 	done
 	# The first byte picks the option in fuzz_options.c's table.
 	sed -n 's/^[[:space:]]*{ "\([a-z_]*\)",[[:space:]]*"\([^"]*\)".*/\1 \2/p' \
-	    "$src/tests/unit/test_options.c" | while read -r name value; do
-		i=0
-		for o in queue label max_size offset dry cooling_period pause \
-		    floor odd; do
-			[ "$o" = "$name" ] && break
-			i=$((i + 1))
+	    "$src/tests/unit/test_options.c" | {
+		n=0
+		while read -r name value; do
+			i=0
+			for o in queue label max_size offset dry cooling_period \
+			    pause floor odd; do
+				[ "$o" = "$name" ] && break
+				i=$((i + 1))
+			done
+			n=$((n + 1))
+			# shellcheck disable=SC2059 # the byte as an octal escape
+			{ printf "\\$(printf '%03o' "$i")"; printf '%s' "$value"; } |
+			    seed options "t$n"
 		done
-		nseed=$((nseed + 1))
-		{ printf "\\$(printf '%03o' "$i")"; printf '%s' "$value"; } |
-		    seed options "t$nseed"
-	done
+	}
 }
 
 # run TARGET: one libFuzzer run, its output in TARGET.log.
@@ -87,7 +96,7 @@ run() {
 	    "$dir/corpus/$1" "$dir/seeds/$1") >"$dir/$1.log" 2>&1
 }
 
-stat() {
+fuzz_stat() {
 	sed -n "s/^stat::$2: *//p" "$dir/$1.log" | tail -n 1
 }
 
@@ -130,8 +139,8 @@ for t in "$@"; do
 		crashes="1 (no artifact)"
 	fi
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$t" "$seconds" \
-	    "$(stat "$t" number_of_executed_units)" \
-	    "$(stat "$t" average_exec_per_sec)" \
+	    "$(fuzz_stat "$t" number_of_executed_units)" \
+	    "$(fuzz_stat "$t" average_exec_per_sec)" \
 	    "$(find "$dir/corpus/$t" -type f | wc -l)" "$crashes"
 	[ "$rc" -eq 0 ] || failed=1
 done
