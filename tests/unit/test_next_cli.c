@@ -26,6 +26,7 @@ setup(void)
 	cr_assert(asprintf(&conf, "%s/jobs.conf", tmp) > 0);
 	cr_assert(asprintf(&body,
 	    "plugin_dir = \"%s\"\n"
+	    "database = \"host=/nonexistent/qsched port=1\"\n"
 	    "job \"leap\" { plugin = \"result\" schedule = \"0 0 29 2 */7\"\n"
 	    "  timezone = \"UTC\" }\n"
 	    "job \"feb\" { plugin = \"result\" schedule = \"0 0 */31 2 1\"\n"
@@ -104,6 +105,31 @@ Test(next_cli, time_is_local_to_the_job_unless_an_offset_is_given)
 	/* 2026-10-25: 01:30 occurs twice; a local TIME is its first. */
 	expect_fires("daily", "2026-10-25 01:29:59", "1",
 	    "2026-10-25 01:30:00 BST  2026-10-25T00:30:00Z\n");
+}
+
+/*
+ * Without a database list still shows every job's next fire: list and
+ * next share cron_next.  (From 2026 both fires are within ten years, so
+ * this passed with the old horizon too; the --after cases did not.)
+ */
+Test(next_cli, list_shows_the_next_fire_of_a_rare_schedule)
+{
+	const char	*argv[] = { getenv("QSCHED_BIN"), "-c", conf, "list",
+	    "--format", "csv", NULL };
+	struct th_out	 o;
+	char		*leap, *feb;
+
+	cr_assert_eq(th_run(&o, argv), 3, "%s", o.err);
+	leap = strstr(o.out, "\nleap,");
+	feb = strstr(o.out, "\nfeb,");
+	cr_assert(leap != NULL && feb != NULL, "%s", o.out);
+	leap++;
+	feb++;
+	*strchr(leap, '\n') = '\0';
+	*strchr(feb, '\n') = '\0';
+	cr_expect(strstr(leap, "-02-29 00:00:00 UTC,") != NULL, "%s", leap);
+	cr_expect(strstr(feb, "-02-01 00:00:00 GMT,") != NULL, "%s", feb);
+	th_out_free(&o);
 }
 
 Test(next_cli, no_fire_before_the_year_10000_is_said)
