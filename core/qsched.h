@@ -98,7 +98,8 @@ struct cron {
 int	 cron_parse(const char *text, struct cron *c, char *err,
 	    size_t errlen);
 /* The first fire strictly after AFTER, in ZONE, DST rules applied.
- * Returns -1 when there is none (@manual, or none in the search horizon). */
+ * Returns -1 when there is none: @manual, or none before the year 10000
+ * (cron_parse refuses a schedule that never fires). */
 int	 cron_next(const struct cron *c, const char *zone, time_t after,
 	    time_t *next);
 
