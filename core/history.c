@@ -343,9 +343,10 @@ history_heartbeat(PGconn *book, const struct config *cfg, const char *kind,
 	    " clock_timestamp() - d.lease_ms * interval '1 ms') "
 	    " RETURNING r.id, r.job, r.host, r.pid) "
 	    "SELECT id, job, host, pid, NULL::bigint FROM ab "
-	    "UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT greatest(0, "
-	    " (extract(epoch FROM min(due_at) - clock_timestamp()) * 1000)"
-	    "::bigint) FROM qsched.runs WHERE status = 'retry_scheduled' AND "
+	    "UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT CASE WHEN "
+	    " min(due_at) IS NOT NULL THEN greatest(0, (extract(epoch FROM "
+	    " min(due_at) - clock_timestamp()) * 1000)::bigint) END "
+	    " FROM qsched.runs WHERE status = 'retry_scheduled' AND "
 	    " job = ANY($6::text[]))",
 	    6, params, e, sizeof e);
 	free(names);
