@@ -29,3 +29,5 @@ endif
 
 TESTS += tests/man-lint.sh
 EXTRA_DIST += tests/man-lint.sh
+
+include tests/prisma/local.mk
