@@ -23,8 +23,7 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 for f in "$@"; do
 	base=${f##*/}
-	if ! printf '%s\n' "$base" | grep -Eq '^[0-9]+_[a-z0-9_]+\.sql$' ||
-	    [ "$(printf '%s' "$base" | sed -E 's/^[0-9]+//' | wc -c)" -lt 6 ]; then
+	if ! printf '%s\n' "$base" | grep -Eq '^[0-9]+_[a-z0-9_]+\.sql$'; then
 		echo "$me: $f: not NNNN_name.sql ([a-z0-9_] name)" >&2
 		rm -rf "$tmp"
 		exit 1
@@ -36,9 +35,15 @@ for f in "$@"; do
 			s = substr($0, length(mark) + 1)
 			sub(/\r$/, "", s)
 			n = match(s, /[ \t]/)
-			print (n ? substr(s, 1, n - 1) : s)
+			print "=" (n ? substr(s, 1, n - 1) : s)
 		}
 		{ exit }' "$f")
+	case $name in
+	=)	echo "$me: $f: empty -- qsched:prisma-name" >&2
+		rm -rf "$tmp"
+		exit 1 ;;
+	=*)	name=${name#=} ;;
+	esac
 	if [ -z "$name" ]; then
 		digits=${base%%_*}
 		version=$(printf '%s' "$digits" | sed 's/^0*//')

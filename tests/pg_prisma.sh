@@ -19,12 +19,16 @@ plugins=${QSCHED_PLUGIN_BUILDDIR:?}
 
 skip() { echo "$me: SKIP: $*"; exit 77; }
 failures=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+start=$(date +%s)
+# Seconds since the start, on each result line: the CLI is slow to start.
+ok() { echo "ok - $* [$(($(date +%s) - start)) s]"; }
+fail() { echo "FAIL - $* [$(($(date +%s) - start)) s]"; failures=$((failures + 1)); }
 
 command -v node >/dev/null 2>&1 || skip "no node (scripts/deps.sh installs nodejs and npm)"
 command -v npm >/dev/null 2>&1 || skip "no npm (scripts/deps.sh installs nodejs and npm)"
 [ "${QSCHED_SANITIZERS:-no}" = yes ] && skip "sanitizer build: nothing of qsched's C changes here; run in the default build"
+# distcheck builds in $(distdir)/_build/sub (its srcdir given as ../..).
+src=$(cd "$src" && pwd) && build=$(cd "$build" && pwd) || exit 99
 case $build in
 "$src"/_build/sub) skip "distcheck build: run in the default build" ;;
 esac
