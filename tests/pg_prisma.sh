@@ -82,6 +82,8 @@ prisma() {
 	rc=$?
 	return $rc
 }
+# prisma_on DB ARGS...: the same on database DB.
+prisma_on() { (PGDATABASE=$1; export PGDATABASE; shift; prisma "$@"); }
 show() { sed 's/^/    /' "$work/out"; }
 
 psql_db() { db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
@@ -233,6 +235,37 @@ else
 fi
 sql app "ALTER TABLE unsigned_users_queue DROP COLUMN qsched_test_extra;
     ALTER TABLE outstanding_requests_queue ALTER COLUMN queue_position SET NOT NULL"
+
+# --- the same on tables the app's db push made first (production) -----------
+createdb adopt || exit 99
+psql_db adopt -f "$src/sql/fixtures/legacy_schema.sql" \
+    -f "$src/sql/fixtures/app_separated_tables.sql" \
+    -f "$src/sql/fixtures/generate.sql" >/dev/null &&
+    sql adopt "SELECT count(*) FROM qsched_fixture.generate(200, 7)" >/dev/null &&
+    sql adopt "SELECT count(*) FROM qsched_fixture.generate_separated(7, 5)" \
+    >/dev/null || exit 99
+conf=$(conf adopt "$src/sql/migrations")
+sed 's/prisma_ledger = true/&\n        resolve_duplicates = true/' "$conf" >"$conf.new" &&
+    mv "$conf.new" "$conf"
+"$qsched" -c "$conf" run schema-migrate >"$work/migrate-adopt.out" 2>&1 ||
+    { sed 's/^/    /' "$work/migrate-adopt.out"; fail "schema-migrate adopting the app's tables"; }
+catalog adopt >"$work/catalog.before"
+if prisma_on adopt db push --skip-generate &&
+    grep -q 'already in sync' "$work/out" &&
+    catalog adopt >"$work/catalog.after" &&
+    cmp -s "$work/catalog.before" "$work/catalog.after"; then
+	ok "adopted tables: db push in sync, catalog unchanged"
+else
+	show; diff "$work/catalog.before" "$work/catalog.after" | sed 's/^/    /'
+	fail "adopted tables: db push in sync, catalog unchanged"
+fi
+if prisma_on adopt db pull --print && cp "$work/out" "$work/pulled-adopt.prisma" &&
+    node compare-models.mjs "$schema" "$work/pulled-adopt.prisma" $queues $others \
+    >"$work/out" 2>&1; then
+	ok "adopted tables: db pull agrees with the shipped models"
+else
+	show; fail "adopted tables: db pull agrees with the shipped models"
+fi
 
 # --- the app's queue service on a generated client -------------------------
 # From a copy beside node_modules: generate looks for @prisma/client
