@@ -166,9 +166,9 @@ cmd_list(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	rc = cmd_connect(cfg, &conn, true);
+	rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ);
 	if (rc == QSCHED_EXIT_OK &&
 	    (last = list_last_runs(conn, cfg, err, sizeof err)) == NULL) {
 		fprintf(stderr, "qsched: list: %s\n", err);

@@ -11,23 +11,12 @@
 
 /*
  * A worker names its connection qsched/<job>/<run id> and holds its job
- * lock as the advisory lock (29043, key) (lock.c).  The run's own backend
- * is found by its name; then the lock it holds, or waits for and who
- * holds that.  A running row with no backend is a run whose worker is
- * gone: its qsched died, and a qsched starting on that host marks it
- * abandoned.
+ * lock; qsched.job_locks (lock.c) says which backend holds or waits for
+ * which key.  A running row with no backend is a run whose worker is gone:
+ * its qsched died, and the row is marked abandoned once that qsched's
+ * heartbeat is older than its lease.
  */
 #define STATUS_SQL							\
-	"WITH w AS ("							\
-	" SELECT a.pid, split_part(a.application_name, '/', 3) AS run_id " \
-	" FROM pg_stat_activity a "					\
-	" WHERE a.datname = current_database() "			\
-	"  AND a.application_name LIKE 'qsched/%%/%%'), "		\
-	"l AS ("							\
-	" SELECT l.pid, l.objid, l.granted FROM pg_locks l "		\
-	" WHERE l.locktype = 'advisory' AND l.classid = 29043 "	\
-	"  AND l.objsubid = 2 AND l.database = (SELECT oid FROM "	\
-	"  pg_database WHERE datname = current_database())) "		\
 	"SELECT r.id AS run, r.job, r.trigger, r.attempt, r.host, r.pid, " \
 	" %s AS started, "						\
 	" %s AS elapsed, "						\
@@ -35,32 +24,41 @@
 	"  r.progress_total ELSE r.progress_done::text END AS progress, " \
 	" CASE WHEN r.progress_total > 0 THEN round(100.0 * "		\
 	"  r.progress_done / r.progress_total, 1) END AS pct, "		\
-	" w.pid AS backend, r.lock_name AS lock, "			\
-	" CASE WHEN w.pid IS NULL THEN 'no worker connected' "		\
+	" r.state, mine.backend_pid AS backend, r.lock_name AS lock, "	\
+	" CASE WHEN mine.backend_pid IS NULL THEN 'no worker connected' " \
 	"  WHEN mine.granted THEN 'held by this run' "			\
-	"  WHEN mine.pid IS NOT NULL THEN 'waiting; held by ' || "	\
-	"   coalesce((SELECT 'run ' || h.id || ' of job ' || h.job || "	\
-	"   ' on ' || h.host || ' (pid ' || h.pid || ')' FROM l hl "	\
-	"   JOIN w hw ON hw.pid = hl.pid JOIN qsched.runs h ON "	\
-	"   h.id::text = hw.run_id WHERE hl.objid = mine.objid AND "	\
-	"   hl.granted LIMIT 1), (SELECT 'backend ' || hl.pid FROM l hl " \
-	"   WHERE hl.objid = mine.objid AND hl.granted LIMIT 1), "	\
-	"   'unknown') "						\
-	"  ELSE 'not taken' END AS lock_holder "			\
+	"  ELSE 'waiting; held by ' || coalesce((SELECT 'run ' || h.run_id " \
+	"   || ' of job ' || h.job || ' on ' || h.host || ' (pid ' || "	\
+	"   h.qsched_pid || ')' FROM qsched.job_locks h WHERE h.lock_key = " \
+	"   mine.lock_key AND h.granted AND h.run_id IS NOT NULL LIMIT 1), " \
+	"   (SELECT 'backend ' || h.backend_pid FROM qsched.job_locks h " \
+	"   WHERE h.lock_key = mine.lock_key AND h.granted LIMIT 1), "	\
+	"   'unknown') END AS lock_holder "				\
 	"FROM qsched.runs r "						\
-	"LEFT JOIN w ON w.run_id = r.id::text "				\
-	"LEFT JOIN LATERAL (SELECT l.pid, l.objid, l.granted FROM l "	\
-	" WHERE l.pid = w.pid ORDER BY l.granted LIMIT 1) mine ON true " \
+	"LEFT JOIN LATERAL (SELECT l.backend_pid, l.lock_key, l.granted " \
+	" FROM qsched.job_locks l WHERE l.run_id = r.id "		\
+	" AND l.lock_key = r.lock_key ORDER BY l.granted DESC LIMIT 1) " \
+	" mine ON true "		\
 	"WHERE r.status = 'running' "					\
 	"ORDER BY r.started_at, r.id"
+
+/* The qsched processes that own runs, and how fresh their heartbeat is. */
+#define STATUS_DAEMONS_SQL						\
+	"SELECT host, pid, kind, qsched_version AS version, "		\
+	" %s AS started, %s AS heartbeat_age, "			\
+	" CASE WHEN heartbeat_at > clock_timestamp() - lease_ms * "	\
+	"  interval '1 ms' THEN 'alive' ELSE 'lease expired' END AS state " \
+	"FROM qsched.daemons ORDER BY kind, host, pid"
 
 int
 cmd_status(struct cmd_ctx *ctx)
 {
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "daemons", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool		 daemons = false;
 	struct config	*cfg = NULL;
 	PGconn		*conn = NULL;
 	PGresult	*res;
@@ -75,23 +73,28 @@ cmd_status(struct cmd_ctx *ctx)
 			if (cmd_format_option("status", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
 			break;
+		case 'd':
+			daemons = true;
+			break;
 		default:
-			fprintf(stderr, "usage: qsched status "
-			    "[--format table|json|csv]\n");
-			return (QSCHED_EXIT_USAGE);
+			goto usage;
 		}
 	}
-	if (optind != ctx->argc) {
-		fprintf(stderr, "usage: qsched status "
-		    "[--format table|json|csv]\n");
-		return (QSCHED_EXIT_USAGE);
-	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if (optind != ctx->argc)
+		goto usage;
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	/* The table reads best in UTC and whole seconds; JSON keeps types. */
-	if (format == FORMAT_TABLE)
+	if (daemons && format == FORMAT_TABLE)
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "to_char(started_at AT TIME "
+		    "ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')", "date_trunc('second', "
+		    "clock_timestamp() - heartbeat_at)::text");
+	else if (daemons)
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "started_at", "round(extract("
+		    "epoch FROM clock_timestamp() - heartbeat_at), 3)");
+	else if (format == FORMAT_TABLE)
 		xasprintf(&sql, STATUS_SQL, "to_char(r.started_at AT TIME ZONE "
 		    "'UTC', 'YYYY-MM-DD HH24:MI:SS')",
 		    "date_trunc('second', clock_timestamp() - r.started_at)"
@@ -108,13 +111,31 @@ cmd_status(struct cmd_ctx *ctx)
 		goto out;
 	}
 	if (format == FORMAT_TABLE && PQntuples(res) == 0)
-		printf("no runs in progress\n");
+		printf(daemons ? "no qsched process holds a heartbeat\n" :
+		    "no runs in progress\n");
 	else
 		format_result(res, format, stdout);
 	PQclear(res);
+	/* The table shows the daemons after the runs. */
+	if (!daemons && format == FORMAT_TABLE) {
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "to_char(started_at AT TIME "
+		    "ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')", "date_trunc('second', "
+		    "clock_timestamp() - heartbeat_at)::text");
+		res = db_query(conn, sql, 0, NULL, err, sizeof err);
+		free(sql);
+		if (res != NULL && PQntuples(res) > 0) {
+			printf("\n");
+			format_result(res, format, stdout);
+		}
+		PQclear(res);
+	}
 out:
 	if (conn != NULL)
 		PQfinish(conn);
 	config_free(cfg);
 	return (rc);
+usage:
+	fprintf(stderr, "usage: qsched status [--daemons] "
+	    "[--format table|json|csv]\n");
+	return (QSCHED_EXIT_USAGE);
 }

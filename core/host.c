@@ -22,28 +22,29 @@ host_conn(struct qsched_run *qr)
 	return (qr == NULL ? NULL : qr->conn);
 }
 
+/* In init(), fini() and validate() there is no run: see the header. */
 static const char *
 host_job(struct qsched_run *qr)
 {
-	return (qr->run->job->name);
+	return (qr == NULL ? NULL : qr->run->job->name);
 }
 
 static int64_t
 host_run_id(struct qsched_run *qr)
 {
-	return (qr->run->id);
+	return (qr == NULL ? 0 : qr->run->id);
 }
 
 static int
 host_attempt(struct qsched_run *qr)
 {
-	return (qr->run->attempt);
+	return (qr == NULL ? 0 : qr->run->attempt);
 }
 
 static bool
 host_dry_run(struct qsched_run *qr)
 {
-	return (qr->run->dry_run);
+	return (qr == NULL ? false : qr->run->dry_run);
 }
 
 static bool
@@ -58,8 +59,11 @@ host_is_cancelled(struct qsched_run *qr)
 static const struct option_value *
 host_option(struct qsched_run *qr, const char *name)
 {
-	const struct option_value *v = job_option(qr->run->job, name);
+	const struct option_value *v;
 
+	if (qr == NULL)
+		return (NULL);
+	v = job_option(qr->run->job, name);
 	if (v == NULL)
 		log_run(QSCHED_LOG_ERR, qr->run->job->name, qr->run->id,
 		    "plugin asked for option \"%s\", which it does not "
@@ -100,7 +104,7 @@ host_opt_bool(struct qsched_run *qr, const char *name)
 static int
 host_flag(struct qsched_run *qr, const char *name)
 {
-	return (flags_get(qr->flags, name));
+	return (qr == NULL ? -1 : flags_get(qr->flags, name));
 }
 
 static void
@@ -122,6 +126,8 @@ host_progress(struct qsched_run *qr, int64_t done, int64_t total)
 	int64_t	 now = clock_mono_ms();
 	char	 p[64];
 
+	if (qr == NULL)
+		return;
 	/* Rate-limited: a plugin may call this per row. */
 	if (now - qr->progress_sent < HOST_PROGRESS_EVERY_MS &&
 	    done != total)
@@ -134,7 +140,8 @@ host_progress(struct qsched_run *qr, int64_t done, int64_t total)
 static void
 host_add_rows(struct qsched_run *qr, int64_t n)
 {
-	qr->rows += n;
+	if (qr != NULL)
+		qr->rows += n;
 }
 
 static struct metric *
@@ -161,6 +168,8 @@ host_metric(struct qsched_run *qr, const char *name)
 static bool
 host_metric_name_ok(struct qsched_run *qr, const char *name)
 {
+	if (qr == NULL || name == NULL)
+		return (false);
 	if (strcmp(name, "flags") != 0)
 		return (true);
 	host_log(qr, QSCHED_LOG_ERR, "the metric name \"flags\" is reserved");
@@ -199,6 +208,8 @@ host_message(struct qsched_run *qr, const char *fmt, ...)
 	va_list	 ap;
 	char	*s;
 
+	if (qr == NULL)
+		return;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) == -1)
 		s = NULL;
@@ -214,6 +225,8 @@ host_fail(struct qsched_run *qr, const PGresult *res, const char *fmt, ...)
 	char		*what, e[QSCHED_ERRLEN];
 	const char	*msg = NULL;
 
+	if (qr == NULL)
+		return;
 	va_start(ap, fmt);
 	if (vasprintf(&what, fmt, ap) == -1)
 		what = NULL;
@@ -233,10 +246,13 @@ host_fail(struct qsched_run *qr, const PGresult *res, const char *fmt, ...)
 static char *
 host_checkpoint_get(struct qsched_run *qr, const char *key)
 {
-	const char	*params[2] = { qr->run->job->name, key };
+	const char	*params[2] = { NULL, key };
 	char		 e[QSCHED_ERRLEN], *value = NULL;
 	PGresult	*res;
 
+	if (qr == NULL)
+		return (NULL);
+	params[0] = qr->run->job->name;
 	res = db_query(qr->conn, "SELECT value FROM qsched.checkpoints "
 	    "WHERE job = $1 AND key = $2", 2, params, e, sizeof e);
 	if (res == NULL) {
@@ -254,9 +270,12 @@ static int
 host_checkpoint_put(struct qsched_run *qr, const char *key, const char *value)
 {
 	char		 id[32], e[QSCHED_ERRLEN];
-	const char	*params[4] = { qr->run->job->name, key, value, id };
+	const char	*params[4] = { NULL, key, value, id };
 	PGresult	*res;
 
+	if (qr == NULL)
+		return (-1);
+	params[0] = qr->run->job->name;
 	snprintf(id, sizeof id, "%lld", (long long)qr->run->id);
 	res = db_query(qr->conn, "INSERT INTO qsched.checkpoints "
 	    "(job, key, value, run_id) VALUES ($1, $2, $3, nullif($4, '0')::bigint) "
@@ -275,10 +294,13 @@ host_checkpoint_put(struct qsched_run *qr, const char *key, const char *value)
 static int
 host_checkpoint_clear(struct qsched_run *qr, const char *key)
 {
-	const char	*params[2] = { qr->run->job->name, key };
+	const char	*params[2] = { NULL, key };
 	char		 e[QSCHED_ERRLEN];
 	PGresult	*res;
 
+	if (qr == NULL)
+		return (-1);
+	params[0] = qr->run->job->name;
 	res = db_query(qr->conn, "DELETE FROM qsched.checkpoints "
 	    "WHERE job = $1 AND key = $2", 2, params, e, sizeof e);
 	if (res == NULL) {
@@ -288,6 +310,78 @@ host_checkpoint_clear(struct qsched_run *qr, const char *key)
 	}
 	PQclear(res);
 	return (0);
+}
+
+static PGresult *
+host_exec(struct qsched_run *qr, const char *what, const char *sql,
+    int nparams, const char *const *params)
+{
+	PGresult	*res;
+
+	if (qr == NULL)
+		return (NULL);
+	/* PQexec runs several statements; parameters need PQexecParams. */
+	res = nparams == 0 && params == NULL ? PQexec(qr->conn, sql) :
+	    PQexecParams(qr->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+		return (res);
+	default:
+		host_fail(qr, res, "%s", what != NULL ? what : "query");
+		PQclear(res);
+		return (NULL);
+	}
+}
+
+static PGconn *
+host_connect(struct qsched_run *qr)
+{
+	const struct job *job;
+	char		 app[64], opts[128], e[QSCHED_ERRLEN];
+	PGconn		*c;
+
+	if (qr == NULL)
+		return (NULL);
+	job = qr->run->job;
+	lock_appname(job->name, qr->run->id, ++qr->nconns, app, sizeof app);
+	/* The job's timeouts from the start: no extra round trip. */
+	snprintf(opts, sizeof opts, "-c statement_timeout=%lld "
+	    "-c lock_timeout=%lld -c client_connection_check_interval=1000",
+	    (long long)job->statement_timeout_ms,
+	    (long long)job->lock_timeout_ms);
+	if ((c = db_connect(qr->run->cfg->database, app, opts, e,
+	    sizeof e)) == NULL) {
+		snprintf(qr->sqlstate, sizeof qr->sqlstate, "08001");
+		free(qr->message);
+		xasprintf(&qr->message, "opening an extra connection: %s", e);
+	}
+	return (c);
+}
+
+static void
+host_state(struct qsched_run *qr, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s = NULL;
+
+	if (qr == NULL)
+		return;
+	if (fmt != NULL && *fmt != '\0') {
+		va_start(ap, fmt);
+		if (vasprintf(&s, fmt, ap) == -1)
+			s = NULL;
+		va_end(ap);
+	}
+	/* Only a change is worth a record. */
+	if ((s == NULL && qr->state == NULL) || (s != NULL &&
+	    qr->state != NULL && strcmp(s, qr->state) == 0)) {
+		free(s);
+		return;
+	}
+	free(qr->state);
+	qr->state = s;
+	(void)report_send(qr->fd, REPORT_STATE, s != NULL ? s : "");
 }
 
 const struct qsched_host host_services = {
@@ -317,6 +411,11 @@ const struct qsched_host host_services = {
 	.checkpoint_get = host_checkpoint_get,
 	.checkpoint_put = host_checkpoint_put,
 	.checkpoint_clear = host_checkpoint_clear,
+	.exec = host_exec,
+	.mono_us = clock_mono_us,
+	.connect = host_connect,
+	.state = host_state,
+	.lock_key = lock_key,
 };
 
 char *
@@ -351,7 +450,9 @@ host_run_free(struct qsched_run *qr)
 	}
 	free(qr->metrics);
 	free(qr->message);
+	free(qr->state);
 	qr->metrics = NULL;
 	qr->message = NULL;
+	qr->state = NULL;
 	qr->nmetrics = 0;
 }

@@ -32,8 +32,9 @@ progress_show(const struct run *r)
 {
 	int64_t	 now = clock_mono_ms(), elapsed = now - r->started_mono;
 	double	 rate = elapsed > 0 ? (double)r->done * 1000.0 / elapsed : 0;
-	char	 line[256], eta[32], pct[16] = "";
+	char	 line[320], eta[32], pct[16] = "";
 	int64_t	 left = -1;
+	size_t	 n;
 
 	if (r->total > 0) {
 		snprintf(pct, sizeof pct, " (%.1f%%)",
@@ -49,6 +50,9 @@ progress_show(const struct run *r)
 	else
 		snprintf(line, sizeof line, "%s: %lld done  %.0f/s",
 		    r->job->name, (long long)r->done, rate);
+	n = strlen(line);
+	if (r->state != NULL)
+		snprintf(line + n, sizeof line - n, "  [%s]", r->state);
 
 	if (isatty(STDERR_FILENO)) {
 		/* \r and erase-to-end: the line is redrawn in place. */

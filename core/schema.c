@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Key (LOCK_CLASS, 0): lock_key() never returns 0 for a job lock. */
-#define SCHEMA_LOCK_SQL	"SELECT pg_advisory_xact_lock(29043, 0)"
 
 static int
 schema_latest(void)
@@ -59,17 +57,22 @@ schema_current(PGconn *conn, char *err, size_t errlen)
 static int
 schema_upgrade(PGconn *conn, char *err, size_t errlen)
 {
-	char		 e[QSCHED_ERRLEN], vbuf[16];
+	char		 e[QSCHED_ERRLEN], vbuf[16], *begin;
 	const char	*params[3];
 	PGresult	*res;
-	int		 current;
+	int		 current, rc;
 
-	if (db_exec(conn, "BEGIN; SET LOCAL client_min_messages = warning; "
-	    SCHEMA_LOCK_SQL "; CREATE SCHEMA IF NOT EXISTS qsched; "
+	xasprintf(&begin, "BEGIN; SET LOCAL client_min_messages = warning; "
+	    "SELECT pg_advisory_xact_lock(%lld); "
+	    "CREATE SCHEMA IF NOT EXISTS qsched; "
 	    "CREATE TABLE IF NOT EXISTS qsched.core_schema ("
 	    "version integer PRIMARY KEY, name text NOT NULL, "
 	    "applied_at timestamptz NOT NULL DEFAULT now(), "
-	    "qsched_version text NOT NULL)", e, sizeof e) == -1)
+	    "qsched_version text NOT NULL)", (long long)lock_key(
+	    LOCK_CLASS_CORE, "schema"));
+	rc = db_exec(conn, begin, e, sizeof e);
+	free(begin);
+	if (rc == -1)
 		goto fail;
 	if ((current = schema_current(conn, e, sizeof e)) == -1)
 		goto fail;
@@ -104,6 +107,18 @@ fail:
 	snprintf(err, errlen, "creating the qsched schema: %s", e);
 	(void)db_exec(conn, "ROLLBACK", e, sizeof e);
 	return (-1);
+}
+
+int
+schema_version(PGconn *conn, char *err, size_t errlen)
+{
+	char	 e[QSCHED_ERRLEN];
+	int	 v;
+
+	if ((v = schema_current(conn, e, sizeof e)) == -1)
+		snprintf(err, errlen, "reading the qsched schema version: %s",
+		    e);
+	return (v);
 }
 
 int

@@ -94,63 +94,29 @@ worker_set_message(struct qsched_run *qr, const char *msg)
 }
 
 /*
- * Name the connection, set the job's timeouts and take its lock: one round
- * trip when overlap = skip.  Returns 1 when the lock is taken, 0 when it is
- * held elsewhere (the message names the holder), -1 on error.
- *
- * client_connection_check_interval makes the server notice a dead worker
- * during a long query and release its lock at once.  overlap = wait takes
- * the lock before lock_timeout is set, which would otherwise end the wait.
+ * Name the connection, set the job's timeouts and take its lock (lock.c).
+ * Returns 1 when the lock is taken, 0 when it is held elsewhere (the
+ * message names the holder), -1 on error (recorded).
  */
 static int
 worker_prepare(struct qsched_run *qr, const char *app)
 {
 	const struct job *job = qr->run->job;
-	char		 key[16], st[24], lt[24], holder[QSCHED_ERRLEN];
-	const char	*params[4] = { app, st, lt, key };
-	PGresult	*res;
-	bool		 wait = (job->overlap == OVERLAP_WAIT), got;
+	char		 holder[QSCHED_ERRLEN];
+	PGresult	*res = NULL;
+	int		 got;
 
-	snprintf(key, sizeof key, "%d", lock_key(job->lock));
-	snprintf(st, sizeof st, "%lld", (long long)job->statement_timeout_ms);
-	snprintf(lt, sizeof lt, "%lld", (long long)job->lock_timeout_ms);
-	if (wait) {
-		params[1] = key;
-		res = PQexecParams(qr->conn, "SELECT set_config("
-		    "'application_name', $1, false), set_config("
-		    "'client_connection_check_interval', '1000', false), "
-		    "pg_advisory_lock(29043, $2::int4)", 2, NULL, params,
-		    NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	got = lock_take_job(qr->conn, job, app, &res);
+	if (got == -1) {
+		if (job->overlap == OVERLAP_WAIT)
 			host_services.fail(qr, res, "waiting for lock \"%s\"",
 			    job->lock);
-			PQclear(res);
-			return (-1);
-		}
+		else
+			host_services.fail(qr, res, "preparing the session");
 		PQclear(res);
-		params[1] = st;
-		res = PQexecParams(qr->conn, "SELECT set_config("
-		    "'statement_timeout', $1, false), set_config("
-		    "'lock_timeout', $2, false)", 2, NULL, params + 1, NULL,
-		    NULL, 0);
-		got = true;
-	} else
-		res = PQexecParams(qr->conn, "SELECT set_config("
-		    "'application_name', $1, false), set_config("
-		    "'statement_timeout', $2, false), set_config("
-		    "'lock_timeout', $3, false), set_config("
-		    "'client_connection_check_interval', '1000', false), "
-		    "pg_try_advisory_lock(29043, $4::int4)", 4, NULL, params,
-		    NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		host_services.fail(qr, res, "preparing the session");
-		PQclear(res);
-		return (wait ? 1 : -1);
+		return (-1);
 	}
-	if (!wait)
-		got = (*PQgetvalue(res, 0, 4) == 't');
-	PQclear(res);
-	if (got)
+	if (got == 1)
 		return (1);
 	(void)lock_holder(qr->conn, job->lock, holder, sizeof holder);
 	worker_set_message(qr, holder);
@@ -229,18 +195,6 @@ worker_wait_go(void)
 	return (n > 0 ? strtoll(buf, NULL, 10) : 0);
 }
 
-/* application_name holds 63 bytes: shorten the job name, keep the id. */
-static void
-worker_appname(const struct run *r, char *app, size_t len)
-{
-	int	 room;
-
-	room = 63 - (int)strlen("qsched//") - snprintf(NULL, 0, "%lld",
-	    (long long)r->id);
-	snprintf(app, len, "qsched/%.*s/%lld", room, r->job->name,
-	    (long long)r->id);
-}
-
 static void __attribute__((noreturn))
 worker_main(struct run *r, const struct flags *flags, bool waiting)
 {
@@ -250,13 +204,15 @@ worker_main(struct run *r, const struct flags *flags, bool waiting)
 	bool		 retryable = false;
 	int		 taken;
 
+	/* The parent's bookkeeping limits are not the plugin's. */
+	db_set_limits(0, DB_BOOK_CONNECT_S);
 	memset(&qr, 0, sizeof qr);
 	qr.run = r;
 	qr.flags = flags;
 	qr.fd = WORKER_FD;
 
-	worker_appname(r, app, sizeof app);
-	qr.conn = db_connect(r->cfg->database, app, e, sizeof e);
+	lock_appname(r->job->name, r->id, 0, app, sizeof app);
+	qr.conn = db_connect(r->cfg->database, app, NULL, e, sizeof e);
 	if (waiting && (r->id = worker_wait_go()) == 0)
 		_exit(0);
 	if (qr.conn == NULL) {
@@ -269,7 +225,7 @@ worker_main(struct run *r, const struct flags *flags, bool waiting)
 	(void)report_send(qr.fd, REPORT_BACKEND, pid);
 	worker_cancel = PQgetCancel(qr.conn);
 	PQsetNoticeProcessor(qr.conn, worker_notice, &qr);
-	worker_appname(r, app, sizeof app);
+	lock_appname(r->job->name, r->id, 0, app, sizeof app);
 
 	taken = worker_prepare(&qr, app);
 	if (taken == 1 && qr.message == NULL)
@@ -286,14 +242,8 @@ worker_main(struct run *r, const struct flags *flags, bool waiting)
 	 * moment this one is recorded; closing alone releases it only when
 	 * the backend gets round to exiting.
 	 */
-	if (taken == 1 && PQstatus(qr.conn) == CONNECTION_OK) {
-		char		 key[16];
-		const char	*kp[1] = { key };
-
-		snprintf(key, sizeof key, "%d", lock_key(r->job->lock));
-		PQclear(PQexecParams(qr.conn, "SELECT pg_advisory_unlock("
-		    "29043, $1::int4)", 1, NULL, kp, NULL, NULL, 0));
-	}
+	if (taken == 1 && PQstatus(qr.conn) == CONNECTION_OK)
+		lock_release(qr.conn, lock_job_key(r->job));
 	worker_result(&qr, status, taken == 0, retryable);
 	PQfreeCancel(worker_cancel);
 	worker_cancel = NULL;

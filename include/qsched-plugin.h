@@ -7,8 +7,15 @@
  *	QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
  *	qsched_plugin_describe(void);
  *
- * returning a pointer to a static const descriptor.  Build it with
- * -fvisibility=hidden (libtool: -module -avoid-version
+ * returning a pointer to a static const descriptor.  QSCHED_PLUGIN_DEFINE()
+ * writes both:
+ *
+ *	QSCHED_PLUGIN_DEFINE(
+ *		.name = "myjob", .version = "1.0", .summary = "...",
+ *		.options = myjob_options, .run = myjob_run,
+ *	)
+ *
+ * Build it with -fvisibility=hidden (libtool: -module -avoid-version
  * -export-symbols-regex '^qsched_plugin_describe$') so nothing else leaks.
  *
  * Life cycle.  The core dlopen()s the plugin once, in the parent process,
@@ -29,7 +36,16 @@
  * Compatibility.  struct qsched_plugin and struct qsched_host only grow, by
  * appending members.  The core reads a plugin member added in minor N only
  * when the plugin's abi_minor >= N and size covers it; a plugin reads a
- * host member only when host->size covers it (QSCHED_HOST_HAS()).
+ * host member only when host->size covers it (QSCHED_HOST_HAS()).  ABI 1.0
+ * plugins load unchanged.  The array elements struct qsched_option,
+ * struct qsched_flag and struct qsched_metric are FROZEN for ABI 1: a plugin
+ * indexes them with its own sizeof, so they can never grow; ABI 2 may
+ * change them.
+ *
+ * Which host calls are valid where.  In run() and check(): all of them.
+ * In init(), fini() and validate(), there is no run: the run argument is
+ * NULL, and only log (with run NULL), mono_us and lock_key do anything;
+ * every other call returns NULL, 0, false or -1 and records nothing.
  *
  * Threads: none.  Every callback runs on the process's only thread.
  */
@@ -48,7 +64,7 @@ extern "C" {
 
 #define QSCHED_PLUGIN_MAGIC	0x71736368u	/* "qsch" */
 #define QSCHED_ABI_MAJOR	1
-#define QSCHED_ABI_MINOR	0
+#define QSCHED_ABI_MINOR	1
 
 #define QSCHED_PLUGIN_SYMBOL	"qsched_plugin_describe"
 #define QSCHED_PLUGIN_EXPORT	__attribute__((visibility("default")))
@@ -103,6 +119,50 @@ enum qsched_log_level {
 	QSCHED_LOG_NOTICE = 5,
 	QSCHED_LOG_INFO = 6,
 	QSCHED_LOG_DEBUG = 7,
+};
+
+/*
+ * One feature flag the plugin reads (ABI 1.1); the table ends with an entry
+ * whose name is NULL.  The core validates flags.ini against the flags that
+ * all loaded plugins and jobs.conf declare: an undeclared flag in the file
+ * is an error (FILE:LINE).  Two declarations of one flag must agree on
+ * section and default.  Flags are booleans.  Frozen for ABI 1.
+ */
+struct qsched_flag {
+	const char *section;		/* "queue_migration" */
+	const char *name;		/* [a-z0-9_]+ */
+	bool default_value;
+	const char *help;		/* one line, shown by qsched flags */
+};
+
+/* What a declared metric is (ABI 1.1). */
+enum qsched_metric_type {
+	/* A gauge read by SQL: source is one read-only query, run by
+	 * qsched metrics (and the daemon's /metrics) once per scrape on the
+	 * database, with statement_timeout.  Every column but the last is a
+	 * label (its name the label name, its value text); the last column is
+	 * the value (a number, or NULL to leave the row out). */
+	QSCHED_METRIC_GAUGE = 1,
+	/* The same, for a value that only grows (the name ends in _total). */
+	QSCHED_METRIC_COUNTER = 2,
+	/* A counter summed over the finished runs of each job of this plugin
+	 * from qsched.runs.metrics: source is the key the plugin sets with
+	 * host->counter() (label: job). */
+	QSCHED_METRIC_RUN_SUM = 3,
+};
+
+/*
+ * One metric the plugin declares for OpenMetrics output (ABI 1.1); the
+ * table ends with an entry whose name is NULL.  Names follow Prometheus
+ * conventions: [a-z_][a-z0-9_]*, the unit in the name (_seconds, _bytes),
+ * _total for counters.  The core prefixes nothing: choose names that start
+ * with "qsched_".  Frozen for ABI 1.
+ */
+struct qsched_metric {
+	const char *name;
+	enum qsched_metric_type type;
+	const char *help;		/* one line */
+	const char *source;		/* SQL, or a metrics key (RUN_SUM) */
 };
 
 /* One run of one job, as the plugin sees it.  Opaque; owned by the core. */
@@ -212,6 +272,52 @@ struct qsched_host {
 	int (*checkpoint_put)(struct qsched_run *run, const char *key,
 	    const char *value);
 	int (*checkpoint_clear)(struct qsched_run *run, const char *key);
+
+	/* ---- ABI 1.1: test with QSCHED_HOST_HAS(host, member) ---- */
+
+	/*
+	 * exec - run SQL on conn, with NPARAMS text parameters (PARAMS may be
+	 * NULL when NPARAMS is 0; then several ;-separated statements may be
+	 * sent at once).  RETURN VALUE: the result, PGRES_COMMAND_OK or
+	 * PGRES_TUPLES_OK, which the plugin PQclear()s; NULL on failure, after
+	 * recording it as fail(run, res, "%s", what) does (message
+	 * "<what>: <server message>" and the SQLSTATE).
+	 */
+	PGresult *(*exec)(struct qsched_run *run, const char *what,
+	    const char *sql, int nparams, const char *const *params);
+
+	/* mono_us - the core's monotonic clock, in microseconds. */
+	int64_t (*mono_us)(void);
+
+	/*
+	 * connect - open one more connection to the run's database with the
+	 * run's parameters: the same conninfo, application_name
+	 * "qsched/<job>/<run id>/<n>", the job's statement_timeout and
+	 * lock_timeout, TCP keepalives.  Owned by the plugin, which
+	 * PQfinish()es it before run() returns (the core closes any left
+	 * open, and the server ends it when the worker dies).  RETURN VALUE:
+	 * the connection, or NULL after recording the failure (SQLSTATE
+	 * 08001) like fail().
+	 */
+	PGconn *(*connect)(struct qsched_run *run);
+
+	/*
+	 * state - a short live state of the run ("throttled: autovacuum on
+	 * call_queue"), shown by qsched status and its progress line until
+	 * it is replaced; NULL or "" clears it.  Cheap; rate-limited by the
+	 * core.
+	 */
+	void (*state)(struct qsched_run *run, const char *fmt, ...)
+	    QSCHED_PRINTF(2, 3);
+
+	/*
+	 * lock_key - the 64-bit key of the PostgreSQL advisory lock qsched
+	 * uses for NAME in lock class LOCK_CLASS (pg_advisory_lock(bigint)).
+	 * Stable across hosts, versions and PostgreSQL releases.  A plugin
+	 * names its own class after itself ("legacy_backfill"); "job" and
+	 * "qsched" are the core's.  See qsched-plugin(3), LOCKS.
+	 */
+	int64_t (*lock_key)(const char *lock_class, const char *name);
 };
 
 #define QSCHED_HOST_HAS(host, member)					\
@@ -219,8 +325,8 @@ struct qsched_host {
 	    sizeof((host)->member))
 
 /*
- * The descriptor.  Initialise it with QSCHED_PLUGIN_HEADER so magic,
- * version and size are right:
+ * The descriptor.  QSCHED_PLUGIN_DEFINE() (below) fills in magic, version
+ * and size; by hand, initialise it with QSCHED_PLUGIN_HEADER:
  *
  *	static const struct qsched_plugin plugin = {
  *		QSCHED_PLUGIN_HEADER,
@@ -254,6 +360,26 @@ struct qsched_plugin {
 
 	/* fini - optional; in the parent at exit. */
 	void (*fini)(const struct qsched_host *host);
+
+	/* ---- ABI 1.1: read by the core only when abi_minor >= 1 ---- */
+
+	/*
+	 * validate - optional; check one option value beyond its type,
+	 * bounds and choices (a memory size, a list of statuses), where the
+	 * value is read: when jobs.conf is loaded with its plugins, and for
+	 * every --set before anything runs.  No run and no database.  OPTION
+	 * is the name in the table, VALUE the text as written.  0 if fine;
+	 * -1 after writing a one-line reason to ERR (ERRLEN bytes, without
+	 * the option's name: the core adds it, with the file and line).
+	 */
+	int (*validate)(const struct qsched_host *host, const char *option,
+	    const char *value, char *err, size_t errlen);
+
+	/* flags - the feature flags the plugin reads; may be NULL. */
+	const struct qsched_flag *flags;
+
+	/* metrics - what the plugin adds to qsched metrics; may be NULL. */
+	const struct qsched_metric *metrics;
 };
 
 #define QSCHED_PLUGIN_HEADER						\
@@ -266,6 +392,26 @@ struct qsched_plugin {
 #define QSCHED_PLUGIN_MIN_SIZE						\
 	(offsetof(struct qsched_plugin, fini) +				\
 	    sizeof(((struct qsched_plugin *)0)->fini))
+
+/* Whether descriptor D carries MEMBER (for the core). */
+#define QSCHED_PLUGIN_HAS(d, member)					\
+	((d)->abi_minor >= 1 && (d)->size >=				\
+	    offsetof(struct qsched_plugin, member) + sizeof((d)->member))
+
+/*
+ * QSCHED_PLUGIN_DEFINE(members...) - the descriptor and the one exported
+ * function, in one go; the arguments are designated initialisers.
+ */
+#define QSCHED_PLUGIN_DEFINE(...)					\
+	static const struct qsched_plugin qsched_plugin_descriptor_ = {	\
+		QSCHED_PLUGIN_HEADER,					\
+		__VA_ARGS__						\
+	};								\
+	QSCHED_PLUGIN_EXPORT const struct qsched_plugin *		\
+	qsched_plugin_describe(void)					\
+	{								\
+		return (&qsched_plugin_descriptor_);			\
+	}
 
 typedef const struct qsched_plugin *qsched_plugin_describe_fn(void);
 

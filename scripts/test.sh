@@ -129,7 +129,7 @@ autoreconf -fi
 # Stale results from an earlier run must not count in the summary.
 find _build -name '*.trs' -exec rm -f {} + 2>/dev/null || true
 
-build default || finish 1
+build default --enable-werror || finish 1
 
 step "make install DESTDIR=...: what is installed, and an external plugin"
 sh scripts/install-check.sh _build/default || finish 1
@@ -142,7 +142,7 @@ fi
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:print_summary=1
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:print_summary=1
 export ASAN_OPTIONS UBSAN_OPTIONS
-build sanitize --enable-sanitizers || finish 1
+build sanitize --enable-werror --enable-sanitizers || finish 1
 if show_sanitizer_reports "_build/sanitize"; then
 	finish 1
 fi

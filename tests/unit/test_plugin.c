@@ -114,7 +114,7 @@ Test(loader, refusals_name_the_field_and_both_values)
 	} cases[] = {
 		{ "bad_magic", "magic: expected 0x71736368, found 0xdeadbeef" },
 		{ "other_major", "abi_major: expected 1, found 2" },
-		{ "newer_minor", "abi_minor: expected 0 or older, found 99" },
+		{ "newer_minor", "abi_minor: expected 1 or older, found 99" },
 		{ "short_size", NULL },		/* built below */
 		{ "misnamed",
 		  "name: expected \"misnamed\", found \"someone_else\"" },
