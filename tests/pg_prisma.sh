@@ -103,7 +103,7 @@ conf() {
 	cat >"$work/jobs-$1.conf" <<EOF
 database   = "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$1"
 plugin_dir = "$plugins"
-flags_file = "$src/flags.ini"
+flags_file = ""
 job "schema-migrate" {
     plugin   = "schema_migrate"
     schedule = "@manual"
