@@ -30,6 +30,13 @@ clang libclang-rt-14-dev"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"
 
+# The Prisma tests (tests/pg_prisma.sh) need node and npm; a Node.js from
+# elsewhere (nodesource, nvm) will do, so Debian's are added only when
+# there is no npm at all.
+if ! command -v npm >/dev/null 2>&1; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
+
 case ${1:-} in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
 esac

@@ -40,6 +40,9 @@ expect "$root/bin/qsched" \
     "$root/share/qsched/sql/migrations/0001_separated_queue_tables.sql" \
     "$root/share/qsched/sql/fixtures/legacy_schema.sql" \
     "$root/share/qsched/scripts/gen-legacy-data.sh" \
+    "$root/share/qsched/prisma/schema.prisma" \
+    "$root/share/qsched/prisma/migrations/migration_lock.toml" \
+    "$root/share/qsched/prisma/migrations/00000000000001_separated_queue_tables/migration.sql" \
     "$dest$sysconf/qsched/jobs.conf" \
     "$dest$sysconf/qsched/flags.ini"
 for so in "$build"/plugins/.libs/*.so; do

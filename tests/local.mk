@@ -33,3 +33,5 @@ EXTRA_DIST += tests/man-lint.sh
 # The files of core/ call each other without cycles.
 TESTS += tests/core-graph.sh
 EXTRA_DIST += tests/core-graph.sh
+
+include tests/prisma/local.mk
