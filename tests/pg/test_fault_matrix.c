@@ -42,6 +42,10 @@ struct fm_plugin {
 	const char	*gate_table;
 	int		 gate_after_batches; /* lock only after this many */
 	char		*(*digest)(PGconn *);	/* what the job wrote */
+	/* asserts what an interrupted run left, before any rerun */
+	void		 (*interrupted)(PGconn *);
+	/* asserts what the rerun says of itself */
+	void		 (*rerun)(PGconn *);
 	/* the digest an uninterrupted run leaves, computed after the cell */
 	char		*(*reference)(PGconn *, const char *conf);
 	const char	*rerun_set;	/* --set for reruns, or NULL */
@@ -84,8 +88,8 @@ fm_conf_migrate(const char *settings)
 
 	snprintf(jobs, sizeof jobs, "job \"schema-migrate\" {\n"
 	    "  plugin = \"schema_migrate\"\n  %s\n"
-	    "  options { dir = \"%s/sql/migrations\" } }\n", settings,
-	    getenv("QSCHED_SRCDIR"));
+	    "  options { dir = \"%s/sql/migrations\" lock_timeout = \"30s\" "
+	    "} }\n", settings, getenv("QSCHED_SRCDIR"));
 	return (th_conf_shipped(jobs));
 }
 
@@ -214,6 +218,68 @@ fm_digest_population(PGconn *c)
 	    "ORDER BY user_id, status), '')) FROM unsigned_users_queue"));
 }
 
+/* The sql job's transaction went with it. */
+static void
+fm_interrupted_sql(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM fm_out"), 0,
+	    "rows of the interrupted transaction are left");
+}
+
+/* 0001 committed with its ledger row; 0002 waited, and went. */
+static void
+fm_interrupted_migrate(PGconn *c)
+{
+	char	*s = th_value(c, "SELECT string_agg(version::text, ',' ORDER "
+	    "BY version) FROM qsched.schema_migrations");
+
+	cr_assert_str_eq(s, "1", "applied before the fault: %s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_constraint WHERE "
+	    "contype = 'f' AND conrelid = 'unsigned_users_queue'::regclass"),
+	    0, "0002 is half applied");
+}
+
+/* The committed batches stay, and are all there is: every copy lies
+ * before the checkpoint. */
+static void
+fm_interrupted_backfill(PGconn *c)
+{
+	long long	 done, copied;
+
+	done = th_int(c, "SELECT substring(value FROM 'done=([0-9]+)')"
+	    "::bigint FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
+	copied = th_int(c, "SELECT (SELECT count(*) FROM unsigned_users_queue)"
+	    " + (SELECT count(*) FROM outstanding_requests_queue)");
+	cr_assert_gt(copied, 0, "no batch committed before the fault");
+	cr_assert_leq(copied, done, "%lld copies, %lld rows done", copied,
+	    done);
+	bf_assert_live_rule(c);
+}
+
+/* The refresh is one transaction: nothing of it is left. */
+static void
+fm_interrupted_population(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue"), 0,
+	    "entries of the interrupted refresh are left");
+}
+
+/* The rerun resumed after the committed batches, and its proof held. */
+static void
+fm_rerun_backfill(PGconn *c)
+{
+	char	*s;
+
+	cr_assert_gt(bf_metric(c, "resumed_after"), 0, "the rerun started "
+	    "over");
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+}
+
 static void
 fm_run_ok(const char *conf, const char *job, const char *set)
 {
@@ -289,23 +355,25 @@ fm_reference_population(PGconn *c, const char *conf)
 
 static const struct fm_plugin fm_sql = {
 	"sql", "fm-sql", fm_conf_sql, fm_load_sql, NULL, 0,
-	fm_digest_sql, fm_reference_sql, NULL
+	fm_digest_sql, fm_interrupted_sql, NULL, fm_reference_sql, NULL
 };
 /* 0002 adds the foreign keys to user_call_scores: it waits for the
  * lock, with the plugin's lock_timeout and lock_retries. */
 static const struct fm_plugin fm_migrate = {
 	"schema_migrate", "schema-migrate", fm_conf_migrate, fm_load_migrate,
-	"user_call_scores", 0, fm_digest_migrate, fm_reference_migrate, NULL
+	"user_call_scores", 0, fm_digest_migrate, fm_interrupted_migrate, NULL,
+	fm_reference_migrate, NULL
 };
 static const struct fm_plugin fm_backfill = {
 	"legacy_backfill", "legacy-backfill", fm_conf_backfill,
 	fm_load_backfill, "unsigned_users_queue", 2, fm_digest_backfill,
-	fm_reference_backfill, "pause=0"
+	fm_interrupted_backfill, fm_rerun_backfill, fm_reference_backfill,
+	"pause=0"
 };
 static const struct fm_plugin fm_population = {
 	"queue_population", PF_UNSIGNED, fm_conf_population,
 	fm_load_population, "unsigned_users_queue", 0, fm_digest_population,
-	fm_reference_population, NULL
+	fm_interrupted_population, NULL, fm_reference_population, NULL
 };
 
 /* Set the cell up: the job with SETTINGS, its data, the schema. */
@@ -435,8 +503,12 @@ fm_end(struct fm_cell *k, bool rerun)
 
 	fm_gate_open(k);
 	fm_assert_unlocked(k);
-	if (rerun)
+	if (rerun) {
+		k->p->interrupted(k->c);
 		fm_run_ok(k->conf, k->p->job, k->p->rerun_set);
+	}
+	if (k->p->rerun != NULL)
+		k->p->rerun(k->c);
 	got = k->p->digest(k->c);
 	want = k->p->reference(k->c, k->conf);
 	cr_assert_str_eq(got, want, "%s: after the fault and a rerun the "
@@ -561,6 +633,7 @@ fm_kill9_qsched_run(const struct fm_plugin *p)
 	cr_assert(th_wait_until(k.c, sql, 10000), "the dead worker's backend "
 	    "lives on");
 	fm_assert_unlocked(&k);
+	p->interrupted(k.c);
 	fm_run_ok(k.conf, p->job, p->rerun_set);
 	fm_assert_history(&k, "1:abandoned,1:succeeded");
 	fm_end(&k, false);
@@ -579,9 +652,11 @@ fm_kill9_daemon_retry_pending(const struct fm_plugin *p)
 	char		 settings[256], sql[512], *s;
 	pid_t		 d;
 
-	fm_schedule_soon(settings, sizeof settings - 64, 4);
+	fm_begin(&k, p, "schedule = \"@manual\"");
+	/* Fired by the daemon, soon after it started. */
+	fm_schedule_soon(settings, sizeof settings - 64, 3);
 	strcat(settings, " retries = 1 retry_delay = \"6s\"");
-	fm_begin(&k, p, settings);
+	k.conf = p->conf(settings);
 	fm_gate_close(&k);
 	d = du_start(k.conf);
 	fm_gate_started(&k);
@@ -600,6 +675,7 @@ fm_kill9_daemon_retry_pending(const struct fm_plugin *p)
 	    ",2:retry_scheduled") != NULL, "%s", s);
 	free(s);
 	fm_gate_open(&k);
+	p->interrupted(k.c);
 	/* The next daemon fires nothing of its own: only the retry. */
 	k.conf = p->conf("schedule = \"@manual\" retries = 1 "
 	    "retry_delay = \"6s\"");
@@ -666,8 +742,9 @@ fm_daemon_sigterm(const struct fm_plugin *p)
 	pid_t		 d;
 	int		 st;
 
-	fm_schedule_soon(settings, sizeof settings, 4);
-	fm_begin(&k, p, settings);
+	fm_begin(&k, p, "schedule = \"@manual\"");
+	fm_schedule_soon(settings, sizeof settings, 3);
+	k.conf = p->conf(settings);
 	fm_gate_close(&k);
 	d = th_qsched_spawn(k.conf, "daemon", "--stop-wait", "1s", NULL);
 	cr_assert(du_log_has(d, "daemon started", 30000), "%s", du_log(d));
