@@ -726,6 +726,7 @@ fm_pg_restart(const struct fm_plugin *p)
 	cr_assert_eq(st, 0, "qsched run exited %d: %s", st, o.err);
 	th_out_free(&o);
 	s = fm_history(&k);
+	cr_log_info("%s: %s", p->name, s);
 	cr_assert(strncmp(s, "1:failed:", 9) == 0 && strstr(s,
 	    ",2:succeeded") != NULL, "%s", s);
 	free(s);
