@@ -540,14 +540,14 @@ fm_timeout_cancelled(const struct fm_plugin *p)
 	int		 st;
 	pid_t		 qs;
 
-	fm_begin(&k, p, "schedule = \"@manual\" timeout = \"3s\"");
+	fm_begin(&k, p, "schedule = \"@manual\" timeout = \"5s\"");
 	fm_gate_close(&k);
 	qs = th_qsched_spawn(k.conf, "run", p->job, NULL);
 	fm_gate_started(&k);
 	st = th_wait(qs, 30000);
 	th_output(qs, &o);
 	cr_assert_eq(st, 1, "qsched run exited %d: %s", st, o.err);
-	cr_assert(strstr(o.err, "timed out after 3s: cancelling") != NULL,
+	cr_assert(strstr(o.err, "timed out after 5s: cancelling") != NULL,
 	    "%s", o.err);
 	cr_assert(strstr(o.err, "killing process group") == NULL, "the "
 	    "cancelled worker did not return: %s", o.err);
@@ -566,7 +566,7 @@ fm_timeout_sigterm_ignored(const struct fm_plugin *p)
 	pid_t		 qs, w;
 	int		 st;
 
-	fm_begin(&k, p, "schedule = \"@manual\" timeout = \"3s\"");
+	fm_begin(&k, p, "schedule = \"@manual\" timeout = \"5s\"");
 	fm_gate_close(&k);
 	qs = th_qsched_spawn(k.conf, "run", p->job, NULL);
 	fm_gate_started(&k);
@@ -659,8 +659,9 @@ fm_kill9_daemon_retry_pending(const struct fm_plugin *p)
 	k.conf = p->conf(settings);
 	fm_gate_close(&k);
 	d = du_start(k.conf);
+	/* A start slower than 3 s misses the fire: the next is 30 s on. */
 	fm_gate_started(&k);
-	cr_assert(fm_waiting(&k, 20000), "the job never waited at the gate: "
+	cr_assert(fm_waiting(&k, 45000), "the job never waited at the gate: "
 	    "%s", du_log(d));
 	th_exec(k.c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 	    "WHERE datname = current_database() AND application_name LIKE "
@@ -740,7 +741,7 @@ static void
 fm_daemon_sigterm(const struct fm_plugin *p)
 {
 	struct fm_cell	 k;
-	char		 settings[256], sql[256];
+	char		 settings[256], sql[256], *log;
 	pid_t		 d;
 	int		 st;
 
@@ -752,14 +753,18 @@ fm_daemon_sigterm(const struct fm_plugin *p)
 	cr_assert(du_log_has(d, "daemon started", 30000), "%s", du_log(d));
 	snprintf(sql, sizeof sql, "SELECT count(*) = 1 FROM qsched.runs "
 	    "WHERE job = '%s' AND status = 'running'", p->job);
-	cr_assert(th_wait_until(k.c, sql, 20000), "%s", du_log(d));
+	cr_assert(th_wait_until(k.c, sql, 45000), "%s", du_log(d));
 	fm_gate_started(&k);
 	cr_assert(fm_waiting(&k, 20000), "the job never waited at the gate");
 	th_kill(d, SIGTERM);
 	st = th_wait(d, 15000);
 	cr_assert_eq(st, 0, "the daemon exited %d: %s", st, du_log(d));
-	cr_assert(strstr(du_log(d), "killing process group") == NULL,
-	    "the worker did not return: %s", du_log(d));
+	log = du_log(d);
+	cr_assert(strstr(log, "stopping: cancelling the run") != NULL, "%s",
+	    log);
+	cr_assert(strstr(log, "killing process group") == NULL, "the worker "
+	    "did not return: %s", log);
+	free(log);
 	fm_assert_history(&k, "1:cancelled:57014");
 	fm_end(&k, true);
 }
