@@ -516,6 +516,8 @@ fm_end(struct fm_cell *k, bool rerun)
 	free(got);
 	free(want);
 	fm_assert_unlocked(k);
+	cr_assert_eq(th_int(k->c, "SELECT count(*) FROM qsched.daemons"), 0,
+	    "a liveness row is left");
 	PQfinish(k->c);
 }
 
@@ -687,6 +689,8 @@ fm_kill9_daemon_retry_pending(const struct fm_plugin *p)
 	cr_assert(th_wait_until(k.c, sql, 60000), "the retry did not run: %s",
 	    du_log(d));
 	du_stop(d, 30000);
+	cr_assert_eq(th_int(k.c, "SELECT count(*) FROM qsched.daemons"), 0,
+	    "a liveness row is left (the killed daemon's, or the second's)");
 	s = th_value(k.c, "SELECT string_agg(attempt || ':' || status || ':' "
 	    "|| trigger || ':' || coalesce(sqlstate, ''), ',' ORDER BY id) "
 	    "FROM qsched.runs WHERE job = '%s'", p->job);
@@ -766,6 +770,8 @@ fm_daemon_sigterm(const struct fm_plugin *p)
 	    "did not return: %s", log);
 	free(log);
 	fm_assert_history(&k, "1:cancelled:57014");
+	cr_assert_eq(th_int(k.c, "SELECT count(*) FROM qsched.daemons"), 0,
+	    "the stopped daemon left its liveness row");
 	fm_end(&k, true);
 }
 
