@@ -310,7 +310,6 @@ fm_reference_migrate(PGconn *c, const char *conf)
 	PGconn		*r;
 	char		*digest;
 
-	(void)c;
 	snprintf(ref, sizeof ref, "%s_ref", th_dbname);
 	th_exec(c, "CREATE DATABASE \"%s\" TEMPLATE template0", ref);
 	cr_assert_gt(asprintf(&info, "dbname='%s'", th_dbname), 0);
@@ -408,10 +407,13 @@ fm_gate_close(struct fm_cell *k)
 static void
 fm_gate_started(struct fm_cell *k)
 {
+	char	 sql[512];
+
 	if (k->p->gate_after_batches == 0)
 		return;
-	cr_assert(th_wait_until(k->c, "SELECT " "(" FM_BATCHES_SQL ") >= 2",
-	    60000), "no batches committed");
+	snprintf(sql, sizeof sql, "SELECT (" FM_BATCHES_SQL ") >= %d",
+	    k->p->gate_after_batches);
+	cr_assert(th_wait_until(k->c, sql, 60000), "no batches committed");
 	k->gate = th_connect();
 	th_exec(k->gate, "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 	    k->p->gate_table);
