@@ -60,3 +60,15 @@ TESTS += tests/pg_reliability
 tests_pg_reliability_SOURCES = tests/pg/test_reliability.c tests/pg/daemon_util.h
 tests_pg_reliability_CFLAGS = $(TEST_CFLAGS)
 tests_pg_reliability_LDADD = $(PG_TEST_LIBS)
+
+# The fault matrix (tests/FAULTS.md): every shipped plugin under every
+# fault, one test per cell.
+check_PROGRAMS += tests/pg_fault_matrix
+TESTS += tests/pg_fault_matrix
+tests_pg_fault_matrix_SOURCES = tests/pg/test_fault_matrix.c \
+	tests/pg/daemon_util.h \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h \
+	tests/pg/population_fixture.c tests/pg/population_fixture.h
+tests_pg_fault_matrix_CFLAGS = $(TEST_CFLAGS)
+tests_pg_fault_matrix_LDADD = $(PG_TEST_LIBS)
+EXTRA_DIST += tests/FAULTS.md
