@@ -93,6 +93,8 @@ step_config() {
 	conf="$demo/jobs.conf"
 	sed "s|^database .*|database = \"host='$PGHOST' port=$PGPORT dbname=dialler user=postgres\"|" \
 	    "$prefix/etc/qsched/jobs.conf" >"$conf"
+	# The reading commands never write: create the qsched schema first.
+	show "$qsched" -c "$conf" init
 	show "$qsched" -c "$conf" list
 }
 
