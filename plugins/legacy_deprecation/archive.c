@@ -101,7 +101,7 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 	if (asprintf(&sql, "WITH b AS (SELECT id FROM call_queue WHERE %s "
 	    "AND ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT "
 	    "$2::bigint), i AS (INSERT INTO " DEP_ARCHIVE " SELECT c.* FROM "
-	    "call_queue AS c JOIN b ON b.id = c.id RETURNING c.id) "
+	    "call_queue AS c JOIN b ON b.id = c.id RETURNING id) "
 	    "SELECT count(*), (SELECT id FROM i ORDER BY id DESC LIMIT 1) "
 	    "FROM i", pred) == -1) {
 		host->message(run, "out of memory");
@@ -252,7 +252,7 @@ archive_proof(const struct qsched_host *host, struct qsched_run *run,
 	PGresult	*res;
 	char		*sql;
 	int64_t		 missing, sn, an;
-	bool		 same = true;
+	bool		 same = true, shrunk;
 
 	*ok = false;
 	*digest = '\0';
@@ -285,8 +285,12 @@ archive_proof(const struct qsched_host *host, struct qsched_run *run,
 		an = strtoll(PQgetvalue(res, r, 3), NULL, 10);
 		missing = strtoll(PQgetvalue(res, r, 5), NULL, 10);
 		snprintf(digest, dlen, "%s", PQgetvalue(res, r, 6));
-		/* After the purge the source holds only the kept rows. */
-		if (!purged && (sn != an || strcmp(PQgetvalue(res, r, 2),
+		/* After the purge the source holds only the kept rows; for
+		 * the table, the queue types are purged already. */
+		shrunk = purged || (index == DEP_TABLE &&
+		    (strcmp(PQgetvalue(res, r, 0), "unsigned_users") == 0 ||
+		    strcmp(PQgetvalue(res, r, 0), "outstanding_requests") == 0));
+		if (!shrunk && (sn != an || strcmp(PQgetvalue(res, r, 2),
 		    PQgetvalue(res, r, 4)) != 0))
 			same = false;
 		dep_appendf(why, len, "%s%s %" PRId64 " rows, archive %"

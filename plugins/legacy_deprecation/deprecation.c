@@ -148,8 +148,22 @@ hex:
 static int
 dep_check(const struct qsched_host *host, struct qsched_run *run)
 {
+	static const char *const checked[] = {
+		"confirm", "unsigned_job", "outstanding_job", NULL,
+	};
 	PGresult	*res;
+	char		 err[256];
 	int		 rc = 0;
+
+	/* Until every core calls .validate, check the values here too. */
+	for (int i = 0; checked[i] != NULL; i++)
+		if (host->opt_is_set(run, checked[i]) &&
+		    dep_validate(host, checked[i], host->opt_string(run,
+		    checked[i]), err, sizeof err) == -1) {
+			host->message(run, "option %s of job %s: %s", checked[i],
+			    host->job(run), err);
+			return (-1);
+		}
 
 	res = host->exec(run, "checking the tables", "SELECT string_agg(n, "
 	    "', ') FROM unnest(ARRAY['user_call_scores', "

@@ -49,6 +49,7 @@ struct object {
 	bool		 clock;		/* monitoring_since is set */
 	int64_t		 clock_age_s;	/* seconds since monitoring_since */
 	char		 window[40];	/* where the gates' window starts */
+	char		 frozen[40];	/* the freeze, or the window start */
 	bool		 freeze_consistent;
 	char		 digest[40];	/* the archive digest, or "" */
 	int64_t		 archived;	/* rows in the archive */

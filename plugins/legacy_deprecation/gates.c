@@ -34,26 +34,32 @@ const char *const gate_names[DEP_NGATES] = {
 };
 
 #define GATE_LIVE	"status IN ('pending', 'assigned')"
+#define GATE_BAD	"status IN ('failed', 'timed_out', 'crashed', "	\
+			"'abandoned') AND started_at >= $2::timestamptz"
 #define GATE_RETIRED	"('unsigned_users', 'outstanding_requests')"
 
-/* $1 queue type, $2 window start, $3 population job. */
+/*
+ * $1 queue type, $2 window start (the monitoring clock), $3 population
+ * job, $4 the freeze: no bad run since the clock started, at least one
+ * good one since the freeze (a clock just reset has seen none yet).
+ */
 static const char gate_healthy_sql[] =
     "SELECT r.bad = 0 AND r.good > 0 AND (e.n = 0 OR l.n > 0), "
-    "format('job %s since %s: %s runs succeeded, %s failed/timed out/"
-    "crashed%s; %s eligible users, %s live entries in %s', $3, "
-    "$2::timestamptz(0), r.good, r.bad, CASE WHEN r.bad > 0 THEN "
+    "format('job %s: %s runs succeeded since %s, %s failed/timed out/"
+    "crashed since %s%s; %s eligible users, %s live entries in %s', $3, "
+    "r.good, $4::timestamptz(0), $2::timestamptz(0), r.bad, CASE WHEN r.bad > 0 THEN "
     "format(' (latest: run %s, %s)', r.last_bad, r.last_status) ELSE '' "
     "END, e.n, l.n, '@T'), "
     "jsonb_build_object('job', $3, 'since', $2::timestamptz, "
+    "'frozen_at', $4::timestamptz, "
     "'succeeded', r.good, 'bad', r.bad, 'latest_bad_run', r.last_bad, "
     "'eligible', e.n, 'live', l.n) "
     "FROM (SELECT count(*) FILTER (WHERE status = 'succeeded') AS good, "
-    "count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'crashed', "
-    "'abandoned')) AS bad, max(id) FILTER (WHERE status IN ('failed', "
-    "'timed_out', 'crashed', 'abandoned')) AS last_bad, "
-    "(array_agg(status ORDER BY id DESC) FILTER (WHERE status IN "
-    "('failed', 'timed_out', 'crashed', 'abandoned')))[1] AS last_status "
-    "FROM qsched.runs WHERE job = $3 AND started_at >= $2::timestamptz) "
+    "count(*) FILTER (WHERE " GATE_BAD ") AS bad, "
+    "max(id) FILTER (WHERE " GATE_BAD ") AS last_bad, "
+    "(array_agg(status ORDER BY id DESC) FILTER (WHERE " GATE_BAD "))[1] "
+    "AS last_status "
+    "FROM qsched.runs WHERE job = $3 AND started_at >= $4::timestamptz) "
     "AS r, "
     "(SELECT count(*) AS n FROM user_call_scores WHERE "
     "current_queue_type = $1 AND is_active AND (next_call_after IS NULL "
@@ -236,7 +242,9 @@ int
 gates_measure(const struct qsched_host *host, struct qsched_run *run,
     struct object *obj, const struct object *objs)
 {
-	const char	*p3[3] = { obj->name, obj->window, obj->job };
+	const char	*p4[4] = { obj->name, obj->window, obj->job,
+	    obj->frozen };
+	const char	*pa[2] = { obj->name, obj->frozen };
 	const char	*p1[1] = { obj->window };
 	bool		 dropped = objs[DEP_TABLE].state == ST_DROPPED;
 
@@ -264,11 +272,11 @@ gates_measure(const struct qsched_host *host, struct qsched_run *run,
 	if (gate_na(host, run, &obj->gates[3], "n/a: for the table") == -1)
 		return (-1);
 	if (gate_query(host, run, &obj->gates[0], gate_healthy_sql,
-	    obj->table, 3, p3) == -1 ||
+	    obj->table, 4, p4) == -1 ||
 	    gate_query(host, run, &obj->gates[1], gate_agents_sql, obj->table,
-	    2, p3) == -1 ||
+	    2, pa) == -1 ||
 	    gate_query(host, run, &obj->gates[2], gate_consistency_sql,
-	    obj->table, 1, p3) == -1)
+	    obj->table, 1, pa) == -1)
 		return (-1);
 	switch (obj->state) {
 	case ST_DUAL_WRITE:

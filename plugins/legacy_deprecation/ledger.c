@@ -98,10 +98,13 @@ ledger_read(const struct qsched_host *host, struct qsched_run *run,
 	    "coalesce(r.monitoring_since, r.frozen_at, now() - "
 	    "make_interval(secs => $2::bigint))::text, "
 	    "coalesce(r.freeze_consistent, false), "
-	    "coalesce(r.archive_digest, ''), coalesce(r.archived_rows, 0) "
+	    "coalesce(r.archive_digest, ''), coalesce(r.archived_rows, 0), "
+	    "coalesce(r.frozen_at, r.monitoring_since, now() - "
+	    "make_interval(secs => $2::bigint))::text "
 	    "FROM " DEP_SCHEMA ".retirement AS r WHERE r.object = $1" :
 	    "SELECT 'dual_write', false, 0, (now() - "
-	    "make_interval(secs => $2::bigint))::text, false, '', 0 "
+	    "make_interval(secs => $2::bigint))::text, false, '', 0, (now() - "
+	    "make_interval(secs => $2::bigint))::text "
 	    "WHERE $1::text IS NOT NULL", 2, params);
 	if (res == NULL)
 		return (-1);
@@ -118,6 +121,7 @@ ledger_read(const struct qsched_host *host, struct qsched_run *run,
 	obj->freeze_consistent = *PQgetvalue(res, 0, 4) == 't';
 	snprintf(obj->digest, sizeof obj->digest, "%s", PQgetvalue(res, 0, 5));
 	obj->archived = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+	snprintf(obj->frozen, sizeof obj->frozen, "%s", PQgetvalue(res, 0, 7));
 	PQclear(res);
 	return (0);
 }
