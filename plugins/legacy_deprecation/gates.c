@@ -47,7 +47,7 @@ static const char gate_healthy_sql[] =
     "SELECT r.bad = 0 AND r.good > 0 AND (e.n = 0 OR l.n > 0), "
     "format('job %s: %s runs succeeded since %s, %s failed/timed out/"
     "crashed since %s%s; %s eligible users, %s live entries in %s', $3, "
-    "r.good, $4::timestamptz(0), $2::timestamptz(0), r.bad, CASE WHEN r.bad > 0 THEN "
+    "r.good, $4::timestamptz(0), r.bad, $2::timestamptz(0), CASE WHEN r.bad > 0 THEN "
     "format(' (latest: run %s, %s)', r.last_bad, r.last_status) ELSE '' "
     "END, e.n, l.n, '@T'), "
     "jsonb_build_object('job', $3, 'since', $2::timestamptz, "

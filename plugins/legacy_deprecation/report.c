@@ -1,7 +1,8 @@
 /*
  * report.c - what a run leaves for the operator: per object its state and
  * every gate in the run's metrics (counters gate_<object>_<gate>: 1 holds,
- * 0 fails; notes with the measured numbers), and the dry run's report on
+ * 0 fails; notes gate_<object>_<gate>_detail with the measured numbers),
+ * and the dry run's report on
  * stdout: state, every gate with its numbers, and the next step.
  */
 #include <config.h>
@@ -37,6 +38,8 @@ report_metrics(const struct qsched_host *host, struct qsched_run *run,
 			snprintf(name, sizeof name, "gate_%s_%s", o->name,
 			    gt->name);
 			host->counter(run, name, gt->ok ? 1 : 0);
+			snprintf(name, sizeof name, "gate_%s_%s_detail",
+			    o->name, gt->name);
 			host->note(run, name, gt->detail);
 		}
 		if (o->digest[0] != '\0') {
