@@ -455,3 +455,84 @@ Test(deprecation, kill_9_mid_purge_then_rerun_loses_no_row)
 	free(arc);
 	PQfinish(c);
 }
+
+Test(deprecation, dry_run_reports_every_gate_and_changes_nothing)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 21, SLOW_MONITOR);
+	struct th_out	 o;
+	char		*before, *after;
+
+	dep_flag(0);
+	before = dep_rows_md5(c, "call_queue", "true");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation",
+	    "--dry-run", NULL), 0, "%s", o.err);
+	assert_has(o.out, "unsigned_users: dual_write");
+	assert_has(o.out, "gate healthy");
+	assert_has(o.out, "gate agents");
+	assert_has(o.out, "gate consistency");
+	assert_has(o.out, "gate independent");
+	assert_has(o.out, "next run: freeze (populate_legacy_queue is false)");
+	assert_has(o.out, "call_sessions_call_queue_id_fkey");
+	th_out_free(&o);
+	/* Not even the state tables are created. */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_namespace WHERE "
+	    "nspname = 'qsched_legacy'"), 0);
+	after = dep_rows_md5(c, "call_queue", "true");
+	cr_assert_str_eq(before, after);
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "frozen");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation",
+	    "--dry-run", NULL), 0, "%s", o.err);
+	assert_has(o.out, "unsigned_users: frozen");
+	th_out_free(&o);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.transitions"), 3);
+	dep_assert_state(c, "unsigned_users", "frozen");
+	free(before);
+	free(after);
+	PQfinish(c);
+}
+
+/*
+ * A session holding a row the purge wants: each batch attempt times out
+ * on lock_timeout, is retried lock_retries times, then the run fails with
+ * 55P03 (transient) and the state stays archived; once the lock is gone
+ * the next run resumes from the checkpoint and finishes.
+ */
+Test(deprecation, purge_lock_timeout_is_retried_then_resumed)
+{
+	PGconn		*c = th_connect(), *c2 = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 22, NO_MONITOR
+	    " lock_timeout = \"100ms\" lock_retries = 2");
+	struct th_out	 o;
+	char		*s;
+
+	dep_monitoring(c, conf);
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	th_exec(c2, "BEGIN; SELECT * FROM call_queue WHERE queue_type = "
+	    "'unsigned_users' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = call_queue.id) ORDER BY id LIMIT 1 "
+	    "FOR UPDATE");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation", NULL),
+	    1, "%s", o.err);
+	assert_has(o.err, "retrying");
+	th_out_free(&o);
+	s = th_value(c, "SELECT sqlstate || ' ' || message FROM qsched.runs "
+	    "WHERE job = 'legacy-deprecation' ORDER BY id DESC LIMIT 1");
+	assert_has(s, "55P03");
+	assert_has(s, "after 2 retries");
+	free(s);
+	dep_assert_state(c, "unsigned_users", "archived");
+	th_exec(c2, "ROLLBACK");
+	PQfinish(c2);
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "purged");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue AS c WHERE "
+	    RETIRED " AND NOT EXISTS (SELECT 1 FROM call_sessions AS s WHERE "
+	    "s.call_queue_id = c.id)"), 0);
+	PQfinish(c);
+}
