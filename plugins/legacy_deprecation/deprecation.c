@@ -329,6 +329,23 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
 	return (0);
 }
 
+/* The worker's peak resident set (VmHWM), in kB; 0 if unknown. */
+static int64_t
+dep_peak_rss_kb(void)
+{
+	FILE		*f = fopen("/proc/self/status", "r");
+	char		 line[256];
+	long long	 kb = 0;
+
+	if (f == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (kb);
+}
+
 /* Do PL's step for object INDEX: 0 done (or nothing to do), 1 stopped
  * (cancelled), -1 failed. */
 static int
@@ -452,7 +469,8 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 {
 	struct plan	 plans[DEP_NOBJECTS];
 	char		 blocked[2048], msg[4096] = "";
-	int64_t		 purged = 0;
+	char		 name[64];
+	int64_t		 purged = 0, t0;
 	bool		 legacy;
 	int		 flag, rc = 0;
 
@@ -468,7 +486,15 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 			rc = -1;
 			break;
 		}
+		t0 = host->mono_us();
 		rc = dep_step(host, run, objs, i, &plans[i], &purged);
+		if (plans[i].action == ACT_ARCHIVE ||
+		    plans[i].action == ACT_PURGE) {
+			snprintf(name, sizeof name, "%s_ms_%s",
+			    plans[i].action == ACT_ARCHIVE ? "archive" :
+			    "purge", objs[i].name);
+			host->counter(run, name, (host->mono_us() - t0) / 1000);
+		}
 		if (from != objs[i].state)
 			dep_appendf(msg, sizeof msg, "%s%s: %s -> %s", i > 0 ?
 			    "; " : "", objs[i].name, ledger_states[from],
@@ -479,6 +505,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 			    plans[i].why);
 	}
 	host->counter(run, "purged_rows", purged);
+	host->counter(run, "worker_peak_rss_kb", dep_peak_rss_kb());
 	if (rc != 0) {
 		/* Each object reached so far is recorded; say where. */
 		if (host->cancelled(run) || rc == 1) {
