@@ -7,8 +7,9 @@
  *
  * The proof, per queue type: the count and an order-independent digest
  * (the sum, as numeric, of the first 64 bits of md5 of each row's text)
- * of the source equal those of the archive, and no source row lacks an
- * identical archived copy.  The object's archive digest, the value the
+ * of the source equal those of the archive; after the purge, and for the
+ * table, also no source row lacks an identical archived copy (compared
+ * column by column).  The object's archive digest, the value the
  * drop's confirm option must repeat, is the first 16 hex digits of md5
  * over the per-type "type count sum" lines.
  *
@@ -98,10 +99,9 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 	int64_t		 n;
 
 	snprintf(sz, sizeof sz, "%" PRId64, size);
-	if (asprintf(&sql, "WITH b AS (SELECT id FROM call_queue WHERE %s "
-	    "AND ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT "
-	    "$2::bigint), i AS (INSERT INTO " DEP_ARCHIVE " SELECT c.* FROM "
-	    "call_queue AS c JOIN b ON b.id = c.id RETURNING id) "
+	if (asprintf(&sql, "WITH i AS (INSERT INTO " DEP_ARCHIVE " SELECT * "
+	    "FROM call_queue WHERE %s AND ($1::uuid IS NULL OR id > $1::uuid) "
+	    "ORDER BY id LIMIT $2::bigint RETURNING id) "
 	    "SELECT count(*), (SELECT id FROM i ORDER BY id DESC LIMIT 1) "
 	    "FROM i", pred) == -1) {
 		host->message(run, "out of memory");
@@ -214,6 +214,10 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 		if (pause > 0 && !dep_sleep(host, run, pause))
 			return (0);
 	}
+	/* The proof and the purge join the archive: give them statistics. */
+	if (dep_command(host, run, "analyzing the archive", "ANALYZE "
+	    DEP_ARCHIVE) == -1)
+		return (-1);
 	host->state(run, "proving the archive of %s", obj->name);
 	if (archive_proof(host, run, index, false, proved, digest,
 	    sizeof digest, why, len) == -1)
@@ -265,12 +269,13 @@ archive_proof(const struct qsched_host *host, struct qsched_run *run,
 	    "%1$s GROUP BY 1) "
 	    "SELECT coalesce(s.queue_type, a.queue_type), coalesce(s.n, 0), "
 	    "coalesce(s.d, 0), coalesce(a.n, 0), coalesce(a.d, 0), "
-	    "(SELECT count(*) FROM call_queue AS c WHERE %1$s AND NOT EXISTS "
-	    "(SELECT 1 FROM " DEP_ARCHIVE " AS a WHERE a.id = c.id AND "
-	    "a::text = c::text)), "
+	    "CASE WHEN %2$s THEN (SELECT count(*) FROM call_queue AS c WHERE "
+	    "%1$s AND NOT EXISTS (SELECT 1 FROM " DEP_ARCHIVE " AS a WHERE "
+	    "a.id = c.id AND ROW(a.*) IS NOT DISTINCT FROM ROW(c.*))) ELSE 0 END, "
 	    "(SELECT left(md5(coalesce(string_agg(queue_type || ' ' || n || "
 	    "' ' || d, ',' ORDER BY queue_type), '')), 16) FROM a) "
-	    "FROM s FULL JOIN a USING (queue_type) ORDER BY 1", pred) == -1) {
+	    "FROM s FULL JOIN a USING (queue_type) ORDER BY 1", pred,
+	    purged || index == DEP_TABLE ? "true" : "false") == -1) {
 		host->message(run, "out of memory");
 		return (-1);
 	}

@@ -323,7 +323,7 @@ gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
 	*names = NULL;
 	res = host->exec(run, "listing the foreign keys to call_queue",
 	    "SELECT format('AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE "
-	    "r.%I = c.%I) ', rel, col, ref), format('%s on %s(%s)', conname, "
+	    "r.%I = c.%I OFFSET 0) ', rel, col, ref), format('%s on %s(%s)', conname, "
 	    "rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 0, NULL);
 	if (res == NULL)
 		return (NULL);

@@ -63,15 +63,22 @@ purge_parse(const char *v, struct purge_pass *p)
 	return (0);
 }
 
+/* The two statements of a batch: its range, then the delete. */
+struct purge_sql {
+	char		*range;
+	char		*delete;
+};
+
 /* One batch; 1 a batch done, 0 none left, -1 failed (FAILED kept). */
 static int
 purge_batch(const struct qsched_host *host, struct qsched_run *run,
-    const char *sql, struct purge_pass *p, PGresult **failed)
+    const struct purge_sql *sql, struct purge_pass *p, PGresult **failed)
 {
 	PGconn		*conn = host->conn(run);
-	char		 sz[24], lt[32], cp[256];
+	char		 sz[24], lt[32], cp[256], hi[DEP_UUID_LEN + 1];
 	const char	*params[2] = { p->after[0] != '\0' ? p->after : NULL,
 	    sz };
+	const char	*dparams[2] = { params[0], hi };
 	PGresult	*res;
 	int64_t		 n, del, chg;
 
@@ -79,27 +86,32 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(sz, sizeof sz, "%" PRId64, host->opt_int(run, "batch_size"));
 	snprintf(lt, sizeof lt, "SET LOCAL lock_timeout = %" PRId64,
 	    host->opt_duration_ms(run, "lock_timeout"));
+	if ((res = host->exec(run, "finding the next purge batch", sql->range,
+	    2, params)) == NULL)
+		return (-1);
+	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (n == 0) {
+		PQclear(res);
+		return (0);
+	}
+	snprintf(hi, sizeof hi, "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
 	if (dep_command(host, run, "beginning a purge batch", "BEGIN") == -1 ||
 	    dep_command(host, run, "setting lock_timeout", lt) == -1)
 		return (-1);
-	res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
+	/* Not host->exec: a lock timeout here is retried, not recorded. */
+	res = PQexecParams(conn, sql->delete, 2, NULL, dparams, NULL, NULL,
+	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*failed = res;
 		dep_rollback(host, run);
 		return (-1);
 	}
-	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (n == 0) {
-		PQclear(res);
-		dep_rollback(host, run);
-		return (0);
-	}
-	snprintf(p->after, sizeof p->after, "%s", PQgetvalue(res, 0, 1));
-	del = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	chg = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	del = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	chg = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	snprintf(cp, sizeof cp, "after=%s done=%" PRId64 " deleted=%" PRId64
-	    " kept=%" PRId64 " changed=%" PRId64 " total=%" PRId64, p->after,
+	    " kept=%" PRId64 " changed=%" PRId64 " total=%" PRId64, hi,
 	    p->done + n, p->deleted + del, p->kept + (n - del - chg),
 	    p->changed + chg, p->total);
 	if (host->checkpoint_put(run, p->key, cp) == -1) {
@@ -109,6 +121,7 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 	}
 	if (dep_command(host, run, "committing a purge batch", "COMMIT") == -1)
 		return (-1);
+	snprintf(p->after, sizeof p->after, "%s", hi);
 	p->done += n;
 	p->deleted += del;
 	p->kept += n - del - chg;
@@ -117,27 +130,47 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 	return (1);
 }
 
-static char *
-purge_sql(const struct qsched_host *host, struct qsched_run *run,
-    const char *pred, const char *fks)
-{
-	char	*sql;
+/*
+ * The batch is the range (after, hi] of ids, found first so that both
+ * bounds are known to the planner (unnamed statements are planned with
+ * their values): the DELETE and the count of rows changed since archived
+ * then read that range of call_queue and of the archive, by their primary
+ * keys, and join them.  OFFSET 0 keeps the check of each referencing
+ * table a probe of its index, not a scan of all of call_sessions for
+ * every batch.
+ */
+#define PURGE_SAME							\
+	"SELECT 1 FROM " DEP_ARCHIVE " AS a WHERE a.id = c.id AND "	\
+	"($1::uuid IS NULL OR a.id > $1::uuid) AND a.id <= $2::uuid AND "	\
+	"ROW(a.*) IS NOT DISTINCT FROM ROW(c.*)"
 
-	if (asprintf(&sql, "WITH b AS (SELECT id FROM call_queue WHERE %s AND "
-	    "($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT "
-	    "$2::bigint), "
-	    "d AS (DELETE FROM call_queue AS c USING b WHERE c.id = b.id %s"
-	    "AND EXISTS (SELECT 1 FROM " DEP_ARCHIVE " AS a WHERE a.id = c.id "
-	    "AND a::text = c::text) RETURNING c.id) "
-	    "SELECT (SELECT count(*) FROM b), (SELECT id FROM b ORDER BY id "
-	    "DESC LIMIT 1), (SELECT count(*) FROM d), (SELECT count(*) FROM b "
-	    "JOIN call_queue AS c ON c.id = b.id WHERE NOT EXISTS (SELECT 1 "
-	    "FROM " DEP_ARCHIVE " AS a WHERE a.id = c.id AND a::text = "
-	    "c::text))", pred, fks) == -1) {
-		host->message(run, "out of memory");
-		return (NULL);
+static int
+purge_sql(const struct qsched_host *host, struct qsched_run *run,
+    const char *pred, const char *fks, struct purge_sql *sql)
+{
+	sql->delete = NULL;
+	if (asprintf(&sql->range, "WITH b AS (SELECT id FROM call_queue WHERE "
+	    "%s AND ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT "
+	    "$2::bigint) SELECT count(*), (SELECT id FROM b ORDER BY id DESC "
+	    "LIMIT 1) FROM b", pred) == -1) {
+		sql->range = NULL;
+		goto oom;
 	}
-	return (sql);
+	if (asprintf(&sql->delete, "WITH d AS (DELETE FROM call_queue AS c "
+	    "WHERE %1$s AND ($1::uuid IS NULL OR c.id > $1::uuid) AND c.id <= "
+	    "$2::uuid %2$sAND EXISTS (" PURGE_SAME ") RETURNING 1) "
+	    "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM call_queue "
+	    "AS c WHERE %1$s AND ($1::uuid IS NULL OR c.id > $1::uuid) AND "
+	    "c.id <= $2::uuid AND NOT EXISTS (" PURGE_SAME "))", pred, fks) ==
+	    -1) {
+		sql->delete = NULL;
+		goto oom;
+	}
+	return (0);
+oom:
+	free(sql->range);
+	host->message(run, "out of memory");
+	return (-1);
 }
 
 int
@@ -149,7 +182,8 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	    archive_types(index);
 	struct purge_pass p;
 	PGresult	*failed, *res;
-	char		*fks, *names, *sql, *value, cp[256];
+	struct purge_sql sql;
+	char		*fks, *names, *value, cp[256];
 	int64_t		 pause = host->opt_duration_ms(run, "pause");
 	int64_t		 tries = host->opt_int(run, "lock_retries"), wait;
 	int		 rc, attempt = 0;
@@ -158,9 +192,9 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(p.key, sizeof p.key, "purge_%s", obj->name);
 	if ((fks = gates_fk_clause(host, run, &names)) == NULL)
 		return (-1);
-	sql = purge_sql(host, run, pred, fks);
+	rc = purge_sql(host, run, pred, fks, &sql);
 	free(fks);
-	if (sql == NULL) {
+	if (rc == -1) {
 		free(names);
 		return (-1);
 	}
@@ -195,7 +229,7 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 			break;
 		host->state(run, "purging %s %" PRId64 "%%", obj->name,
 		    p.total > 0 ? p.done * 100 / p.total : 100);
-		rc = purge_batch(host, run, sql, &p, &failed);
+		rc = purge_batch(host, run, &sql, &p, &failed);
 		if (rc == -1 && failed != NULL && purge_transient(failed) &&
 		    attempt < tries && !host->cancelled(run)) {
 			attempt++;
@@ -229,7 +263,8 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 		if (pause > 0 && !dep_sleep(host, run, pause))
 			rc = 1;
 	}
-	free(sql);
+	free(sql.range);
+	free(sql.delete);
 	*deleted = p.deleted;
 	*kept = p.kept;
 	if (rc == -1) {
