@@ -130,7 +130,7 @@ SQL
 
 # Claim latencies (ms), one per line, into FILE, for SECONDS.
 claims() {
-	"$PG_BINDIR/pgbench" -n -q -c 4 -T "$2" -f "$bench/claim.sql" \
+	"$PG_BINDIR/pgbench" -n -c 4 -T "$2" -f "$bench/claim.sql" \
 	    --log --log-prefix="$bench/pgb" "$3" >/dev/null 2>&1 || true
 	cat "$bench"/pgb.* 2>/dev/null | awk '{ print $3 / 1000 }' >>"$1"
 	rm -f "$bench"/pgb.*
