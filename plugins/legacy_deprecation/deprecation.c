@@ -368,10 +368,10 @@ dep_step(const struct qsched_host *host, struct qsched_run *run,
 	case ACT_MONITOR:
 		return (ledger_move(host, run, obj, ST_MONITORING, 1, pl->why));
 	case ACT_RESET_CLOCK:
-		snprintf(note, sizeof note, "monitoring clock reset: %s",
-		    pl->why);
+		snprintf(note, sizeof note, "%sclock reset: %s",
+		    obj->state == ST_MONITORING ? "monitoring " : "", pl->why);
 		snprintf(pl->why, sizeof pl->why, "%s", note);
-		return (ledger_move(host, run, obj, ST_MONITORING, 1, note));
+		return (ledger_move(host, run, obj, obj->state, 1, note));
 	case ACT_ARCHIVE:
 		rc = archive_run(host, run, obj, index, &proved, why,
 		    sizeof why);

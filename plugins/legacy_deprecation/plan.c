@@ -8,7 +8,9 @@
  * agents on the new queues, the dual-write consistent at the freeze);
  * monitoring -> archived after monitoring_period with every gate held,
  * a failed gate resetting the clock; archived -> purged while the gates
- * hold.  The flag back to true before purged is a rollback.
+ * hold.  A failed gate while frozen also resets the clock, which is
+ * where the window of the gates starts: a failed run, or a row written,
+ * long ago stops counting once it is before the window.  The flag back to true before purged is a rollback.
  *
  * The table follows the types: frozen once both are, monitoring once
  * both are and nothing else depends on it, archived (the other queue
@@ -26,7 +28,7 @@
 
 const char *const plan_actions[] = {
 	"nothing", "freeze", "roll back to dual_write", "start monitoring",
-	"reset the monitoring clock", "archive", "purge",
+	"reset the clock", "archive", "purge",
 	"DROP TABLE call_queue",
 };
 
@@ -85,7 +87,8 @@ plan_type(const struct object *obj, bool legacy, int64_t period_s,
 		if (hold) {
 			pl->action = ACT_MONITOR;
 			snprintf(pl->why, sizeof pl->why, "gates hold");
-		}
+		} else
+			pl->action = ACT_RESET_CLOCK;
 		break;
 	case ST_MONITORING:
 		if (!hold)
@@ -134,8 +137,10 @@ plan_table(const struct object *objs, bool legacy, int64_t period_s,
 			snprintf(pl->why, sizeof pl->why, "dual-write");
 		break;
 	case ST_FROZEN:
-		if (!hold)
+		if (!hold) {
+			pl->action = ACT_RESET_CLOCK;
 			break;
+		}
 		if (least >= ST_MONITORING) {
 			pl->action = ACT_MONITOR;
 			snprintf(pl->why, sizeof pl->why, "both queue types "
@@ -197,7 +202,6 @@ plan_target(const struct object *obj, const struct plan *pl)
 	case ACT_ROLLBACK:
 		return (ST_DUAL_WRITE);
 	case ACT_MONITOR:
-	case ACT_RESET_CLOCK:
 		return (ST_MONITORING);
 	case ACT_ARCHIVE:
 		return (ST_ARCHIVED);
