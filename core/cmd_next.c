@@ -34,7 +34,7 @@ cmd_next(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc - 1)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
 	if ((job = config_job(cfg, ctx->argv[optind])) == NULL) {
 		fprintf(stderr, "qsched: %s: no job \"%s\"\n", cfg->path,
