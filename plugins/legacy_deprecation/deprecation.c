@@ -50,6 +50,14 @@ static const struct qsched_option dep_options[] = {
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
+/* The flag it reads, declared as queue_population declares it. */
+static const struct qsched_flag dep_flags[] = {
+	{ "queue_migration", DEP_FLAG, false,
+	    "qsched also keeps the legacy call_queue rows of each queue type "
+	    "in step (dual write)" },
+	{ NULL, NULL, false, NULL },
+};
+
 static const struct qsched_metric dep_metrics[] = {
 	{ "qsched_legacy_retirement_state", QSCHED_METRIC_GAUGE,
 	    "state of each retired object: 0 dual_write .. 5 dropped",
@@ -219,7 +227,8 @@ static bool
 dep_legacy(const struct qsched_host *host, struct qsched_run *run, int *flag)
 {
 	*flag = host->flag(run, DEP_FLAG);
-	/* Unknown to this qsched: keep the dual-write, the safe side. */
+	/* Unknown to this qsched (a core before declared flags): keep the
+	 * dual-write, the safe side. */
 	return (*flag != 0);
 }
 
@@ -578,5 +587,6 @@ QSCHED_PLUGIN_DEFINE(
 	.check = dep_check,
 	.run = dep_run,
 	.validate = dep_validate,
+	.flags = dep_flags,
 	.metrics = dep_metrics,
 )
