@@ -141,15 +141,14 @@ dep_validate(const struct qsched_host *host, const char *option,
 		if (*value == '\0' || strspn(value,
 		    "abcdefghijklmnopqrstuvwxyz0123456789_-.") !=
 		    strlen(value)) {
-			snprintf(err, errlen, "\"%s\" is not a job name",
-			    value);
+			snprintf(err, errlen, "not a job name");
 			return (-1);
 		}
 	}
 	return (0);
 hex:
-	snprintf(err, errlen, "\"%s\" is not an archive digest (16 lowercase "
-	    "hex digits, from the last report)", value);
+	snprintf(err, errlen, "not an archive digest (16 lowercase hex "
+	    "digits, from the last report)");
 	return (-1);
 }
 
@@ -168,8 +167,9 @@ dep_check(const struct qsched_host *host, struct qsched_run *run)
 		if (host->opt_is_set(run, checked[i]) &&
 		    dep_validate(host, checked[i], host->opt_string(run,
 		    checked[i]), err, sizeof err) == -1) {
-			host->message(run, "option %s of job %s: %s", checked[i],
-			    host->job(run), err);
+			host->message(run, "option %s of job %s: \"%s\": %s",
+			    checked[i], host->job(run), host->opt_string(run,
+			    checked[i]), err);
 			return (-1);
 		}
 

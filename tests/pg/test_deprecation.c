@@ -536,3 +536,19 @@ Test(deprecation, purge_lock_timeout_is_retried_then_resumed)
 	    "s.call_queue_id = c.id)"), 0);
 	PQfinish(c);
 }
+
+Test(deprecation, a_malformed_confirm_is_refused_before_the_run)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 23, SLOW_MONITOR);
+	struct th_out	 o;
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation",
+	    "--set=confirm=XYZ", NULL), 2, "%s", o.err);
+	assert_has(o.err, "confirm");
+	assert_has(o.err, "not an archive digest");
+	th_out_free(&o);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.runs WHERE job = "
+	    "'legacy-deprecation'"), 0);
+	PQfinish(c);
+}
