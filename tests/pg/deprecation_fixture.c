@@ -48,6 +48,13 @@ dep_populate(const char *conf)
 const char *
 dep_prepare(PGconn *c, int users, int rows, int seed, const char *extra)
 {
+	return (dep_prepare_job(c, users, rows, seed, "", extra));
+}
+
+const char *
+dep_prepare_job(PGconn *c, int users, int rows, int seed,
+    const char *settings, const char *extra)
+{
 	const char	*src = getenv("QSCHED_SRCDIR");
 	const char	*conf;
 	char		*jobs;
@@ -70,7 +77,8 @@ dep_prepare(PGconn *c, int users, int rows, int seed, const char *extra)
 	    "  options { queue = \"outstanding_requests\" }\n}\n"
 	    "job \"legacy-deprecation\" {\n"
 	    "  plugin = \"legacy_deprecation\"\n  schedule = \"@manual\"\n"
-	    "  options { %s }\n}\n", src, extra != NULL ? extra : ""), 0);
+	    "  %s\n  options { %s }\n}\n", src, settings,
+	    extra != NULL ? extra : ""), 0);
 	conf = th_conf_shipped(jobs);
 	free(jobs);
 	dep_job(conf, "schema-migrate", NULL, NULL);

@@ -21,6 +21,11 @@
 const char *dep_prepare(PGconn *c, int users, int rows, int seed,
 	    const char *extra);
 
+/* dep_prepare_job - the same, with SETTINGS (job-level lines, such as
+ * timeout) in the job's section. */
+const char *dep_prepare_job(PGconn *c, int users, int rows, int seed,
+	    const char *settings, const char *extra);
+
 /* dep_flag - write flags.ini with populate_legacy_queue = ON. */
 void	 dep_flag(int on);
 

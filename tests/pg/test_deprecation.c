@@ -552,3 +552,42 @@ Test(deprecation, a_malformed_confirm_is_refused_before_the_run)
 	    "'legacy-deprecation'"), 0);
 	PQfinish(c);
 }
+
+/*
+ * The job's timeout hits mid-archive: the run is recorded timed_out, what
+ * its batches committed stays, and the next run resumes and proves.
+ */
+Test(deprecation, timeout_mid_archive_then_rerun_resumes)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare_job(c, 1500, 3000, 24,
+	    "timeout = \"2s\"", SLOW_BATCHES);
+	struct th_out	 o;
+	char		*s, *src, *arc;
+	long long	 at_timeout;
+
+	dep_monitoring(c, conf);
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation", NULL),
+	    1, "%s", o.err);
+	th_out_free(&o);
+	s = th_value(c, "SELECT status FROM qsched.runs WHERE job = "
+	    "'legacy-deprecation' ORDER BY id DESC LIMIT 1");
+	cr_assert_str_eq(s, "timed_out");
+	free(s);
+	at_timeout = th_int(c, DONE_SQL("archive_unsigned_users"));
+	cr_assert_gt(at_timeout, 0);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive WHERE queue_type = "
+	    "'unsigned_users'"), at_timeout);
+	dep_assert_state(c, "unsigned_users", "monitoring");
+
+	dep_run(conf, "--set=pause=0", NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	dep_assert_state(c, "outstanding_requests", "archived");
+	src = dep_rows_md5(c, "call_queue", RETIRED);
+	arc = dep_rows_md5(c, "qsched_legacy.call_queue_archive", RETIRED);
+	cr_assert_str_eq(src, arc);
+	free(src);
+	free(arc);
+	PQfinish(c);
+}
