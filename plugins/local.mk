@@ -45,3 +45,17 @@ plugins_legacy_backfill_la_SOURCES = \
 plugins_legacy_backfill_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_legacy_backfill_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_legacy_backfill_la_LIBADD = $(LIBPQ_LIBS)
+
+plugin_LTLIBRARIES += plugins/legacy_deprecation.la
+plugins_legacy_deprecation_la_SOURCES = \
+	plugins/legacy_deprecation/deprecation.h \
+	plugins/legacy_deprecation/deprecation.c \
+	plugins/legacy_deprecation/ledger.c \
+	plugins/legacy_deprecation/gates.c \
+	plugins/legacy_deprecation/plan.c \
+	plugins/legacy_deprecation/archive.c \
+	plugins/legacy_deprecation/purge.c \
+	plugins/legacy_deprecation/report.c
+plugins_legacy_deprecation_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_legacy_deprecation_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_legacy_deprecation_la_LIBADD = $(LIBPQ_LIBS)

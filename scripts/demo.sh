@@ -143,6 +143,13 @@ step_populate() {
 	show "$PG_BINDIR/psql" -X -c "$q"
 }
 
+# Plan steps 7, 9: the retirement of call_queue and its evidence gates.
+step_deprecation() {
+	step "legacy-deprecation: one step, then the gate report"
+	show "$qsched" -c "$conf" run legacy-deprecation
+	show "$qsched" -c "$conf" run legacy-deprecation --dry-run
+}
+
 step_history() {
 	step "run history and report"
 	show "$qsched" -c "$conf" history
@@ -167,5 +174,6 @@ step_config
 step_migrate
 step_backfill
 step_populate
+step_deprecation
 step_history
 step_keep

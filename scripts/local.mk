@@ -21,3 +21,6 @@ EXTRA_DIST += \
 # loads (its default fixture path, ../sql/fixtures, works in both places).
 pkgdatascriptsdir = $(pkgdatadir)/scripts
 dist_pkgdatascripts_SCRIPTS = scripts/gen-legacy-data.sh
+
+# The legacy_deprecation benchmark driver.
+EXTRA_DIST += scripts/bench-deprecation.sh

@@ -72,3 +72,12 @@ tests_pg_fault_matrix_SOURCES = tests/pg/test_fault_matrix.c \
 tests_pg_fault_matrix_CFLAGS = $(TEST_CFLAGS)
 tests_pg_fault_matrix_LDADD = $(PG_TEST_LIBS)
 EXTRA_DIST += tests/FAULTS.md
+
+# The legacy_deprecation plugin (reuses the backfill fixture's loader).
+check_PROGRAMS += tests/pg_deprecation
+TESTS += tests/pg_deprecation
+tests_pg_deprecation_SOURCES = tests/pg/test_deprecation.c \
+	tests/pg/deprecation_fixture.c tests/pg/deprecation_fixture.h \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
+tests_pg_deprecation_CFLAGS = $(TEST_CFLAGS)
+tests_pg_deprecation_LDADD = $(PG_TEST_LIBS)
