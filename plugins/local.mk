@@ -55,7 +55,8 @@ plugins_perf_benchmark_la_SOURCES = \
 	plugins/perf_benchmark/load.c \
 	plugins/perf_benchmark/plan.c \
 	plugins/perf_benchmark/guard.c \
-	plugins/perf_benchmark/store.c
+	plugins/perf_benchmark/store.c \
+	plugins/perf_benchmark/html.c
 plugins_perf_benchmark_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_perf_benchmark_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_perf_benchmark_la_LIBADD = $(LIBPQ_LIBS)

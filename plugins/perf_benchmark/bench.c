@@ -24,6 +24,9 @@ static const struct qsched_option bench_options[] = {
 	{ "operations", QSCHED_OPT_STRING, 0, "all", 0, 0, NULL,
 	    "all, or a comma-separated list of claim, get, add, remove, "
 	    "eligible, next_pending" },
+	{ "variants", QSCHED_OPT_STRING, 0, "all", 0, 0,
+	    "all|legacy|separated", "measure both tables, or only call_queue "
+	    "or only the separated table (with the shared reads)" },
 	{ "clients", QSCHED_OPT_INT, 0, "4", 1, BENCH_MAX_CLIENTS, NULL,
 	    "concurrent connections" },
 	{ "duration", QSCHED_OPT_DURATION, 0, "5s", 100, 10 * MIN_MS, NULL,
@@ -43,7 +46,7 @@ static const struct qsched_option bench_options[] = {
 	    "run-to-run spread) before the run fails" },
 	{ "min_samples", QSCHED_OPT_INT, 0, "500", 1, 100000000, NULL,
 	    "samples both runs need before a p99 is compared" },
-	{ "min_regression_us", QSCHED_OPT_INT, 0, "100", 0, 100000000, NULL,
+	{ "min_regression_us", QSCHED_OPT_INT, 0, "1000", 0, 100000000, NULL,
 	    "a p99 growth below this many microseconds never fails" },
 	{ "max_lock_waiters", QSCHED_OPT_INT, 0, "2", 0, 100000, NULL,
 	    "do not run while more sessions wait for a lock" },
@@ -74,6 +77,7 @@ bench_read_cfg(const struct qsched_host *host, struct qsched_run *run,
 	cfg->table = strcmp(cfg->queue, "outstanding_requests") == 0 ?
 	    "outstanding_requests_queue" : "unsigned_users_queue";
 	cfg->operations = host->opt_string(run, "operations");
+	cfg->variants = host->opt_string(run, "variants");
 	cfg->clients = (int)host->opt_int(run, "clients");
 	cfg->iterations = host->opt_int(run, "iterations");
 	cfg->duration_us = host->opt_duration_ms(run, "duration") * 1000;
@@ -112,22 +116,45 @@ bench_probe(const struct qsched_host *host, struct qsched_run *run,
 	    " AND to_regprocedure('queue_remove(text,bigint)') IS NOT NULL "
 	    " AND to_regprocedure('queue_add(text,bigint,integer,integer,"
 	    "timestamp without time zone,text,uuid)') IS NOT NULL, "
-	    "to_regclass('call_sessions') IS NOT NULL, "
-	    "to_regclass('agents') IS NOT NULL", 1, params)) == NULL)
+	    "to_regclass('call_sessions') IS NOT NULL", 1, params)) == NULL)
 		return (-1);
 	*source = *PQgetvalue(res, 0, 0) == 't';
 	cfg->have_legacy = *PQgetvalue(res, 0, 1) == 't';
 	cfg->have_separated = *PQgetvalue(res, 0, 2) == 't';
 	cfg->have_sessions = *PQgetvalue(res, 0, 3) == 't';
-	if (*PQgetvalue(res, 0, 4) == 't') {
-		PQclear(res);
-		if ((res = host->exec(run, "choosing an agent",
-		    "SELECT coalesce(min(id)::text, '') FROM agents", 0,
-		    NULL)) == NULL)
-			return (-1);
-		snprintf(cfg->agent, sizeof cfg->agent, "%s",
-		    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (0);
+}
+
+/* The agent claims are made for: the lowest id in agents, or "".  Read
+ * after the guard, under lock_timeout: it is the first lock taken. */
+static int
+bench_agent(const struct qsched_host *host, struct qsched_run *run,
+    struct bench_cfg *cfg)
+{
+	char		 lt[24];
+	const char	*params[1] = { lt };
+	PGresult	*res;
+
+	snprintf(lt, sizeof lt, "%lld", (long long)cfg->lock_timeout_ms);
+	if ((res = host->exec(run, "choosing an agent: BEGIN", "BEGIN", 0,
+	    NULL)) == NULL)
+		return (-1);
+	PQclear(res);
+	if ((res = host->exec(run, "choosing an agent", "SELECT "
+	    "set_config('lock_timeout', $1, true)", 1, params)) == NULL ||
+	    (PQclear(res), res = host->exec(run, "choosing an agent",
+	    "SELECT CASE WHEN to_regclass('agents') IS NULL THEN '' ELSE "
+	    "(SELECT coalesce(min(id)::text, '') FROM agents) END", 0,
+	    NULL)) == NULL) {
+		PQclear(PQexec(host->conn(run), "ROLLBACK"));
+		return (-1);
 	}
+	snprintf(cfg->agent, sizeof cfg->agent, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if ((res = host->exec(run, "choosing an agent: COMMIT", "COMMIT", 0,
+	    NULL)) == NULL)
+		return (-1);
 	PQclear(res);
 	return (0);
 }
@@ -154,6 +181,18 @@ bench_check(const struct qsched_host *host, struct qsched_run *run)
 		return (-1);
 	}
 	return (0);
+}
+
+/* Whether the options select OP. */
+static bool
+bench_wanted(const struct bench_cfg *cfg, const struct bench_op *op)
+{
+	if (strcmp(cfg->variants, "legacy") == 0 && op->variant != BV_LEGACY)
+		return (false);
+	if (strcmp(cfg->variants, "separated") == 0 &&
+	    op->variant == BV_LEGACY)
+		return (false);
+	return (ops_selected(cfg->operations, op->name));
 }
 
 /* Why OP is not measured in this database, or NULL. */
@@ -189,7 +228,8 @@ bench_sample(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (-1);
 	}
-	res = host->exec(run, "choosing users", sql, 1, params);
+	res = host->exec(run, "choosing users", sql,
+	    strstr(sql, "$1") != NULL ? 1 : 0, params);
 	free(sql);
 	if (res == NULL)
 		return (-1);
@@ -286,10 +326,12 @@ bench_run(const struct qsched_host *host, struct qsched_run *run)
 		host->message(run, "not measured: %s", reason);
 		return (QSCHED_SKIP);
 	}
+	if (bench_agent(host, run, &cfg) == -1)
+		return (QSCHED_FAIL);
 	if (!host->dry_run(run) && store_schema(host, run) == -1)
 		return (QSCHED_FAIL);
 	for (int i = 0; i < bench_nops; i++)
-		total += ops_selected(cfg.operations, bench_ops[i].name);
+		total += bench_wanted(&cfg, &bench_ops[i]);
 	if ((res = calloc((size_t)total, sizeof *res)) == NULL) {
 		host->message(run, "out of memory");
 		return (QSCHED_FAIL);
@@ -301,7 +343,7 @@ bench_run(const struct qsched_host *host, struct qsched_run *run)
 		const struct bench_op *op = &bench_ops[i];
 		struct bench_result *r = &res[n];
 
-		if (!ops_selected(cfg.operations, op->name))
+		if (!bench_wanted(&cfg, op))
 			continue;
 		hist_init(&r->hist);
 		r->op = op;

@@ -11,6 +11,7 @@
  *	plan.c		EXPLAIN (ANALYZE, BUFFERS) of one operation
  *	guard.c		the busy-database refusal
  *	store.c		the result table, the comparison and the gate
+ *	html.c		the HTML page of qsched report --format html
  */
 #ifndef BENCH_H
 #define BENCH_H
@@ -94,6 +95,7 @@ struct bench_cfg {
 	const char	*queue;		/* "unsigned_users" */
 	const char	*table;		/* "unsigned_users_queue" */
 	const char	*operations;
+	const char	*variants;	/* "all", "legacy", "separated" */
 	int		 clients;
 	int64_t		 duration_us;	/* per operation; 0 with iterations */
 	int64_t		 iterations;	/* per operation; 0: by duration */
@@ -152,6 +154,9 @@ struct bench_limits {
  * (recorded). */
 int		 guard_busy(const struct qsched_host *, struct qsched_run *,
 		    const struct bench_limits *, char *reason, size_t len);
+
+/* html.c: SQL creating qsched_bench.report_html(job). */
+extern const char store_html_ddl[];
 
 /* store.c */
 int		 store_schema(const struct qsched_host *, struct qsched_run *);

@@ -1,8 +1,9 @@
 /*
  * guard.c - whether the database is too busy to be measured: the run
- * refuses to start (and stops between operations) when more sessions
- * wait for a lock than max_lock_waiters, more other client backends are
- * running a statement than max_active_backends, a standby replays more
+ * refuses to start (and stops between operations) when more sessions of
+ * this database wait for a lock than max_lock_waiters, more other client
+ * backends of this database are running a statement than
+ * max_active_backends, a standby replays more
  * than max_replication_lag behind (pg_stat_replication.replay_lag, which
  * PostgreSQL shows in full only to superusers and pg_monitor members),
  * the server is itself a standby (the write operations need the
@@ -16,9 +17,12 @@
 #include "bench.h"
 
 #define GUARD_SQL							\
-	"SELECT (SELECT count(*) FROM pg_locks WHERE NOT granted), "	\
+	"SELECT (SELECT count(*) FROM pg_locks AS l "			\
+	"  JOIN pg_stat_activity AS a USING (pid) WHERE NOT l.granted "	\
+	"  AND a.datname = current_database()), "			\
 	" (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' " \
 	"  AND backend_type = 'client backend' "			\
+	"  AND datname = current_database() "				\
 	"  AND pid <> pg_backend_pid()), "				\
 	" pg_is_in_recovery(), "					\
 	" (SELECT coalesce(round(max(extract(epoch FROM replay_lag)) * " \

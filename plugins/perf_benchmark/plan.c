@@ -145,10 +145,11 @@ plan_explain(const struct qsched_host *host, struct qsched_run *run,
 		return (-1);
 	PQclear(res);
 	for (int i = 0; i < op->nsteps; i++) {
-		bool	 next_needs = i + 1 < op->nsteps &&
-		    op->steps[i + 1].nparams > 1 &&
-		    op->steps[i + 1].params[1] == BP_PREV;
+		bool	 next_needs = false;
 
+		for (int k = 0; i + 1 < op->nsteps &&
+		    k < op->steps[i + 1].nparams; k++)
+			next_needs |= op->steps[i + 1].params[k] == BP_PREV;
 		if (i > 0 && prev[0] == '\0')
 			break;		/* nothing claimed: no UPDATE */
 		if (plan_step(conn, cfg, &op->steps[i], next_needs, user, prev,

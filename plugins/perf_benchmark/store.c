@@ -132,7 +132,16 @@ static const char store_ddl[] =
 "	AS regressed) AS g ON p.run_id IS NOT NULL;\n"
 "COMMENT ON VIEW qsched_bench.comparison IS\n"
 "    'perf_benchmark runs against the baseline, the previous run and legacy';\n"
-"COMMENT ON SCHEMA qsched_bench IS '" STORE_VERSION "';\n";
+"CREATE OR REPLACE VIEW qsched_bench.latest AS\n"
+"SELECT c.job, c.run_id, c.op, c.variant, c.samples, c.errors,\n"
+"    c.ops_per_s, c.p50_ms, c.p99_ms, c.vs_legacy_pct, c.vs_baseline_pct,\n"
+"    c.vs_previous_pct, c.verdict, c.plan\n"
+"FROM qsched_bench.comparison AS c\n"
+"WHERE c.run_id = (SELECT max(x.run_id) FROM qsched_bench.results AS x\n"
+"    WHERE x.job = c.job)\n"
+"ORDER BY c.job, c.op, c.variant;\n"
+"COMMENT ON VIEW qsched_bench.latest IS\n"
+"    'perf_benchmark: the latest run of each job, as qsched report shows it';\n";
 
 int
 store_schema(const struct qsched_host *host, struct qsched_run *run)
@@ -160,6 +169,11 @@ store_schema(const struct qsched_host *host, struct qsched_run *run)
 	    "SELECT pg_advisory_xact_lock($1::bigint)", 1, params)) == NULL ||
 	    (PQclear(res), res = host->exec(run, "creating schema "
 	    "qsched_bench", store_ddl, 0, NULL)) == NULL ||
+	    (PQclear(res), res = host->exec(run, "creating "
+	    "qsched_bench.report_html", store_html_ddl, 0, NULL)) == NULL ||
+	    (PQclear(res), res = host->exec(run, "creating schema "
+	    "qsched_bench", "COMMENT ON SCHEMA qsched_bench IS '"
+	    STORE_VERSION "'", 0, NULL)) == NULL ||
 	    (PQclear(res), res = host->exec(run, "creating schema "
 	    "qsched_bench: COMMIT", "COMMIT", 0, NULL)) == NULL) {
 		PQclear(PQexec(host->conn(run), "ROLLBACK"));
