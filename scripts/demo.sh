@@ -5,8 +5,8 @@
 #                            start PostgreSQL in a temporary directory, load
 #                            a generated legacy dialler database, run the
 #                            migration (schema-migrate, legacy-backfill, both
-#                            queue populations), show the history and the
-#                            report, clean up
+#                            queue populations, perf-benchmark), show the
+#                            history and the report, clean up
 #   scripts/demo.sh --keep   leave the cluster running and say how to use it
 #
 # Each step is a function, run in order at the bottom.
@@ -141,6 +141,13 @@ step_populate() {
 	show "$PG_BINDIR/psql" -X -c "$q"
 }
 
+# Plan step 8.2: legacy against separated, rolled back, then compared.
+step_bench() {
+	step "perf-benchmark: each queue operation on both tables, rolled back"
+	show "$qsched" -c "$conf" run perf-benchmark --set duration=1s
+	show "$qsched" -c "$conf" report --job perf-benchmark
+}
+
 step_history() {
 	step "run history and report"
 	show "$qsched" -c "$conf" history
@@ -165,5 +172,6 @@ step_config
 step_migrate
 step_backfill
 step_populate
+step_bench
 step_history
 step_keep
