@@ -318,6 +318,10 @@ bench_run(const struct qsched_host *host, struct qsched_run *run)
 	int		 n = 0, busy, total = 0, saved;
 
 	bench_read_cfg(host, run, &cfg, &lim, &gate);
+	if (ops_names_valid(cfg.operations, reason, sizeof reason) == -1) {
+		host->message(run, "operations: %s", reason);
+		return (QSCHED_FAIL);
+	}
 	if (bench_probe(host, run, &cfg, &source) == -1)
 		return (QSCHED_FAIL);
 	if ((busy = guard_busy(host, run, &lim, reason, sizeof reason)) != 0) {
