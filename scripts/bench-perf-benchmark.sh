@@ -14,7 +14,8 @@
 # change between consecutive runs, and (max - min) / median), which the
 # regression threshold must sit above.  pgbench's latencies come from its
 # per-transaction log, BEGIN to ROLLBACK as perf_benchmark times them,
-# with -M extended (perf_benchmark's statements are parameterised).
+# with -M extended (perf_benchmark's statements are parameterised) and
+# -j 1 (one thread drives every client, as perf_benchmark does).
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 secs=${1:-10}
@@ -86,7 +87,7 @@ measure_plugin() {
 measure_pgbench() {
 	rm -rf "$bench/log" && mkdir "$bench/log"
 	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -M extended -c "$clients" \
-	    -j 2 -T "$secs" -f "$bench/claim.sql" -l bench) \
+	    -j 1 -T "$secs" -f "$bench/claim.sql" -l bench) \
 	    >"$bench/pgbench.out" 2>&1
 	tps=$(awk '/^tps/ { print $3; exit }' "$bench/pgbench.out")
 	cat "$bench/log"/* | awk '{ print $3 / 1000 }' | sort -g >"$bench/lat"
@@ -127,7 +128,7 @@ echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients"
 echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating"
 printf '| measured by | p50 | p99 | transactions/s |\n|---|---|---|---|\n'
 printf '| perf_benchmark | %.3f ms | %.3f ms | %.0f |\n' "$p50a" "$p99a" "$tpsa"
-printf '| pgbench -M extended | %.3f ms | %.3f ms | %.0f |\n' "$p50b" "$p99b" "$tpsb"
+printf '| pgbench -M extended -j 1 | %.3f ms | %.3f ms | %.0f |\n' "$p50b" "$p99b" "$tpsb"
 awk -v a="$p50a" -v b="$p50b" -v c="$p99a" -v d="$p99b" -v e="$tpsa" \
     -v f="$tpsb" 'BEGIN { printf "| ratio | %.2f | %.2f | %.2f |\n", a / b, c / d, e / f }'
 echo
