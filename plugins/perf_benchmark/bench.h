@@ -156,7 +156,7 @@ int		 guard_busy(const struct qsched_host *, struct qsched_run *,
 		    const struct bench_limits *, char *reason, size_t len);
 
 /* html.c: SQL creating qsched_bench.report_html(job). */
-extern const char store_html_ddl[];
+extern const char html_ddl[];
 
 /* store.c */
 int		 store_schema(const struct qsched_host *, struct qsched_run *);

@@ -10,7 +10,7 @@
 
 #include "bench.h"
 
-const char store_html_ddl[] =
+const char html_ddl[] =
 "CREATE OR REPLACE FUNCTION qsched_bench.html_escape(t text)\n"
 "RETURNS text LANGUAGE sql IMMUTABLE AS $$\n"
 "	SELECT replace(replace(replace(replace(coalesce(t, ''), '&', '&amp;'),\n"

@@ -48,7 +48,7 @@ struct bench_load {
 };
 
 /* One measurement of one operation. */
-struct drive {
+struct load_drive {
 	struct bench_load *l;
 	const struct bench_op *op;
 	const struct bench_users *users;
@@ -116,7 +116,7 @@ load_close(struct bench_load *l)
 }
 
 static uint64_t
-drive_rand(struct drive *d)
+load_rand(struct load_drive *d)
 {
 	d->rng ^= d->rng << 13;
 	d->rng ^= d->rng >> 7;
@@ -125,7 +125,7 @@ drive_rand(struct drive *d)
 }
 
 static int
-drive_lost(struct drive *d, struct client *c, const char *what)
+load_lost(struct load_drive *d, struct client *c, const char *what)
 {
 	d->l->host->fail(d->l->run, NULL, "client %d: %s",
 	    (int)(c - d->l->c) + 1, what);
@@ -133,7 +133,7 @@ drive_lost(struct drive *d, struct client *c, const char *what)
 }
 
 static int
-drive_send(struct drive *d, struct client *c, enum phase ph)
+load_send(struct load_drive *d, struct client *c, enum phase ph)
 {
 	const struct bench_step *s;
 	const char	*values[BENCH_MAX_PARAMS];
@@ -152,12 +152,12 @@ drive_send(struct drive *d, struct client *c, enum phase ph)
 		    values, NULL, NULL, 0);
 	}
 	if (!ok)
-		return (drive_lost(d, c, "sending a statement"));
+		return (load_lost(d, c, "sending a statement"));
 	return (0);
 }
 
 static bool
-drive_more(struct drive *d)
+load_more(struct load_drive *d)
 {
 	if (d->stop)
 		return (false);
@@ -167,20 +167,20 @@ drive_more(struct drive *d)
 }
 
 static int
-drive_start(struct drive *d, struct client *c)
+load_start(struct load_drive *d, struct client *c)
 {
 	d->started++;
 	c->err = false;
 	c->got_prev = false;
 	c->step = 0;
 	c->user = d->users->n > 0 ?
-	    d->users->id[drive_rand(d) % (uint64_t)d->users->n] : "";
+	    d->users->id[load_rand(d) % (uint64_t)d->users->n] : "";
 	c->t0 = d->l->host->mono_us();
-	return (drive_send(d, c, PH_BEGIN));
+	return (load_send(d, c, PH_BEGIN));
 }
 
 static bool
-drive_needs_prev(const struct bench_step *s)
+load_needs_prev(const struct bench_step *s)
 {
 	for (int i = 0; i < s->nparams; i++)
 		if (s->params[i] == BP_PREV)
@@ -190,21 +190,21 @@ drive_needs_prev(const struct bench_step *s)
 
 /* The statement in flight on C has ended: send the next one. */
 static int
-drive_advance(struct drive *d, struct client *c)
+load_advance(struct load_drive *d, struct client *c)
 {
 	int64_t		 t;
 
 	switch (c->phase) {
 	case PH_BEGIN:
-		return (drive_send(d, c, c->err ? PH_ROLLBACK : PH_STEP));
+		return (load_send(d, c, c->err ? PH_ROLLBACK : PH_STEP));
 	case PH_STEP:
 		c->step++;
 		/* No row to claim: the claim ends after its SELECT. */
 		if (c->err || c->step == d->op->nsteps ||
-		    (drive_needs_prev(&d->op->steps[c->step]) &&
+		    (load_needs_prev(&d->op->steps[c->step]) &&
 		    !c->got_prev))
-			return (drive_send(d, c, PH_ROLLBACK));
-		return (drive_send(d, c, PH_STEP));
+			return (load_send(d, c, PH_ROLLBACK));
+		return (load_send(d, c, PH_STEP));
 	case PH_ROLLBACK:
 		t = d->l->host->mono_us() - c->t0;
 		if (d->r != NULL) {
@@ -213,8 +213,8 @@ drive_advance(struct drive *d, struct client *c)
 			else
 				hist_add(&d->r->hist, (uint64_t)t);
 		}
-		if (drive_more(d))
-			return (drive_start(d, c));
+		if (load_more(d))
+			return (load_start(d, c));
 		c->phase = PH_IDLE;
 		d->active--;
 		return (0);
@@ -224,7 +224,7 @@ drive_advance(struct drive *d, struct client *c)
 }
 
 static int
-drive_result(struct drive *d, struct client *c, PGresult *res)
+load_result(struct load_drive *d, struct client *c, PGresult *res)
 {
 	const char	*state;
 
@@ -260,20 +260,20 @@ drive_result(struct drive *d, struct client *c, PGresult *res)
 
 /* Read what C's server sent; advance it as far as that goes. */
 static int
-drive_read(struct drive *d, struct client *c)
+load_read(struct load_drive *d, struct client *c)
 {
 	PGresult	*res;
 	int		 rc;
 
 	if (!PQconsumeInput(c->conn))
-		return (drive_lost(d, c, PQerrorMessage(c->conn)));
+		return (load_lost(d, c, PQerrorMessage(c->conn)));
 	while (c->phase != PH_IDLE && !PQisBusy(c->conn)) {
 		if ((res = PQgetResult(c->conn)) == NULL) {
-			if (drive_advance(d, c) == -1)
+			if (load_advance(d, c) == -1)
 				return (-1);
 			continue;
 		}
-		rc = drive_result(d, c, res);
+		rc = load_result(d, c, res);
 		PQclear(res);
 		if (rc == -1)
 			return (-1);
@@ -282,15 +282,15 @@ drive_read(struct drive *d, struct client *c)
 }
 
 static int
-drive_loop(struct drive *d)
+load_loop(struct load_drive *d)
 {
 	struct bench_load *l = d->l;
 	struct pollfd	 fds[BENCH_MAX_CLIENTS];
 	int		 idx[BENCH_MAX_CLIENTS], nfds;
 
-	for (int i = 0; i < l->n && drive_more(d); i++) {
+	for (int i = 0; i < l->n && load_more(d); i++) {
 		d->active++;
-		if (drive_start(d, &l->c[i]) == -1)
+		if (load_start(d, &l->c[i]) == -1)
 			return (-1);
 	}
 	while (d->active > 0) {
@@ -313,7 +313,7 @@ drive_loop(struct drive *d)
 		}
 		for (int k = 0; k < nfds; k++)
 			if (fds[k].revents != 0 &&
-			    drive_read(d, &l->c[idx[k]]) == -1)
+			    load_read(d, &l->c[idx[k]]) == -1)
 				return (-1);
 	}
 	return (0);
@@ -330,7 +330,7 @@ load_run(struct bench_load *l, const struct bench_op *op,
     const struct bench_users *users, int64_t duration_us, int64_t iterations,
     struct bench_result *r)
 {
-	struct drive	 d;
+	struct load_drive	 d;
 	int64_t		 t0;
 	int		 rc = -1;
 
@@ -349,7 +349,7 @@ load_run(struct bench_load *l, const struct bench_op *op,
 		}
 	t0 = l->host->mono_us();
 	d.end_us = iterations > 0 ? 0 : t0 + duration_us;
-	rc = drive_loop(&d);
+	rc = load_loop(&d);
 	if (r != NULL)
 		r->elapsed_us = l->host->mono_us() - t0;
 out:

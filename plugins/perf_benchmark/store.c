@@ -170,7 +170,7 @@ store_schema(const struct qsched_host *host, struct qsched_run *run)
 	    (PQclear(res), res = host->exec(run, "creating schema "
 	    "qsched_bench", store_ddl, 0, NULL)) == NULL ||
 	    (PQclear(res), res = host->exec(run, "creating "
-	    "qsched_bench.report_html", store_html_ddl, 0, NULL)) == NULL ||
+	    "qsched_bench.report_html", html_ddl, 0, NULL)) == NULL ||
 	    (PQclear(res), res = host->exec(run, "creating schema "
 	    "qsched_bench", "COMMENT ON SCHEMA qsched_bench IS '"
 	    STORE_VERSION "'", 0, NULL)) == NULL ||
