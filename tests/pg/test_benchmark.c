@@ -340,13 +340,14 @@ TestSuite(benchmark_gate, .init = th_setup_exclusive, .fini = th_teardown,
 Test(benchmark_gate, regression_gate)
 {
 	const char	*conf = bench_conf("operations = \"next_pending\"\n"
-	    "variants = \"separated\"\niterations = 1000\n"
-	    "min_samples = 500\nmin_regression_us = 10000");
+	    "variants = \"separated\"\niterations = 600\n"
+	    "min_samples = 300\nmin_regression_us = 10000");
 	PGconn		*c = th_connect();
 	struct th_out	 o;
 	char		*s;
 	int		 rc;
 
+	th_run_timeout_ms = 300000;	/* 600 scans of 500k rows, loaded */
 	bench_load(c, conf, 5000);
 	/* Finished entries a scan without the claim index has to read. */
 	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
