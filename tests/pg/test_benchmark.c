@@ -460,3 +460,17 @@ Test(benchmark, kill_9_leaves_nothing)
 	free(after);
 	PQfinish(c);
 }
+
+/* A bad operations list is refused where it is written, naming the file,
+ * the option and the word; no run is recorded. */
+Test(benchmark, bad_operations_refused)
+{
+	const char	*conf = bench_conf("operations = \"claim,bogus\"");
+	struct th_out	 o;
+
+	cr_assert_eq(th_qsched(&o, conf, "run", JOB, NULL), 2, "%s", o.err);
+	cr_assert(strstr(o.err, "jobs.conf:") != NULL && strstr(o.err,
+	    "operations") != NULL && strstr(o.err, "\"bogus\" is not an "
+	    "operation") != NULL, "%s", o.err);
+	th_out_free(&o);
+}
