@@ -5,8 +5,8 @@
 #                            start PostgreSQL in a temporary directory, load
 #                            a generated legacy dialler database, run the
 #                            migration (schema-migrate, legacy-backfill, both
-#                            queue populations), show the history and the
-#                            report, clean up
+#                            queue populations, perf-benchmark), show the
+#                            history and the report, clean up
 #   scripts/demo.sh --keep   leave the cluster running and say how to use it
 #
 # Each step is a function, run in order at the bottom.
@@ -150,6 +150,13 @@ step_deprecation() {
 	show "$qsched" -c "$conf" run legacy-deprecation --dry-run
 }
 
+# Plan step 8.2: legacy against separated, rolled back, then compared.
+step_bench() {
+	step "perf-benchmark: each queue operation on both tables, rolled back"
+	show "$qsched" -c "$conf" run perf-benchmark --set duration=1s
+	show "$qsched" -c "$conf" report --job perf-benchmark
+}
+
 step_history() {
 	step "run history and report"
 	show "$qsched" -c "$conf" history
@@ -175,5 +182,7 @@ step_migrate
 step_backfill
 step_populate
 step_deprecation
+
+step_bench
 step_history
 step_keep

@@ -14,7 +14,8 @@ EXTRA_DIST += \
 	scripts/bench-backfill.sh \
 	scripts/bench-population.sh \
 	scripts/bench-cron.sh \
-	scripts/bench-cron.c
+	scripts/bench-cron.c \
+	scripts/bench-perf-benchmark.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it

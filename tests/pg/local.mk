@@ -81,3 +81,12 @@ tests_pg_deprecation_SOURCES = tests/pg/test_deprecation.c \
 	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
 tests_pg_deprecation_CFLAGS = $(TEST_CFLAGS)
 tests_pg_deprecation_LDADD = $(PG_TEST_LIBS)
+
+# The perf_benchmark plugin (the population fixture loads the database).
+check_PROGRAMS += tests/pg_benchmark
+TESTS += tests/pg_benchmark
+tests_pg_benchmark_SOURCES = tests/pg/test_benchmark.c \
+	tests/pg/population_fixture.h tests/pg/population_fixture.c
+tests_pg_benchmark_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_pg_benchmark_LDFLAGS = -pthread
+tests_pg_benchmark_LDADD = $(PG_TEST_LIBS)
