@@ -150,6 +150,7 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	if (config_load(d->path, &nc, err, sizeof err) == -1) {
 		log_err("reload failed; the running configuration stays in "
 		    "force: %s", err);
+		metrics_http_reloaded(false);
 		notify_send("READY=1");
 		d->status[0] = '\0';
 		return;
@@ -184,6 +185,7 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	d->fires = nf;
 	daemon_gc(d);
 	log_notice("reloaded %s: %zu jobs", d->path, nc->njobs);
+	metrics_http_reloaded(true);
 	if (reconnect) {
 		log_notice("the database setting changed: reconnecting");
 		if (d->book != NULL) {
@@ -446,6 +448,12 @@ daemon_main(const char *path, struct config *cfg,
 		daemon_free(&d);
 		return (QSCHED_EXIT_FAILED);
 	}
+	/* After daemon_signals(): the HTTP thread inherits the mask. */
+	if (metrics_http_start(cfg, err, sizeof err) == -1) {
+		log_err("%s", err);
+		daemon_free(&d);
+		return (QSCHED_EXIT_FAILED);
+	}
 
 	(void)book_connect(&d);
 	now_ms = daemon_now(&d);
@@ -487,6 +495,7 @@ daemon_main(const char *path, struct config *cfg,
 				daemon_reload(&d, now_ms);
 		}
 		daemon_status(&d);
+		metrics_http_publish(&d);
 		daemon_wait(&d, now_ms, clock_mono_ms(), &waitmask);
 	}
 
@@ -501,6 +510,7 @@ daemon_main(const char *path, struct config *cfg,
 		    "unreachable): the next qsched on this host marks them "
 		    "abandoned", held);
 	log_notice("stopped");
+	metrics_http_stop();
 	notify_close();
 	daemon_free(&d);
 	return (QSCHED_EXIT_OK);

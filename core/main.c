@@ -24,6 +24,7 @@ static const struct {
 	{ "check", cmd_check },
 	{ "flags", cmd_flags },
 	{ "plugins", cmd_plugins },
+	{ "metrics", cmd_metrics },
 };
 
 static void
@@ -45,6 +46,8 @@ main_usage(FILE *out)
 	    "  check          validate config, plugins, options, flags, database\n"
 	    "  flags          effective feature flags\n"
 	    "  plugins        installed plugins and their options\n"
+	    "  metrics [--output FILE] [--format text|openmetrics]\n"
+	    "                 Prometheus metrics from the history and plugins\n"
 	    "options:\n"
 	    "  -c FILE        jobs.conf (default $QSCHED_CONFIG, else %s)\n"
 	    "  -v, -q         more or less logging\n"

@@ -13,6 +13,8 @@ set -eu
 # The one list.  What each is for:
 #   build-essential autoconf automake libtool pkg-config   the build
 #   libpq-dev libconfuse-dev libinih-dev                   qsched's libraries
+#   libmicrohttpd-dev                                      the daemon's /metrics
+#   prometheus                                             promtool and prometheus: monitoring/ tests
 #   libcriterion-dev                                       the test suites
 #   postgresql-15 postgresql-client-15 postgresql-contrib  test and demo server, psql
 #   mandoc                                                 man page checks
@@ -21,9 +23,9 @@ set -eu
 #   systemd                                                systemd-analyze verify of the unit
 #   procps util-linux passwd                               ps/pkill, runuser/setsid, useradd
 PACKAGES="build-essential autoconf automake libtool pkg-config
-libpq-dev libconfuse-dev libinih-dev libcriterion-dev
+libpq-dev libconfuse-dev libinih-dev libcriterion-dev libmicrohttpd-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
-mandoc jq tzdata systemd procps util-linux passwd"
+mandoc jq tzdata systemd procps util-linux passwd prometheus"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"
 
