@@ -289,10 +289,10 @@ metrics_http_start(const struct config *cfg, char *err, size_t errlen)
 		flags |= MHD_USE_IPv6;
 	metrics_http_main.mhd = MHD_start_daemon(flags,
 	    (uint16_t)atoi(port), NULL, NULL, metrics_http_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, metrics_http_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_IDLE_S,
-	    MHD_OPTION_EXTERNAL_LOGGER, metrics_http_log, NULL,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (metrics_http_main.mhd == NULL) {

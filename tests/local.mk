@@ -29,3 +29,8 @@ endif
 
 TESTS += tests/man-lint.sh
 EXTRA_DIST += tests/man-lint.sh
+
+# Metrics: qsched metrics, the daemon's /metrics, a real Prometheus, the
+# shipped alert rules (skipped without prometheus).
+TESTS += tests/pg_metrics.sh
+EXTRA_DIST += tests/pg_metrics.sh
