@@ -54,7 +54,6 @@ struct metrics_acc {
 	int64_t		 rows;
 	double		 last_success;		/* epoch s; 0: none */
 	double		 last_failure;
-	char		 success_started[64];	/* of the last success; "" */
 };
 
 /* One RUN_SUM series: job JOB's sum of metrics key DEF->source. */
@@ -388,11 +387,8 @@ metrics_acc_add(struct metrics_acc *a, const struct metrics_acc *b)
 	for (size_t i = 0; i < METRICS_NBUCKET; i++)
 		a->bucket[i] += b->bucket[i];
 	a->rows += b->rows;
-	if (b->last_success > a->last_success) {
+	if (b->last_success > a->last_success)
 		a->last_success = b->last_success;
-		snprintf(a->success_started, sizeof a->success_started, "%s",
-		    b->success_started);
-	}
 	if (b->last_failure > a->last_failure)
 		a->last_failure = b->last_failure;
 }
@@ -440,34 +436,132 @@ metrics_double(const PGresult *res, int row, int col)
 	    strtod(PQgetvalue(res, row, col), NULL));
 }
 
-static PGresult *
-metrics_query(PGconn *conn, const char *what, const char *sql, int n,
-    const char *const *params, char *err, size_t errlen)
-{
-	char		 e[QSCHED_ERRLEN];
-	PGresult	*res;
+/*
+ * The refresh is one round trip: libpq's pipeline mode sends every query
+ * at once.  The core's queries share one REPEATABLE READ READ ONLY
+ * transaction, so they see one snapshot and one now(): the watermark the
+ * run counts and the plugin sums are split at is the same.  Its COMMIT
+ * follows in a sync of its own, which also ends it when it failed.  Each
+ * plugin query follows in a sync of its own, so its failure (a missing
+ * table) costs only its family.
+ */
+struct metrics_pipe {
+	PGconn		*conn;
+	int		 syncs;		/* sent and not yet read */
+	char		*err;
+	size_t		 errlen;
+	bool		 failed;
+};
 
-	if ((res = db_query(conn, sql, n, params, e, sizeof e)) == NULL)
-		snprintf(err, errlen, "metrics: %s: %s", what, e);
-	return (res);
+/* The watermark: an hour ago, or the start of the oldest open run; never
+ * before the last one, SINCE. */
+#define METRICS_W(since)						\
+	"(SELECT greatest(" since "::timestamptz, least(now() - "	\
+	"interval '1 hour', (SELECT min(started_at) FROM qsched.runs "	\
+	"WHERE status IN ('running', 'retry_scheduled')))))"
+#define METRICS_FINAL							\
+	"NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')"
+
+static void
+metrics_pipe_send(struct metrics_pipe *p, const char *what, const char *sql,
+    int n, const char *const *params)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQsendQueryParams(p->conn, sql, n, NULL, params, NULL, NULL,
+	    0) != 1) {
+		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+	}
+}
+
+static void
+metrics_pipe_sync(struct metrics_pipe *p)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQpipelineSync(p->conn) != 1) {
+		snprintf(p->err, p->errlen, "metrics: sync: %s",
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+		return;
+	}
+	p->syncs++;
 }
 
 /*
- * Sums of the final runs of S's jobs that started in [FROM, TO), added to
- * ACC (per job) and SUMS (per key).
+ * The next query's result, its terminating NULL consumed: the result, or
+ * NULL with ERR set (when ERR is not NULL, else the failure is quiet).
  */
-static int
-metrics_aggregate(PGconn *conn, const struct metrics_snap *s,
-    const char *jobs, const char *from, const char *to,
-    struct metrics_acc *acc, double *sums, char *err, size_t errlen)
+static PGresult *
+metrics_pipe_result(struct metrics_pipe *p, const char *what, char *err,
+    size_t errlen)
+{
+	char		 e[QSCHED_ERRLEN];
+	PGresult	*res, *end;
+
+	if ((res = PQgetResult(p->conn)) == NULL) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    db_error(NULL, p->conn, e, sizeof e));
+		return (NULL);
+	}
+	if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {	/* not expected */
+		p->syncs--;
+		PQclear(res);
+		snprintf(err, errlen, "metrics: %s: no result", what);
+		return (NULL);
+	}
+	while ((end = PQgetResult(p->conn)) != NULL)
+		PQclear(end);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    PQresultStatus(res) == PGRES_PIPELINE_ABORTED ?
+		    "not run (an earlier query failed)" :
+		    db_error(res, p->conn, e, sizeof e));
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+/* Read up to and including the next sync; false if the connection broke. */
+static bool
+metrics_pipe_skip(struct metrics_pipe *p)
+{
+	PGresult	*res;
+	int		 nulls = 0;
+
+	while (p->syncs > 0) {
+		if ((res = PQgetResult(p->conn)) == NULL) {
+			if (PQstatus(p->conn) != CONNECTION_OK || ++nulls > 2)
+				return (false);
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			p->syncs--;
+			PQclear(res);
+			return (true);
+		}
+		PQclear(res);
+	}
+	return (true);
+}
+
+/* Run counts: SQL for the final runs of jobs $1 started since $2, split
+ * at the watermark (column 1: settled, before it; column 2: it). */
+static char *
+metrics_runs_sql(void)
 {
 	struct buf	 q = { NULL, 0, 0 };
-	const char	*params[5] = { jobs, from, to, NULL, NULL };
-	const char	**kj, **kk;
-	PGresult	*res;
-	int		 col;
 
-	buf_puts(&q, "SELECT r.job");
+	buf_puts(&q, "SELECT r.job, r.started_at < w.w, w.w::text");
 	for (size_t i = 0; i < METRICS_NSTATUS; i++)
 		buf_printf(&q, ", count(*) FILTER (WHERE r.status = '%s')",
 		    metrics_statuses[i]);
@@ -477,28 +571,30 @@ metrics_aggregate(PGconn *conn, const struct metrics_snap *s,
 		    "%lld)", (long long)metrics_buckets_ms[i]);
 	buf_puts(&q, ", coalesce(sum(r.rows_processed), 0), "
 	    "extract(epoch FROM max(r.finished_at) FILTER (WHERE r.status = "
-	    "'succeeded')), max(r.started_at) FILTER (WHERE r.status = "
-	    "'succeeded')::text, extract(epoch FROM max(r.finished_at) "
+	    "'succeeded')), extract(epoch FROM max(r.finished_at) "
 	    "FILTER (WHERE r.status IN " METRICS_FAILED ")) "
-	    "FROM qsched.runs r WHERE r.job = ANY ($1::text[]) "
-	    "AND r.started_at >= $2::timestamptz "
-	    "AND r.started_at < $3::timestamptz AND NOT r.dry_run "
-	    "AND r.status NOT IN ('running', 'retry_scheduled') "
-	    "GROUP BY r.job");
-	res = metrics_query(conn, "run counts", q.data, 3, params, err,
-	    errlen);
-	buf_free(&q);
-	if (res == NULL)
-		return (-1);
+	    "FROM qsched.runs r, " METRICS_W("$2") " AS w(w) "
+	    "WHERE r.job = ANY ($1::text[]) AND r.started_at >= $2::timestamptz "
+	    "AND " METRICS_FINAL " GROUP BY r.job, 2, 3");
+	return (buf_take(&q));
+}
+
+/* Rows of metrics_runs_sql(): settled ones into DELTA, the rest into the
+ * snapshot; the watermark into WINDOW ("" when no row). */
+static void
+metrics_read_runs(const PGresult *res, struct metrics_snap *s,
+    struct metrics_acc *delta, char *window, size_t wlen)
+{
 	for (int row = 0; row < PQntuples(res); row++) {
 		struct metrics_acc a;
 		size_t		 j = metrics_job_index(s, PQgetvalue(res, row,
 		    0));
+		int		 col = 3;
 
+		snprintf(window, wlen, "%s", PQgetvalue(res, row, 2));
 		if (j == (size_t)-1)
 			continue;
 		memset(&a, 0, sizeof a);
-		col = 1;
 		for (size_t i = 0; i < METRICS_NSTATUS; i++)
 			a.status[i] = metrics_int(res, row, col++);
 		a.count = metrics_int(res, row, col++);
@@ -507,70 +603,36 @@ metrics_aggregate(PGconn *conn, const struct metrics_snap *s,
 			a.bucket[i] = metrics_int(res, row, col++);
 		a.rows = metrics_int(res, row, col++);
 		a.last_success = metrics_double(res, row, col++);
-		if (!PQgetisnull(res, row, col))
-			snprintf(a.success_started, sizeof a.success_started,
-			    "%s", PQgetvalue(res, row, col));
-		col++;
 		a.last_failure = metrics_double(res, row, col++);
-		metrics_acc_add(&acc[j], &a);
+		metrics_acc_add(*PQgetvalue(res, row, 1) == 't' ? &delta[j] :
+		    &s->acc[j], &a);
 	}
-	PQclear(res);
-	if (s->nkeys == 0)
-		return (0);
+}
 
-	kj = xcalloc(s->nkeys, sizeof *kj);
-	kk = xcalloc(s->nkeys, sizeof *kk);
-	for (size_t i = 0; i < s->nkeys; i++) {
-		kj[i] = s->jobs[s->keys[i].job];
-		kk[i] = s->keys[i].def->source;
-	}
-	params[0] = metrics_array(kj, s->nkeys);
-	params[3] = metrics_array(kk, s->nkeys);
-	free(kj);
-	free(kk);
-	res = metrics_query(conn, "plugin run sums",
-	    "SELECT k.job, k.key, coalesce(sum((r.metrics ->> k.key)::numeric) "
-	    "FILTER (WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "
-	    "FROM unnest($1::text[], $4::text[]) AS k(job, key) "
-	    "JOIN qsched.runs r ON r.job = k.job "
-	    "WHERE r.started_at >= $2::timestamptz "
-	    "AND r.started_at < $3::timestamptz AND NOT r.dry_run "
-	    "AND r.status NOT IN ('running', 'retry_scheduled') "
-	    "GROUP BY k.job, k.key", 4, params, err, errlen);
-	free((char *)params[0]);
-	free((char *)params[3]);
-	if (res == NULL)
-		return (-1);
-	for (int row = 0; row < PQntuples(res); row++)
+static void
+metrics_read_sums(const PGresult *res, struct metrics_snap *s,
+    double *delta, char *window, size_t wlen)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		snprintf(window, wlen, "%s", PQgetvalue(res, row, 2));
 		for (size_t i = 0; i < s->nkeys; i++)
 			if (strcmp(s->jobs[s->keys[i].job], PQgetvalue(res,
 			    row, 0)) == 0 && strcmp(s->keys[i].def->source,
-			    PQgetvalue(res, row, 1)) == 0)
-				sums[i] += metrics_double(res, row, 2);
-	PQclear(res);
-	return (0);
+			    PQgetvalue(res, row, 1)) == 0) {
+				if (*PQgetvalue(res, row, 3) == 't')
+					delta[i] += metrics_double(res, row, 4);
+				else
+					s->sums[i] += metrics_double(res, row,
+					    4);
+			}
+	}
 }
 
-/* Runs open now, job locks held, failures in a row. */
-static int
-metrics_current(PGconn *conn, const struct metrics_live *lv,
-    struct metrics_snap *s, const char *jobs, char *err, size_t errlen)
+static void
+metrics_read_open(const PGresult *res, struct metrics_snap *s)
 {
-	struct buf	 keys = { NULL, 0, 0 };
-	const char	*params[2] = { jobs, NULL };
-	const char	**since;
-	PGresult	*res;
-	size_t		 j;
+	size_t	 j;
 
-	res = metrics_query(conn, "open runs",
-	    "SELECT job, count(*) FILTER (WHERE status = 'running'), "
-	    "count(*) FILTER (WHERE status = 'retry_scheduled'), "
-	    "coalesce(bool_or(status = 'running' AND state LIKE 'throttled%'), "
-	    "false) FROM qsched.runs "
-	    "WHERE status IN ('running', 'retry_scheduled') AND NOT dry_run "
-	    "AND job = ANY ($1::text[]) GROUP BY job", 1, params, err, errlen);
-	if (res == NULL)
-		return (-1);
 	for (int row = 0; row < PQntuples(res); row++) {
 		if ((j = metrics_job_index(s, PQgetvalue(res, row, 0))) ==
 		    (size_t)-1)
@@ -579,67 +641,35 @@ metrics_current(PGconn *conn, const struct metrics_live *lv,
 		s->retries[j] = (int)metrics_int(res, row, 2);
 		s->throttled[j] = *PQgetvalue(res, row, 3) == 't';
 	}
-	PQclear(res);
+}
 
-	buf_puts(&keys, "{");
-	for (size_t i = 0; i < lv->njobs; i++)
-		buf_printf(&keys, "%s%lld", i > 0 ? "," : "",
-		    (long long)lv->jobs[i].lock_key);
-	buf_puts(&keys, "}");
-	params[0] = keys.data;
-	res = metrics_query(conn, "job locks",
-	    "SELECT DISTINCT lock_key FROM qsched.job_locks "
-	    "WHERE granted AND lock_key = ANY ($1::bigint[])", 1, params, err,
-	    errlen);
-	buf_free(&keys);
-	if (res == NULL)
-		return (-1);
+static void
+metrics_read_locks(const PGresult *res, const struct metrics_live *lv,
+    struct metrics_snap *s)
+{
 	for (int row = 0; row < PQntuples(res); row++) {
 		int64_t	 k = metrics_int(res, row, 0);
 
-		for (size_t i = 0; i < lv->njobs; i++)
+		for (size_t i = 0; i < lv->njobs && i < s->njobs; i++)
 			if (lv->jobs[i].lock_key == k)
 				s->locked[i] = true;
 	}
-	PQclear(res);
+}
 
-	/* Since the last success: the (job, started_at) index, per job. */
-	since = xcalloc(s->njobs > 0 ? s->njobs : 1, sizeof *since);
-	for (size_t i = 0; i < s->njobs; i++)
-		since[i] = s->acc[i].success_started[0] != '\0' ?
-		    s->acc[i].success_started : "-infinity";
-	params[0] = jobs;
-	params[1] = metrics_array(since, s->njobs);
-	free(since);
-	res = metrics_query(conn, "failures in a row",
-	    "SELECT j.job, (SELECT count(*) FROM qsched.runs r "
-	    "WHERE r.job = j.job AND r.started_at > j.since "
-	    "AND r.status IN " METRICS_FAILED " AND NOT r.dry_run) "
-	    "FROM unnest($1::text[], $2::timestamptz[]) AS j(job, since)",
-	    2, params, err, errlen);
-	free((char *)params[1]);
-	if (res == NULL)
-		return (-1);
+static void
+metrics_read_failures(const PGresult *res, struct metrics_snap *s)
+{
+	size_t	 j;
+
 	for (int row = 0; row < PQntuples(res); row++)
 		if ((j = metrics_job_index(s, PQgetvalue(res, row, 0))) !=
 		    (size_t)-1)
 			s->consecutive[j] = metrics_int(res, row, 1);
-	PQclear(res);
-	return (0);
 }
 
-static int
-metrics_daemons(PGconn *conn, struct metrics_snap *s, char *err,
-    size_t errlen)
+static void
+metrics_read_daemons(const PGresult *res, struct metrics_snap *s)
 {
-	PGresult	*res;
-
-	res = metrics_query(conn, "qsched.daemons",
-	    "SELECT host, pid::text, kind, extract(epoch FROM "
-	    "clock_timestamp() - heartbeat_at), lease_ms / 1000.0 "
-	    "FROM qsched.daemons ORDER BY host, pid", 0, NULL, err, errlen);
-	if (res == NULL)
-		return (-1);
 	for (int row = 0; row < PQntuples(res); row++) {
 		const char	*l[6] = { "host", PQgetvalue(res, row, 0),
 		    "pid", PQgetvalue(res, row, 1), "kind",
@@ -652,8 +682,6 @@ metrics_daemons(PGconn *conn, struct metrics_snap *s, char *err,
 		    "qsched_daemon_heartbeat_lease_seconds", l, 3,
 		    metrics_double(res, row, 4));
 	}
-	PQclear(res);
-	return (0);
 }
 
 /*
@@ -661,28 +689,19 @@ metrics_daemons(PGconn *conn, struct metrics_snap *s, char *err,
  * costs its own family (qsched_metrics_source_up 0), not the scrape.
  */
 static void
-metrics_plugin_sql(PGconn *conn, struct metrics_family *fam)
+metrics_read_family(const PGresult *res, struct metrics_family *fam)
 {
 	const char	**l;
-	PGresult	*res;
-	char		 err[QSCHED_ERRLEN], *end;
-	int		 nf;
+	char		*end;
+	int		 nf = PQnfields(res);
 	double		 v;
 
-	err[0] = '\0';
-	res = db_query(conn, fam->def->source, 0, NULL, err, sizeof err);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    (nf = PQnfields(res)) < 1) {
-		if (res != NULL)
-			PQclear(res);
-		log_debug("metrics: %s: %s", fam->def->name, err);
+	if (nf < 1)
 		return;
-	}
 	for (int c = 0; c < nf - 1; c++)
 		if (!metrics_name_valid(PQfname(res, c), true)) {
 			log_debug("metrics: %s: column \"%s\" is not a label "
 			    "name", fam->def->name, PQfname(res, c));
-			PQclear(res);
 			return;
 		}
 	l = xcalloc((size_t)nf * 2, sizeof *l);
@@ -703,7 +722,6 @@ metrics_plugin_sql(PGconn *conn, struct metrics_family *fam)
 		    (size_t)nf - 1, v);
 	}
 	free(l);
-	PQclear(res);
 }
 
 /* What the base is for: the jobs and their RUN_SUM keys, in order. */
@@ -765,92 +783,237 @@ metrics_snap_new(const struct metrics_live *lv)
 	return (s);
 }
 
+
+/* Send the whole refresh; PARAMS hold the arrays it needs. */
+static void
+metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
+    const char *since, const char *const *arrays, const char *runs_sql)
+{
+	const char	*params[3];
+
+	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", 0, NULL);
+	params[0] = arrays[0];
+	params[1] = since;
+	metrics_pipe_send(p, "run counts", runs_sql, 2, params);
+	if (s->nkeys > 0) {
+		params[0] = arrays[1];
+		params[1] = arrays[2];
+		params[2] = since;
+		metrics_pipe_send(p, "plugin run sums",
+		    "SELECT k.job, k.key, r.started_at < w.w, w.w::text, "
+		    "coalesce(sum((r.metrics ->> k.key)::numeric) FILTER "
+		    "(WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "
+		    "FROM unnest($1::text[], $2::text[]) AS k(job, key) "
+		    "JOIN qsched.runs r ON r.job = k.job, " METRICS_W("$3")
+		    " AS w(w) "
+		    "WHERE r.started_at >= $3::timestamptz AND " METRICS_FINAL
+		    " GROUP BY 1, 2, 3, 4", 3, params);
+	}
+	params[0] = arrays[0];
+	metrics_pipe_send(p, "open runs",
+	    "SELECT job, count(*) FILTER (WHERE status = 'running'), "
+	    "count(*) FILTER (WHERE status = 'retry_scheduled'), "
+	    "coalesce(bool_or(status = 'running' AND state LIKE 'throttled%'), "
+	    "false) FROM qsched.runs "
+	    "WHERE status IN ('running', 'retry_scheduled') AND NOT dry_run "
+	    "AND job = ANY ($1::text[]) GROUP BY job", 1, params);
+	params[0] = arrays[3];
+	metrics_pipe_send(p, "job locks",
+	    "SELECT DISTINCT lock_key FROM qsched.job_locks "
+	    "WHERE granted AND lock_key = ANY ($1::bigint[])", 1, params);
+	/* Per job: the (job, started_at) index back to the last success,
+	 * then the failures after it. */
+	params[0] = arrays[0];
+	metrics_pipe_send(p, "failures in a row",
+	    "SELECT j.job, (SELECT count(*) FROM qsched.runs r "
+	    "WHERE r.job = j.job AND r.status IN " METRICS_FAILED
+	    " AND NOT r.dry_run AND r.started_at > coalesce((SELECT "
+	    "x.started_at FROM qsched.runs x WHERE x.job = j.job "
+	    "AND x.status = 'succeeded' AND NOT x.dry_run "
+	    "ORDER BY x.started_at DESC LIMIT 1), '-infinity')) "
+	    "FROM unnest($1::text[]) AS j(job)", 1, params);
+	metrics_pipe_send(p, "qsched.daemons",
+	    "SELECT host, pid::text, kind, extract(epoch FROM "
+	    "clock_timestamp() - heartbeat_at), lease_ms / 1000.0 "
+	    "FROM qsched.daemons ORDER BY host, pid", 0, NULL);
+	metrics_pipe_sync(p);
+	/* In a segment of its own: it also ends a transaction that failed,
+	 * which a sync alone would leave open. */
+	metrics_pipe_send(p, "commit", "COMMIT", 0, NULL);
+	metrics_pipe_sync(p);
+	for (size_t i = 0; i < s->nfam; i++) {
+		metrics_pipe_send(p, s->fam[i].def->name, s->fam[i].def->source,
+		    0, NULL);
+		metrics_pipe_sync(p);
+	}
+}
+
+/* Read what metrics_send() sent, in its order.  0, or -1 (err set). */
+static int
+metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
+    struct metrics_snap *s, struct metrics_acc *delta, double *delta_sums,
+    char *window, size_t wlen)
+{
+	static const char *const what[] = { "begin", "run counts",
+	    "plugin run sums", "open runs", "job locks", "failures in a row",
+	    "qsched.daemons" };
+	PGresult	*res;
+	char		 e[QSCHED_ERRLEN];
+	int		 rc = 0;
+
+	window[0] = '\0';
+	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
+		if (q == 2 && s->nkeys == 0)
+			continue;
+		if ((res = metrics_pipe_result(p, what[q], p->err,
+		    p->errlen)) == NULL) {
+			rc = -1;
+			break;
+		}
+		switch (q) {
+		case 1:
+			metrics_read_runs(res, s, delta, window, wlen);
+			break;
+		case 2:
+			metrics_read_sums(res, s, delta_sums, window, wlen);
+			break;
+		case 3:
+			metrics_read_open(res, s);
+			break;
+		case 4:
+			metrics_read_locks(res, lv, s);
+			break;
+		case 5:
+			metrics_read_failures(res, s);
+			break;
+		case 6:
+			metrics_read_daemons(res, s);
+			break;
+		default:
+			break;
+		}
+		PQclear(res);
+	}
+	if (!metrics_pipe_skip(p))
+		return (-1);
+	if ((res = metrics_pipe_result(p, "commit", e, sizeof e)) != NULL)
+		PQclear(res);
+	else if (rc == 0) {
+		snprintf(p->err, p->errlen, "%s", e);
+		rc = -1;
+	}
+	if (!metrics_pipe_skip(p))
+		return (-1);
+	for (size_t i = 0; i < s->nfam; i++) {
+		res = metrics_pipe_result(p, s->fam[i].def->name, e, sizeof e);
+		if (res != NULL) {
+			metrics_read_family(res, &s->fam[i]);
+			PQclear(res);
+		} else
+			log_debug("%s", e);
+		if (!metrics_pipe_skip(p))
+			return (-1);
+	}
+	return (rc);
+}
+
 int
 metrics_db_refresh(struct metrics_db *db, PGconn *conn,
     const struct metrics_live *lv, char *err, size_t errlen)
 {
+	struct metrics_pipe p = { conn, 0, err, errlen, false };
 	struct metrics_snap *s;
-	struct metrics_acc *delta = NULL;
-	double		*delta_sums = NULL;
-	PGresult	*res;
-	char		*sig, *jobs, window[64];
-	const char	*params[1];
-	bool		 reset, advance;
+	struct metrics_acc *delta;
+	struct buf	 keys = { NULL, 0, 0 };
+	double		*delta_sums;
+	char		*sig, *arrays[4], *runs_sql, window[64];
+	const char	**kj, **kk;
 	int64_t		 t0 = clock_mono_us();
 	int		 rc = -1;
 
 	sig = metrics_signature(lv);
-	reset = db->signature == NULL || strcmp(db->signature, sig) != 0;
-	s = metrics_snap_new(lv);
-	jobs = metrics_array((const char *const *)s->jobs, s->njobs);
-	if (reset) {
+	if (db->signature == NULL || strcmp(db->signature, sig) != 0) {
 		free(db->base);
 		free(db->base_sums);
-		db->base = xcalloc(s->njobs > 0 ? s->njobs : 1,
-		    sizeof *db->base);
-		db->base_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1,
-		    sizeof *db->base_sums);
+		db->base = NULL;
+		db->base_sums = NULL;
 		db->window[0] = '\0';
 		free(db->signature);
 		db->signature = sig;
 		sig = NULL;
 	}
-
-	/* The new watermark, and whether it moved. */
-	params[0] = db->window[0] != '\0' ? db->window : "-infinity";
-	res = metrics_query(conn, "watermark",
-	    "SELECT w::text, w > $1::timestamptz FROM (SELECT least(now() - "
-	    "interval '1 hour', (SELECT min(started_at) FROM qsched.runs "
-	    "WHERE status IN ('running', 'retry_scheduled'))) AS w) AS x",
-	    1, params, err, errlen);
-	if (res == NULL)
-		goto out;
-	snprintf(window, sizeof window, "%s", PQgetvalue(res, 0, 0));
-	advance = *PQgetvalue(res, 0, 1) == 't';
-	PQclear(res);
-
+	s = metrics_snap_new(lv);
+	if (db->base == NULL) {
+		db->base = xcalloc(s->njobs > 0 ? s->njobs : 1,
+		    sizeof *db->base);
+		db->base_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1,
+		    sizeof *db->base_sums);
+	}
 	delta = xcalloc(s->njobs > 0 ? s->njobs : 1, sizeof *delta);
 	delta_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *delta_sums);
-	if (advance && metrics_aggregate(conn, s, jobs, db->window[0] != '\0' ?
-	    db->window : "-infinity", window, delta, delta_sums, err,
-	    errlen) == -1)
-		goto out;
-	/* Base and delta, then what started since: into the snapshot. */
-	for (size_t i = 0; i < s->njobs; i++) {
-		metrics_acc_add(&s->acc[i], &db->base[i]);
-		metrics_acc_add(&s->acc[i], &delta[i]);
-	}
-	for (size_t i = 0; i < s->nkeys; i++)
-		s->sums[i] = db->base_sums[i] + delta_sums[i];
-	if (metrics_aggregate(conn, s, jobs, advance ? window :
-	    (db->window[0] != '\0' ? db->window : "-infinity"), "infinity",
-	    s->acc, s->sums, err, errlen) == -1 ||
-	    metrics_current(conn, lv, s, jobs, err, errlen) == -1 ||
-	    metrics_daemons(conn, s, err, errlen) == -1)
-		goto out;
-	for (size_t i = 0; i < s->nfam; i++)
-		metrics_plugin_sql(conn, &s->fam[i]);
 
-	/* All read: the base moves, the snapshot becomes the good one. */
-	if (advance) {
-		for (size_t i = 0; i < s->njobs; i++)
-			metrics_acc_add(&db->base[i], &delta[i]);
-		for (size_t i = 0; i < s->nkeys; i++)
-			db->base_sums[i] += delta_sums[i];
-		snprintf(db->window, sizeof db->window, "%s", window);
+	arrays[0] = metrics_array((const char *const *)s->jobs, s->njobs);
+	kj = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kj);
+	kk = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kk);
+	for (size_t i = 0; i < s->nkeys; i++) {
+		kj[i] = s->jobs[s->keys[i].job];
+		kk[i] = s->keys[i].def->source;
 	}
+	arrays[1] = metrics_array(kj, s->nkeys);
+	arrays[2] = metrics_array(kk, s->nkeys);
+	free(kj);
+	free(kk);
+	buf_puts(&keys, "{");
+	for (size_t i = 0; i < lv->njobs; i++)
+		buf_printf(&keys, "%s%lld", i > 0 ? "," : "",
+		    (long long)lv->jobs[i].lock_key);
+	buf_puts(&keys, "}");
+	arrays[3] = buf_take(&keys);
+	runs_sql = metrics_runs_sql();
+
+	if (PQenterPipelineMode(conn) != 1) {
+		snprintf(err, errlen, "metrics: cannot enter pipeline mode");
+		goto out;
+	}
+	metrics_send(&p, s, db->window[0] != '\0' ? db->window : "-infinity",
+	    (const char *const *)arrays, runs_sql);
+	if (!p.failed && metrics_receive(&p, lv, s, delta, delta_sums, window,
+	    sizeof window) == 0)
+		rc = 0;
+	if (p.syncs > 0)
+		(void)metrics_pipe_skip(&p);
+	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
+		snprintf(err, errlen, "metrics: cannot leave pipeline mode");
+		rc = -1;
+	}
+	if (rc == -1)
+		goto out;
+
+	/* All read: the base moves to the watermark, the snapshot is good. */
+	for (size_t i = 0; i < s->njobs; i++) {
+		metrics_acc_add(&db->base[i], &delta[i]);
+		metrics_acc_add(&s->acc[i], &db->base[i]);
+	}
+	for (size_t i = 0; i < s->nkeys; i++) {
+		db->base_sums[i] += delta_sums[i];
+		s->sums[i] += db->base_sums[i];
+	}
+	if (window[0] != '\0')
+		snprintf(db->window, sizeof db->window, "%s", window);
 	metrics_snap_free(db->good);
 	db->good = s;
 	s = NULL;
 	db->good_mono = clock_mono_ms();
-	rc = 0;
 out:
 	db->last_ok = rc == 0;
 	db->refresh_s = (double)(clock_mono_us() - t0) / 1e6;
 	metrics_snap_free(s);
 	free(delta);
 	free(delta_sums);
-	free(jobs);
+	for (size_t i = 0; i < 4; i++)
+		free(arrays[i]);
+	free(runs_sql);
 	free(sig);
 	return (rc);
 }

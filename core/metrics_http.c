@@ -64,7 +64,8 @@ static struct {
 	char		*conninfo;
 	int64_t		 retry_at;	/* mono ms: next connection attempt */
 	struct metrics_live live;
-	bool		 complained;
+	bool		 complained;	/* the connection failed */
+	bool		 failing;	/* the last refresh failed */
 } metrics_http_thread;
 
 int
@@ -129,7 +130,8 @@ metrics_http_conn(void)
 	char		 err[QSCHED_ERRLEN], opts[128];
 
 	if (metrics_http_thread.conn != NULL &&
-	    PQstatus(metrics_http_thread.conn) == CONNECTION_OK)
+	    PQstatus(metrics_http_thread.conn) == CONNECTION_OK &&
+	    PQpipelineStatus(metrics_http_thread.conn) == PQ_PIPELINE_OFF)
 		return (metrics_http_thread.conn);
 	if (metrics_http_thread.conn != NULL) {
 		PQfinish(metrics_http_thread.conn);
@@ -180,10 +182,19 @@ metrics_http_render(enum metrics_format f, size_t *len)
 		metrics_http_thread.conn = NULL;
 		metrics_http_thread.retry_at = 0;
 	}
-	if ((conn = metrics_http_conn()) != NULL &&
-	    metrics_db_refresh(metrics_http_thread.db, conn,
-	    &metrics_http_thread.live, err, sizeof err) == -1)
-		log_debug("%s", err);
+	/* A failing refresh is logged once, and its end. */
+	if ((conn = metrics_http_conn()) != NULL) {
+		if (metrics_db_refresh(metrics_http_thread.db, conn,
+		    &metrics_http_thread.live, err, sizeof err) == -1) {
+			if (!metrics_http_thread.failing)
+				log_warn("%s (serving the last values read)",
+				    err);
+			metrics_http_thread.failing = true;
+		} else if (metrics_http_thread.failing) {
+			log_notice("metrics: reading the database again");
+			metrics_http_thread.failing = false;
+		}
+	}
 	metrics_format(&b, metrics_http_thread.db, &metrics_http_thread.live,
 	    f);
 	*len = b.len;
