@@ -614,12 +614,12 @@ metrics_read_sums(const PGresult *res, struct metrics_snap *s,
     double *delta, char *window, size_t wlen)
 {
 	for (int row = 0; row < PQntuples(res); row++) {
-		snprintf(window, wlen, "%s", PQgetvalue(res, row, 2));
+		snprintf(window, wlen, "%s", PQgetvalue(res, row, 3));
 		for (size_t i = 0; i < s->nkeys; i++)
 			if (strcmp(s->jobs[s->keys[i].job], PQgetvalue(res,
 			    row, 0)) == 0 && strcmp(s->keys[i].def->source,
 			    PQgetvalue(res, row, 1)) == 0) {
-				if (*PQgetvalue(res, row, 3) == 't')
+				if (*PQgetvalue(res, row, 2) == 't')
 					delta[i] += metrics_double(res, row, 4);
 				else
 					s->sums[i] += metrics_double(res, row,
