@@ -459,6 +459,8 @@ struct metrics_pipe {
 	"(SELECT greatest(" since "::timestamptz, least(now() - "	\
 	"interval '1 hour', (SELECT min(started_at) FROM qsched.runs "	\
 	"WHERE status IN ('running', 'retry_scheduled')))))"
+/* The statement_timeout of the first refresh, which reads all history. */
+#define METRICS_FIRST_TIMEOUT	"60s"
 #define METRICS_FINAL							\
 	"NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')"
 
@@ -793,6 +795,11 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 
 	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
 	    "READ ONLY", 0, NULL);
+	/* The first refresh reads the whole history: give it longer. */
+	params[0] = strcmp(since, "-infinity") == 0 ? "t" : "f";
+	metrics_pipe_send(p, "first read", "SELECT CASE WHEN $1::boolean THEN "
+	    "set_config('statement_timeout', '" METRICS_FIRST_TIMEOUT "', true) "
+	    "END", 1, params);
 	params[0] = arrays[0];
 	params[1] = since;
 	metrics_pipe_send(p, "run counts", runs_sql, 2, params);
@@ -855,16 +862,16 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
     struct metrics_snap *s, struct metrics_acc *delta, double *delta_sums,
     char *window, size_t wlen)
 {
-	static const char *const what[] = { "begin", "run counts",
-	    "plugin run sums", "open runs", "job locks", "failures in a row",
-	    "qsched.daemons" };
+	static const char *const what[] = { "begin", "first read",
+	    "run counts", "plugin run sums", "open runs", "job locks",
+	    "failures in a row", "qsched.daemons" };
 	PGresult	*res;
 	char		 e[QSCHED_ERRLEN];
 	int		 rc = 0;
 
 	window[0] = '\0';
 	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
-		if (q == 2 && s->nkeys == 0)
+		if (q == 3 && s->nkeys == 0)
 			continue;
 		if ((res = metrics_pipe_result(p, what[q], p->err,
 		    p->errlen)) == NULL) {
@@ -872,22 +879,22 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 			break;
 		}
 		switch (q) {
-		case 1:
+		case 2:
 			metrics_read_runs(res, s, delta, window, wlen);
 			break;
-		case 2:
+		case 3:
 			metrics_read_sums(res, s, delta_sums, window, wlen);
 			break;
-		case 3:
+		case 4:
 			metrics_read_open(res, s);
 			break;
-		case 4:
+		case 5:
 			metrics_read_locks(res, lv, s);
 			break;
-		case 5:
+		case 6:
 			metrics_read_failures(res, s);
 			break;
-		case 6:
+		case 7:
 			metrics_read_daemons(res, s);
 			break;
 		default:

@@ -642,7 +642,6 @@ int	 metrics_http_parse(const char *listen, char *host, size_t hostlen,
 int	 metrics_http_start(const struct config *cfg, char *err,
 	    size_t errlen);
 /* Once per loop iteration: what the daemon knows now.  Cheap. */
-struct daemon;
 void	 metrics_http_publish(const struct daemon *);
 void	 metrics_http_reloaded(bool ok);
 void	 metrics_http_stop(void);
