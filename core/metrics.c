@@ -786,7 +786,17 @@ metrics_snap_new(const struct metrics_live *lv)
 }
 
 
-/* Send the whole refresh; PARAMS hold the arrays it needs. */
+/* RUN_SUM sums of keys $2 of jobs $1 since $3, split at the watermark. */
+#define METRICS_SUMS_SQL						\
+	"SELECT k.job, k.key, r.started_at < w.w, w.w::text, "		\
+	"coalesce(sum((r.metrics ->> k.key)::numeric) FILTER "		\
+	"(WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "	\
+	"FROM unnest($1::text[], $2::text[]) AS k(job, key) "		\
+	"JOIN qsched.runs r ON r.job = k.job, " METRICS_W("$3") " AS w(w) " \
+	"WHERE r.started_at >= $3::timestamptz AND " METRICS_FINAL	\
+	" GROUP BY 1, 2, 3, 4"
+
+/* Send the core's queries; ARRAYS hold the arrays they need. */
 static void
 metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
     const char *since, const char *const *arrays, const char *runs_sql)
@@ -795,11 +805,6 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 
 	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
 	    "READ ONLY", 0, NULL);
-	/* The first refresh reads the whole history: give it longer. */
-	params[0] = strcmp(since, "-infinity") == 0 ? "t" : "f";
-	metrics_pipe_send(p, "first read", "SELECT CASE WHEN $1::boolean THEN "
-	    "set_config('statement_timeout', '" METRICS_FIRST_TIMEOUT "', true) "
-	    "END", 1, params);
 	params[0] = arrays[0];
 	params[1] = since;
 	metrics_pipe_send(p, "run counts", runs_sql, 2, params);
@@ -807,15 +812,8 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 		params[0] = arrays[1];
 		params[1] = arrays[2];
 		params[2] = since;
-		metrics_pipe_send(p, "plugin run sums",
-		    "SELECT k.job, k.key, r.started_at < w.w, w.w::text, "
-		    "coalesce(sum((r.metrics ->> k.key)::numeric) FILTER "
-		    "(WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "
-		    "FROM unnest($1::text[], $2::text[]) AS k(job, key) "
-		    "JOIN qsched.runs r ON r.job = k.job, " METRICS_W("$3")
-		    " AS w(w) "
-		    "WHERE r.started_at >= $3::timestamptz AND " METRICS_FINAL
-		    " GROUP BY 1, 2, 3, 4", 3, params);
+		metrics_pipe_send(p, "plugin run sums", METRICS_SUMS_SQL, 3,
+		    params);
 	}
 	params[0] = arrays[0];
 	metrics_pipe_send(p, "open runs",
@@ -849,6 +847,12 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 	 * which a sync alone would leave open. */
 	metrics_pipe_send(p, "commit", "COMMIT", 0, NULL);
 	metrics_pipe_sync(p);
+}
+
+/* The plugins' SQL metrics, each in a sync of its own. */
+static void
+metrics_send_families(struct metrics_pipe *p, const struct metrics_snap *s)
+{
 	for (size_t i = 0; i < s->nfam; i++) {
 		metrics_pipe_send(p, s->fam[i].def->name, s->fam[i].def->source,
 		    0, NULL);
@@ -862,16 +866,16 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
     struct metrics_snap *s, struct metrics_acc *delta, double *delta_sums,
     char *window, size_t wlen)
 {
-	static const char *const what[] = { "begin", "first read",
-	    "run counts", "plugin run sums", "open runs", "job locks",
-	    "failures in a row", "qsched.daemons" };
+	static const char *const what[] = { "begin", "run counts",
+	    "plugin run sums", "open runs", "job locks", "failures in a row",
+	    "qsched.daemons" };
 	PGresult	*res;
 	char		 e[QSCHED_ERRLEN];
 	int		 rc = 0;
 
 	window[0] = '\0';
 	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
-		if (q == 3 && s->nkeys == 0)
+		if (q == 2 && s->nkeys == 0)
 			continue;
 		if ((res = metrics_pipe_result(p, what[q], p->err,
 		    p->errlen)) == NULL) {
@@ -879,22 +883,22 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 			break;
 		}
 		switch (q) {
-		case 2:
+		case 1:
 			metrics_read_runs(res, s, delta, window, wlen);
 			break;
-		case 3:
+		case 2:
 			metrics_read_sums(res, s, delta_sums, window, wlen);
 			break;
-		case 4:
+		case 3:
 			metrics_read_open(res, s);
 			break;
-		case 5:
+		case 4:
 			metrics_read_locks(res, lv, s);
 			break;
-		case 6:
+		case 5:
 			metrics_read_failures(res, s);
 			break;
-		case 7:
+		case 6:
 			metrics_read_daemons(res, s);
 			break;
 		default:
@@ -912,6 +916,15 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 	}
 	if (!metrics_pipe_skip(p))
 		return (-1);
+	return (rc);
+}
+
+static int
+metrics_receive_families(struct metrics_pipe *p, struct metrics_snap *s)
+{
+	PGresult	*res;
+	char		 e[QSCHED_ERRLEN];
+
 	for (size_t i = 0; i < s->nfam; i++) {
 		res = metrics_pipe_result(p, s->fam[i].def->name, e, sizeof e);
 		if (res != NULL) {
@@ -922,7 +935,82 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 		if (!metrics_pipe_skip(p))
 			return (-1);
 	}
-	return (rc);
+	return (0);
+}
+
+static PGresult *
+metrics_query(PGconn *conn, const char *what, const char *sql, int n,
+    const char *const *params, char *err, size_t errlen)
+{
+	char		 e[QSCHED_ERRLEN];
+	PGresult	*res;
+
+	if ((res = db_query(conn, sql, n, params, e, sizeof e)) == NULL)
+		snprintf(err, errlen, "metrics: %s: %s", what, e);
+	return (res);
+}
+
+/*
+ * The first read after a start: the base, from the whole history, in a
+ * transaction of its own with a longer statement_timeout (in a pipeline
+ * the timeout covers all the statements before a sync).
+ */
+static int
+metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
+    const char *const *arrays, const char *runs_sql, char *err,
+    size_t errlen)
+{
+	const char	*params[3];
+	PGresult	*res;
+	char		 window[64] = "";
+	int		 rc = -1;
+
+	if ((res = metrics_query(conn, "first read", "BEGIN ISOLATION LEVEL "
+	    "REPEATABLE READ, READ ONLY", 0, NULL, err, errlen)) == NULL)
+		return (-1);
+	PQclear(res);
+	if ((res = metrics_query(conn, "first read", "SET LOCAL "
+	    "statement_timeout = '" METRICS_FIRST_TIMEOUT "'", 0, NULL, err,
+	    errlen)) == NULL)
+		goto out;
+	PQclear(res);
+	params[0] = arrays[0];
+	params[1] = "-infinity";
+	if ((res = metrics_query(conn, "first read: run counts", runs_sql, 2,
+	    params, err, errlen)) == NULL)
+		goto out;
+	metrics_read_runs(res, s, db->base, window, sizeof window);
+	PQclear(res);
+	if (s->nkeys > 0) {
+		params[0] = arrays[1];
+		params[1] = arrays[2];
+		params[2] = "-infinity";
+		if ((res = metrics_query(conn, "first read: plugin run sums",
+		    METRICS_SUMS_SQL, 3, params, err, errlen)) == NULL)
+			goto out;
+		metrics_read_sums(res, s, db->base_sums, window,
+		    sizeof window);
+		PQclear(res);
+	}
+	rc = 0;
+out:
+	if ((res = metrics_query(conn, "first read", rc == 0 ? "COMMIT" :
+	    "ROLLBACK", 0, NULL, err, errlen)) != NULL)
+		PQclear(res);
+	else
+		rc = -1;
+	/* What started after the watermark is read again by the refresh. */
+	memset(s->acc, 0, (s->njobs > 0 ? s->njobs : 1) * sizeof *s->acc);
+	memset(s->sums, 0, (s->nkeys > 0 ? s->nkeys : 1) * sizeof *s->sums);
+	if (rc == -1) {
+		memset(db->base, 0, (s->njobs > 0 ? s->njobs : 1) *
+		    sizeof *db->base);
+		memset(db->base_sums, 0, (s->nkeys > 0 ? s->nkeys : 1) *
+		    sizeof *db->base_sums);
+		return (-1);
+	}
+	snprintf(db->window, sizeof db->window, "%s", window);
+	return (0);
 }
 
 int
@@ -979,15 +1067,23 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	arrays[3] = buf_take(&keys);
 	runs_sql = metrics_runs_sql();
 
+	if (db->window[0] == '\0' && metrics_db_base(db, conn, s,
+	    (const char *const *)arrays, runs_sql, err, errlen) == -1)
+		goto out;
 	if (PQenterPipelineMode(conn) != 1) {
 		snprintf(err, errlen, "metrics: cannot enter pipeline mode");
 		goto out;
 	}
+	/* The plugins' queries only once the core's went through: a slow
+	 * database costs one timeout, not one per query. */
 	metrics_send(&p, s, db->window[0] != '\0' ? db->window : "-infinity",
 	    (const char *const *)arrays, runs_sql);
 	if (!p.failed && metrics_receive(&p, lv, s, delta, delta_sums, window,
-	    sizeof window) == 0)
-		rc = 0;
+	    sizeof window) == 0) {
+		metrics_send_families(&p, s);
+		if (!p.failed && metrics_receive_families(&p, s) == 0)
+			rc = 0;
+	}
 	if (p.syncs > 0)
 		(void)metrics_pipe_skip(&p);
 	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
