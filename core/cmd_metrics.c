@@ -17,7 +17,7 @@
 
 /* The statement_timeout of each query (qsched(8), METRICS). */
 #define CMD_METRICS_TIMEOUT	"-c statement_timeout=30000 -c TimeZone=UTC " \
-	"-c default_transaction_read_only=on"
+	"-c default_transaction_read_only=on -c jit=off"
 
 static int
 cmd_metrics_write(const char *path, const char *text, size_t len)

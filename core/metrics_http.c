@@ -139,8 +139,10 @@ metrics_http_conn(void)
 	}
 	if (clock_mono_ms() < metrics_http_thread.retry_at)
 		return (NULL);
+	/* jit=off: compiling costs more than these short queries take. */
 	snprintf(opts, sizeof opts, "-c statement_timeout=%d -c TimeZone=UTC "
-	    "-c default_transaction_read_only=on", METRICS_HTTP_TIMEOUT_MS);
+	    "-c default_transaction_read_only=on -c jit=off",
+	    METRICS_HTTP_TIMEOUT_MS);
 	metrics_http_thread.conn = db_connect(metrics_http_thread.conninfo,
 	    "qsched/metrics", opts, err, sizeof err);
 	if (metrics_http_thread.conn == NULL) {

@@ -147,7 +147,7 @@ scrape_ms >/dev/null
 lines0=$(wc -l <"$log")
 echo "plans of one warm scrape (auto_explain, nodes only):"
 scrape_ms >/dev/null
-sleep 1
+sleep 2
 tail -n +"$((lines0 + 1))" "$log" | awk '
 	/duration: .* plan:/ {
 		d = $0; sub(/.*duration: /, "", d); sub(/ ms.*/, "", d)

@@ -12,7 +12,8 @@ EXTRA_DIST += \
 	scripts/bench-daemon-idle.sh \
 	scripts/bench-daemon-lateness.sh \
 	scripts/bench-backfill.sh \
-	scripts/bench-population.sh
+	scripts/bench-population.sh \
+	scripts/bench-metrics.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it
