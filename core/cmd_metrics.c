@@ -112,7 +112,7 @@ cmd_metrics(struct cmd_ctx *ctx)
 		    ctx->argv[optind]);
 		return (QSCHED_EXIT_USAGE);
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		return (rc);
 	conn = db_connect(cfg->database, "qsched/metrics", CMD_METRICS_TIMEOUT,
 	    err, sizeof err);

@@ -24,6 +24,7 @@ static const struct {
 	{ "check", cmd_check },
 	{ "flags", cmd_flags },
 	{ "plugins", cmd_plugins },
+	{ "init", cmd_init },
 	{ "metrics", cmd_metrics },
 };
 
@@ -46,6 +47,7 @@ main_usage(FILE *out)
 	    "  check          validate config, plugins, options, flags, database\n"
 	    "  flags          effective feature flags\n"
 	    "  plugins        installed plugins and their options\n"
+	    "  init           create or upgrade the qsched schema\n"
 	    "  metrics [--output FILE] [--format text|openmetrics]\n"
 	    "                 Prometheus metrics from the history and plugins\n"
 	    "options:\n"

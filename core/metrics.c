@@ -1286,11 +1286,6 @@ metrics_format_live(struct buf *b, const struct metrics_live *lv,
 	for (size_t i = 0; i < lv->njobs; i++)
 		metrics_job_sample(b, "qsched_daemon_job_running",
 		    lv->jobs[i].name, (double)lv->jobs[i].running);
-	metrics_family(b, f, "qsched_daemon_job_retries_pending", "gauge",
-	    "Retries of the job this daemon is waiting to start.");
-	for (size_t i = 0; i < lv->njobs; i++)
-		metrics_job_sample(b, "qsched_daemon_job_retries_pending",
-		    lv->jobs[i].name, (double)lv->jobs[i].retries);
 	metrics_family(b, f, "qsched_daemon_up", "gauge",
 	    "1: this daemon is running and serving metrics.");
 	metrics_sample(b, "qsched_daemon_up", NULL, 0, 1);

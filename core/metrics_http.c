@@ -4,10 +4,11 @@
  *
  * Two threads, and what each owns:
  * - the daemon's loop (the main thread) calls metrics_http_publish() once
- *   per iteration: it copies what it knows now (runs in progress, retries
- *   waiting, next fires, the bookkeeping connection's state) into
+ *   per iteration: it copies what it knows now (runs in progress, next
+ *   fires, the bookkeeping connection's state, reloads) into
  *   metrics_http_shared under a mutex held only for that copy, so the loop
- *   never waits on a scrape.  A reload rebuilds the job list here too,
+ *   never waits on a scrape.  It reads struct daemon (daemon.h) and
+ *   changes nothing in it.  A reload rebuilds the job list here too,
  *   because the schedule interval needs cron_next(), and tz.c may only be
  *   used by the main thread.
  * - libmicrohttpd's internal polling thread answers requests.  A scrape
@@ -20,7 +21,7 @@
  * Nobody scraping, the thread sleeps in epoll with no timeout: the daemon
  * wakes no more often with metrics on than off.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -52,8 +53,6 @@ static struct {
 	struct metrics_live live;
 	bool		 book_seen;	/* the bookkeeping connection was up */
 	bool		 book_was;	/* ...at the last call */
-	int64_t		 reloads_ok;
-	int64_t		 reloads_failed;
 	char		*listen;
 } metrics_http_main;
 
@@ -325,15 +324,6 @@ metrics_http_start(const struct config *cfg, char *err, size_t errlen)
 }
 
 void
-metrics_http_reloaded(bool ok)
-{
-	if (ok)
-		metrics_http_main.reloads_ok++;
-	else
-		metrics_http_main.reloads_failed++;
-}
-
-void
 metrics_http_publish(const struct daemon *d)
 {
 	struct metrics_live *lv = &metrics_http_main.live;
@@ -358,16 +348,11 @@ metrics_http_publish(const struct daemon *d)
 		struct metrics_job *mj = &lv->jobs[i];
 
 		mj->running = 0;
-		mj->retries = 0;
 		mj->next_fire = i < d->cfg->njobs && !d->stopping ?
 		    d->fires[i].next : 0;
 		for (const struct run *r = d->runs; r != NULL; r = r->next)
 			if (strcmp(r->job->name, mj->name) == 0)
 				mj->running++;
-		for (const struct daemon_retry *t = d->retries; t != NULL;
-		    t = t->next)
-			if (strcmp(t->job, mj->name) == 0)
-				mj->retries++;
 	}
 	/* A connection that comes back after being up is a reconnect. */
 	if (d->book != NULL && !metrics_http_main.book_was &&
@@ -377,8 +362,8 @@ metrics_http_publish(const struct daemon *d)
 		metrics_http_main.book_seen = true;
 	metrics_http_main.book_was = d->book != NULL;
 	lv->db_connected = d->book != NULL;
-	lv->reloads_ok = metrics_http_main.reloads_ok;
-	lv->reloads_failed = metrics_http_main.reloads_failed;
+	lv->reloads_ok = d->reloads_ok;
+	lv->reloads_failed = d->reloads_failed;
 
 	pthread_mutex_lock(&metrics_http_shared.lock);
 	if (rebuilt) {
@@ -388,7 +373,6 @@ metrics_http_publish(const struct daemon *d)
 
 		for (size_t i = 0; i < lv->njobs && i < sh->njobs; i++) {
 			sh->jobs[i].running = lv->jobs[i].running;
-			sh->jobs[i].retries = lv->jobs[i].retries;
 			sh->jobs[i].next_fire = lv->jobs[i].next_fire;
 		}
 		sh->db_connected = lv->db_connected;

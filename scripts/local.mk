@@ -13,6 +13,8 @@ EXTRA_DIST += \
 	scripts/bench-daemon-lateness.sh \
 	scripts/bench-backfill.sh \
 	scripts/bench-population.sh \
+	scripts/bench-cron.sh \
+	scripts/bench-cron.c \
 	scripts/bench-metrics.sh
 
 
