@@ -188,6 +188,10 @@ check "promtool check metrics accepts the daemon's /metrics" sh -c "promtool che
 [ "$(value 'qsched_daemon_up' "$t/d.txt")" = 1 ] && [ -n "$(value 'qsched_job_next_fire_timestamp_seconds{job="tick"}' "$t/d.txt")" ] &&
     [ "$(value 'qsched_daemon_database_connected' "$t/d.txt")" = 1 ] &&
     ok "the daemon's live values" || fail "the daemon's live values"
+grep -q "^qsched_daemon_heartbeat_age_seconds{host=\"[^\"]*\",pid=\"$daemon\",kind=\"daemon\"} " "$t/d.txt" &&
+    grep -q "^qsched_daemon_heartbeat_lease_seconds{host=\"[^\"]*\",pid=\"$daemon\",kind=\"daemon\"} " "$t/d.txt" &&
+    ok "the daemon's own heartbeat, from qsched.daemons" ||
+    { fail "the daemon's own heartbeat, from qsched.daemons"; grep heartbeat "$t/d.txt"; }
 [ "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/d.txt")" -gt 2 ] &&
     ok "the daemon's runs counted" || fail "the daemon's runs counted"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")" = 404 ] &&
