@@ -19,6 +19,8 @@
 #define CMD_METRICS_TIMEOUT	"-c statement_timeout=30000 -c TimeZone=UTC " \
 	"-c default_transaction_read_only=on -c jit=off"
 
+#define CMD_METRICS_WAIT_MS	35000	/* for the server, in all */
+
 static int
 cmd_metrics_write(const char *path, const char *text, size_t len)
 {
@@ -124,7 +126,7 @@ cmd_metrics(struct cmd_ctx *ctx)
 	}
 	memset(&lv, 0, sizeof lv);
 	metrics_jobs(&lv, cfg);
-	db = metrics_db_new();
+	db = metrics_db_new(CMD_METRICS_WAIT_MS);
 	if (metrics_db_refresh(db, conn, &lv, err, sizeof err) == -1) {
 		fprintf(stderr, "qsched: %s\n", err);
 		rc = QSCHED_EXIT_DB;

@@ -23,9 +23,11 @@
 #include "qsched.h"
 
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Final statuses, as qsched.runs spells them: the label "status". */
 static const char *const metrics_statuses[] = {
@@ -97,6 +99,7 @@ struct metrics_db {
 	int64_t		 good_mono;	/* ms; when good was taken */
 	bool		 last_ok;
 	double		 refresh_s;	/* how long the last refresh took */
+	int64_t		 wait_ms;	/* a refresh waits this long at most */
 };
 
 static void
@@ -336,9 +339,12 @@ metrics_live_free(struct metrics_live *lv)
 /* ---- the DB part ---- */
 
 struct metrics_db *
-metrics_db_new(void)
+metrics_db_new(int64_t wait_ms)
 {
-	return (xcalloc(1, sizeof(struct metrics_db)));
+	struct metrics_db *db = xcalloc(1, sizeof *db);
+
+	db->wait_ms = wait_ms;
+	return (db);
 }
 
 static void
@@ -451,7 +457,48 @@ struct metrics_pipe {
 	char		*err;
 	size_t		 errlen;
 	bool		 failed;
+	int64_t		 until;		/* mono ms: the server must answer */
 };
+
+/*
+ * Wait for the server until P->until: a server that does not answer at
+ * all (stopped, or a dead host behind a live route) is given up, its
+ * connection shut down, as db.c does; statement_timeout only bounds one
+ * that runs.  False when given up.
+ */
+static bool
+metrics_pipe_wait(struct metrics_pipe *p)
+{
+	struct pollfd	 pfd;
+	int64_t		 left;
+
+	while (PQisBusy(p->conn)) {
+		left = p->until - clock_mono_ms();
+		pfd.fd = PQsocket(p->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0 || left <= 0 || (poll(&pfd, 1, (int)left) == 0 &&
+		    clock_mono_ms() >= p->until)) {
+			if (pfd.fd >= 0)
+				(void)shutdown(pfd.fd, SHUT_RDWR);
+			(void)PQconsumeInput(p->conn);
+			return (false);
+		}
+		if (PQconsumeInput(p->conn) == 0)
+			return (false);
+	}
+	return (true);
+}
+
+static PGresult *
+metrics_pipe_get(struct metrics_pipe *p)
+{
+	if (!metrics_pipe_wait(p)) {
+		p->failed = true;
+		return (NULL);
+	}
+	return (PQgetResult(p->conn));
+}
 
 /* The watermark: an hour ago, or the start of the oldest open run; never
  * before the last one, SINCE. */
@@ -459,8 +506,10 @@ struct metrics_pipe {
 	"(SELECT greatest(" since "::timestamptz, least(now() - "	\
 	"interval '1 hour', (SELECT min(started_at) FROM qsched.runs "	\
 	"WHERE status IN ('running', 'retry_scheduled')))))"
-/* The statement_timeout of the first refresh, which reads all history. */
+/* The statement_timeout of the first refresh, which reads all history,
+ * and how long it waits for the server in all. */
 #define METRICS_FIRST_TIMEOUT	"60s"
+#define METRICS_FIRST_WAIT_MS	65000
 #define METRICS_FINAL							\
 	"NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')"
 
@@ -507,9 +556,13 @@ metrics_pipe_result(struct metrics_pipe *p, const char *what, char *err,
 	char		 e[QSCHED_ERRLEN];
 	PGresult	*res, *end;
 
-	if ((res = PQgetResult(p->conn)) == NULL) {
-		snprintf(err, errlen, "metrics: %s: %s", what,
-		    db_error(NULL, p->conn, e, sizeof e));
+	if ((res = metrics_pipe_get(p)) == NULL) {
+		if (p->failed)
+			snprintf(err, errlen, "metrics: %s: 08006: no answer "
+			    "from the server in time", what);
+		else
+			snprintf(err, errlen, "metrics: %s: %s", what,
+			    db_error(NULL, p->conn, e, sizeof e));
 		return (NULL);
 	}
 	if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {	/* not expected */
@@ -518,7 +571,7 @@ metrics_pipe_result(struct metrics_pipe *p, const char *what, char *err,
 		snprintf(err, errlen, "metrics: %s: no result", what);
 		return (NULL);
 	}
-	while ((end = PQgetResult(p->conn)) != NULL)
+	while ((end = metrics_pipe_get(p)) != NULL)
 		PQclear(end);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
 	    PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -540,8 +593,9 @@ metrics_pipe_skip(struct metrics_pipe *p)
 	int		 nulls = 0;
 
 	while (p->syncs > 0) {
-		if ((res = PQgetResult(p->conn)) == NULL) {
-			if (PQstatus(p->conn) != CONNECTION_OK || ++nulls > 2)
+		if ((res = metrics_pipe_get(p)) == NULL) {
+			if (p->failed || PQstatus(p->conn) != CONNECTION_OK ||
+			    ++nulls > 2)
 				return (false);
 			continue;
 		}
@@ -938,16 +992,40 @@ metrics_receive_families(struct metrics_pipe *p, struct metrics_snap *s)
 	return (0);
 }
 
+/* One statement of the first read, waited for until UNTIL (mono ms). */
 static PGresult *
 metrics_query(PGconn *conn, const char *what, const char *sql, int n,
-    const char *const *params, char *err, size_t errlen)
+    const char *const *params, int64_t until, char *err, size_t errlen)
 {
+	struct metrics_pipe p = { conn, 0, err, errlen, false, until };
 	char		 e[QSCHED_ERRLEN];
-	PGresult	*res;
+	PGresult	*res, *last = NULL;
 
-	if ((res = db_query(conn, sql, n, params, e, sizeof e)) == NULL)
-		snprintf(err, errlen, "metrics: %s: %s", what, e);
-	return (res);
+	if (PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL,
+	    0) != 1) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    db_error(NULL, conn, e, sizeof e));
+		return (NULL);
+	}
+	while ((res = metrics_pipe_get(&p)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (p.failed || last == NULL) {
+		snprintf(err, errlen, "metrics: %s: %s", what, p.failed ?
+		    "08006: no answer from the server in time" :
+		    db_error(NULL, conn, e, sizeof e));
+		PQclear(last);
+		return (NULL);
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK &&
+	    PQresultStatus(last) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    db_error(last, conn, e, sizeof e));
+		PQclear(last);
+		return (NULL);
+	}
+	return (last);
 }
 
 /*
@@ -963,21 +1041,23 @@ metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
 	const char	*params[3];
 	PGresult	*res;
 	char		 window[64] = "";
+	int64_t		 until = clock_mono_ms() + METRICS_FIRST_WAIT_MS;
 	int		 rc = -1;
 
 	if ((res = metrics_query(conn, "first read", "BEGIN ISOLATION LEVEL "
-	    "REPEATABLE READ, READ ONLY", 0, NULL, err, errlen)) == NULL)
+	    "REPEATABLE READ, READ ONLY", 0, NULL, until, err,
+	    errlen)) == NULL)
 		return (-1);
 	PQclear(res);
 	if ((res = metrics_query(conn, "first read", "SET LOCAL "
-	    "statement_timeout = '" METRICS_FIRST_TIMEOUT "'", 0, NULL, err,
-	    errlen)) == NULL)
+	    "statement_timeout = '" METRICS_FIRST_TIMEOUT "'", 0, NULL, until,
+	    err, errlen)) == NULL)
 		goto out;
 	PQclear(res);
 	params[0] = arrays[0];
 	params[1] = "-infinity";
 	if ((res = metrics_query(conn, "first read: run counts", runs_sql, 2,
-	    params, err, errlen)) == NULL)
+	    params, until, err, errlen)) == NULL)
 		goto out;
 	metrics_read_runs(res, s, db->base, window, sizeof window);
 	PQclear(res);
@@ -986,7 +1066,7 @@ metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
 		params[1] = arrays[2];
 		params[2] = "-infinity";
 		if ((res = metrics_query(conn, "first read: plugin run sums",
-		    METRICS_SUMS_SQL, 3, params, err, errlen)) == NULL)
+		    METRICS_SUMS_SQL, 3, params, until, err, errlen)) == NULL)
 			goto out;
 		metrics_read_sums(res, s, db->base_sums, window,
 		    sizeof window);
@@ -995,7 +1075,7 @@ metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
 	rc = 0;
 out:
 	if ((res = metrics_query(conn, "first read", rc == 0 ? "COMMIT" :
-	    "ROLLBACK", 0, NULL, err, errlen)) != NULL)
+	    "ROLLBACK", 0, NULL, until, err, errlen)) != NULL)
 		PQclear(res);
 	else
 		rc = -1;
@@ -1017,7 +1097,8 @@ int
 metrics_db_refresh(struct metrics_db *db, PGconn *conn,
     const struct metrics_live *lv, char *err, size_t errlen)
 {
-	struct metrics_pipe p = { conn, 0, err, errlen, false };
+	struct metrics_pipe p = { conn, 0, err, errlen, false,
+	    clock_mono_ms() + db->wait_ms };
 	struct metrics_snap *s;
 	struct metrics_acc *delta;
 	struct buf	 keys = { NULL, 0, 0 };

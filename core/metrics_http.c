@@ -36,6 +36,7 @@
 #include <microhttpd.h>
 
 #define METRICS_HTTP_TIMEOUT_MS	2000	/* per statement, per scrape */
+#define METRICS_HTTP_WAIT_MS	3000	/* the server answers a scrape */
 #define METRICS_HTTP_BACKOFF_MS	10000	/* after a failed connection */
 #define METRICS_HTTP_CONNS	16	/* concurrent HTTP connections */
 #define METRICS_HTTP_IDLE_S	10	/* an idle HTTP connection is closed */
@@ -292,7 +293,7 @@ metrics_http_start(const struct config *cfg, char *err, size_t errlen)
 		    cfg->metrics_listen, gai_strerror(rc));
 		return (-1);
 	}
-	metrics_http_thread.db = metrics_db_new();
+	metrics_http_thread.db = metrics_db_new(METRICS_HTTP_WAIT_MS);
 	metrics_http_main.cfg = NULL;
 	metrics_http_main.listen = xstrdup(cfg->metrics_listen);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |

@@ -664,7 +664,8 @@ void	 metrics_jobs(struct metrics_live *lv, const struct config *cfg);
 void	 metrics_live_copy(struct metrics_live *dst,
 	    const struct metrics_live *src);
 void	 metrics_live_free(struct metrics_live *);
-struct metrics_db *metrics_db_new(void);
+/* A refresh waits WAIT_MS at most for the server (the first, 65 s). */
+struct metrics_db *metrics_db_new(int64_t wait_ms);
 void	 metrics_db_free(struct metrics_db *);
 /* Read the DB part on CONN; on failure the last good values stay and
  * err says why ("metrics: run counts: 57014: canceling statement ..."). */

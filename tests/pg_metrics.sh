@@ -263,6 +263,24 @@ sleep 1
 curl -sf -o "$t/after.txt" "$url"
 [ "$(value 'qsched_metrics_db_up' "$t/after.txt")" = 1 ] && ok "database back: db_up 1" || fail "database back: db_up 1"
 
+# A server that does not answer at all (its backend stopped): given up
+# after the scrape's wait, then a new connection.
+bpid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'qsched/metrics'")
+if [ -n "$bpid" ] && kill -STOP "$bpid" 2>/dev/null; then
+	t0=$(date +%s%N)
+	curl -sf -m 20 -o "$t/stopped.txt" "$url"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kill -CONT "$bpid"
+	[ "$(value 'qsched_metrics_db_up' "$t/stopped.txt")" = 0 ] && [ "$ms" -lt 6000 ] &&
+	    ok "a backend that does not answer: given up in $ms ms" ||
+	    fail "a backend that does not answer ($ms ms)"
+	curl -sf -o "$t/again.txt" "$url"
+	[ "$(value 'qsched_metrics_db_up' "$t/again.txt")" = 1 ] &&
+	    ok "then a new connection: db_up 1" || fail "then a new connection: db_up 1"
+else
+	fail "the metrics connection's backend (\"$bpid\") found and stopped"
+fi
+
 # Reloads: one failed, one ok.
 cp "$t/jobs.conf" "$t/jobs.good"
 echo "oops" >>"$t/jobs.conf"

@@ -81,7 +81,7 @@ Test(metrics, format_without_database)
 	struct metrics_job job = { .name = "a\"b", .plugin = "sql",
 	    .schedule = "@manual" };
 	struct metrics_live lv = { .jobs = &job, .njobs = 1 };
-	struct metrics_db *db = metrics_db_new();
+	struct metrics_db *db = metrics_db_new(1000);
 	struct buf	 b = { NULL, 0, 0 };
 
 	metrics_format(&b, db, &lv, METRICS_TEXT);
