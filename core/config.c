@@ -77,6 +77,7 @@ static cfg_opt_t config_opts[] = {
 	CFG_STR("flags_file", QSCHED_SYSCONFDIR "/flags.ini", CFGF_NONE),
 	CFG_STR("timezone", "UTC", CFGF_NONE),
 	CFG_STR("history_retention", "90d", CFGF_NONE),
+	CFG_STR("metrics_listen", NULL, CFGF_NODEFAULT),
 	CFG_SEC("job", config_job_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_SEC("flag", config_flag_opts,
@@ -335,6 +336,21 @@ config_valid_lock(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
+static int
+config_valid_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	char	 err[QSCHED_ERRLEN], host[256], port[8];
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (metrics_http_parse(config_last_str(opt), host, sizeof host, port,
+	    sizeof port, err, sizeof err) != 0) {
+		cfg_error(cfg, "%s: %s", opt->name, err);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Called when a job's closing brace is read: what the job must have. */
 static int
 config_valid_job(cfg_t *cfg, cfg_opt_t *opt)
@@ -431,6 +447,7 @@ config_init_cfg(void)
 	cfg_set_validate_func(cfg, "plugin_dir", config_valid_track);
 	cfg_set_validate_func(cfg, "flags_file", config_valid_track);
 	cfg_set_validate_func(cfg, "timezone", config_valid_timezone);
+	cfg_set_validate_func(cfg, "metrics_listen", config_valid_listen);
 	cfg_set_validate_func(cfg, "job|timezone", config_valid_timezone);
 	cfg_set_validate_func(cfg, "job|schedule", config_valid_schedule);
 	cfg_set_validate_func(cfg, "job|plugin", config_valid_plugin);
@@ -486,6 +503,8 @@ config_load_file(const char *path, struct config **out, char *err,
 	c->path = xstrdup(path);
 	if (config_build(&cp, cfg, c) != 0)
 		goto done;
+	if (cfg_getstr(cfg, "metrics_listen") != NULL)
+		c->metrics_listen = xstrdup(cfg_getstr(cfg, "metrics_listen"));
 	*out = c;
 	c = NULL;
 
@@ -546,6 +565,7 @@ config_free(struct config *c)
 	free(c->plugin_dir);
 	free(c->flags_file);
 	free(c->timezone);
+	free(c->metrics_listen);
 	free(c);
 }
 

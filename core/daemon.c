@@ -412,6 +412,12 @@ daemon_main(const char *path, struct config *cfg,
 		daemon_free(&d);
 		return (QSCHED_EXIT_FAILED);
 	}
+	/* After daemon_signals(): the HTTP thread inherits the mask. */
+	if (metrics_http_start(cfg, err, sizeof err) == -1) {
+		log_err("%s", err);
+		daemon_free(&d);
+		return (QSCHED_EXIT_FAILED);
+	}
 
 	(void)book_connect(&d);
 	now_ms = daemon_now(&d);
@@ -454,6 +460,7 @@ daemon_main(const char *path, struct config *cfg,
 				daemon_reload(&d, now_ms);
 		}
 		daemon_status(&d);
+		metrics_http_publish(&d);
 		daemon_wait(&d, now_ms, clock_mono_ms(), &waitmask);
 	}
 
@@ -468,6 +475,7 @@ daemon_main(const char *path, struct config *cfg,
 		    "unreachable): the next qsched on this host marks them "
 		    "abandoned", held);
 	log_notice("stopped");
+	metrics_http_stop();
 	notify_close();
 	daemon_free(&d);
 	return (QSCHED_EXIT_OK);

@@ -38,10 +38,14 @@ core_libqsched_core_la_SOURCES = \
 	core/daemon.c \
 	core/daemon_state.c \
 	core/daemon.h \
-	core/signals.c
+	core/signals.c \
+	core/metrics.c \
+	core/metrics_http.c
 nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
-core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
-core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)
+core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS) \
+	$(MHD_CFLAGS) -pthread
+core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS) \
+	$(MHD_LIBS) -lm -lpthread
 
 # The core schema travels inside the binary (schema.c applies it).
 core_sql_files = $(addprefix $(srcdir)/,$(dist_sqlcore_DATA))
@@ -66,6 +70,7 @@ qsched_SOURCES = \
 	core/cmd_daemon.c \
 	core/cmd_list.c \
 	core/cmd_status.c \
-	core/cmd_report.c
+	core/cmd_report.c \
+	core/cmd_metrics.c
 qsched_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
 qsched_LDADD = core/libqsched-core.la

@@ -255,6 +255,7 @@ struct config {
 	char		*flags_file;
 	char		*timezone;
 	int64_t		 history_retention_ms;
+	char		*metrics_listen;	/* NULL: off */
 	struct job	*jobs;
 	size_t		 njobs;
 	struct flag_decl *flags;	/* jobs.conf's, then the plugins' */
@@ -627,5 +628,66 @@ struct config;
 /* Run until SIGTERM/SIGINT; takes CFG.  Returns an exit status. */
 int	 daemon_main(const char *config_path, struct config *cfg,
 	    const struct daemon_opts *opts);
+
+/* metrics.c - the Prometheus text format and OpenMetrics, from qsched.runs,
+ * qsched.daemons, qsched.job_locks, the plugins' declared metrics and a
+ * live daemon (qsched(8), METRICS). */
+enum metrics_format {
+	METRICS_TEXT,		/* text/plain; version=0.0.4 */
+	METRICS_OPENMETRICS,	/* application/openmetrics-text 1.0.0 */
+};
+struct metrics_job {
+	char		*name;
+	char		*plugin;
+	char		*schedule;
+	const struct qsched_metric *defs;	/* the plugin's; NULL: none */
+	int64_t		 lock_key;
+	int64_t		 interval_s;	/* longest gap between fires; 0: none */
+	int		 running;	/* live: this daemon's runs */
+	time_t		 next_fire;	/* live: 0 when none */
+};
+/* What the configuration and, in a daemon, the loop say. */
+struct metrics_live {
+	char		*database;
+	struct metrics_job *jobs;
+	size_t		 njobs;
+	bool		 daemon;	/* the fields below are set */
+	time_t		 started;
+	bool		 db_connected;
+	int64_t		 reconnects;
+	int64_t		 reloads_ok;
+	int64_t		 reloads_failed;
+};
+struct metrics_db;
+/* LV's jobs from CFG (main thread only: schedules use tz.c). */
+void	 metrics_jobs(struct metrics_live *lv, const struct config *cfg);
+void	 metrics_live_copy(struct metrics_live *dst,
+	    const struct metrics_live *src);
+void	 metrics_live_free(struct metrics_live *);
+/* A refresh waits WAIT_MS at most for the server (the first, 65 s). */
+struct metrics_db *metrics_db_new(int64_t wait_ms);
+void	 metrics_db_free(struct metrics_db *);
+/* Read the DB part on CONN; on failure the last good values stay and
+ * err says why ("metrics: run counts: 57014: canceling statement ..."). */
+int	 metrics_db_refresh(struct metrics_db *, PGconn *conn,
+	    const struct metrics_live *lv, char *err, size_t errlen);
+void	 metrics_format(struct buf *, const struct metrics_db *,
+	    const struct metrics_live *, enum metrics_format);
+
+/* metrics_http.c - GET /metrics on metrics_listen (libmicrohttpd, its
+ * own thread and database connection); the daemon's hooks. */
+/* "HOST:PORT", "[V6]:PORT" or "PORT" (loopback).  err names the part. */
+int	 metrics_http_parse(const char *listen, char *host, size_t hostlen,
+	    char *port, size_t portlen, char *err, size_t errlen);
+/* Listen on CFG->metrics_listen (nothing when unset).  err: the reason. */
+int	 metrics_http_start(const struct config *cfg, char *err,
+	    size_t errlen);
+/* Once per loop iteration: what the daemon knows now.  Cheap. */
+struct daemon;
+void	 metrics_http_publish(const struct daemon *);
+void	 metrics_http_stop(void);
+
+/* cmd_metrics.c */
+int	 cmd_metrics(struct cmd_ctx *);
 
 #endif /* QSCHED_H */

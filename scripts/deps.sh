@@ -14,6 +14,8 @@ set -eu
 # The one list.  What each is for:
 #   build-essential autoconf automake libtool pkg-config   the build
 #   libpq-dev libconfuse-dev libinih-dev                   qsched's libraries
+#   libmicrohttpd-dev                                      the daemon's /metrics
+#   prometheus                                             promtool and prometheus: monitoring/ tests
 #   libcriterion-dev                                       the test suites
 #   postgresql-15 postgresql-client-15 postgresql-contrib  test and demo server, psql
 #   mandoc                                                 man page checks
@@ -23,9 +25,9 @@ set -eu
 #   procps util-linux passwd                               ps/pkill, runuser/setsid, useradd
 #   clang libclang-rt-14-dev                               libFuzzer, ASan/UBSan (make fuzz)
 PACKAGES="build-essential autoconf automake libtool pkg-config
-libpq-dev libconfuse-dev libinih-dev libcriterion-dev
+libpq-dev libconfuse-dev libinih-dev libcriterion-dev libmicrohttpd-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
-mandoc jq tzdata systemd procps util-linux passwd
+mandoc jq tzdata systemd procps util-linux passwd prometheus
 clang libclang-rt-14-dev"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"

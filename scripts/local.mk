@@ -15,7 +15,8 @@ EXTRA_DIST += \
 	scripts/bench-population.sh \
 	scripts/bench-cron.sh \
 	scripts/bench-cron.c \
-	scripts/bench-perf-benchmark.sh
+	scripts/bench-perf-benchmark.sh \
+	scripts/bench-metrics.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it

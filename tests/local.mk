@@ -35,3 +35,8 @@ TESTS += tests/core-graph.sh
 EXTRA_DIST += tests/core-graph.sh
 
 include tests/prisma/local.mk
+
+# Metrics: qsched metrics, the daemon's /metrics, a real Prometheus, the
+# shipped alert rules (skipped without prometheus).
+TESTS += tests/pg_metrics.sh
+EXTRA_DIST += tests/pg_metrics.sh

@@ -246,6 +246,69 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 }
 
 /*
+ * What qsched metrics and the daemon's /metrics show of the queues (the
+ * plan's "monitor the new system").  Each query reads the queue tables'
+ * indexes (status, assigned_at; migration 0005) or, for the eligible
+ * users, the population index (0008).  Times in the tables are UTC.
+ */
+#define POPULATION_NOW	"(now() AT TIME ZONE 'UTC')"
+#define POPULATION_EACH(q, value, where)				\
+	"SELECT '" q "' AS queue, " value " AS value FROM " q "_queue "	\
+	"WHERE " where
+#define POPULATION_AGE							\
+	"coalesce(extract(epoch FROM " POPULATION_NOW " - min(available_from)), 0)"
+#define POPULATION_CLAIMABLE						\
+	"status = 'pending' AND available_from <= " POPULATION_NOW
+#define POPULATION_RECENT						\
+	"assigned_at > " POPULATION_NOW " - interval '5 minutes'"
+static const struct qsched_metric population_metrics[] = {
+	{ "qsched_queue_entries", QSCHED_METRIC_GAUGE,
+	    "Live entries of the queue, by status (pending, assigned).",
+	    "SELECT q.queue, s.status, CASE q.queue "
+	    "WHEN 'unsigned_users' THEN (SELECT count(*) FROM "
+	    "unsigned_users_queue e WHERE e.status = s.status) "
+	    "ELSE (SELECT count(*) FROM outstanding_requests_queue e "
+	    "WHERE e.status = s.status) END AS value "
+	    "FROM (VALUES ('unsigned_users'), ('outstanding_requests')) "
+	    "AS q(queue), (VALUES ('pending'), ('assigned')) AS s(status)" },
+	{ "qsched_queue_oldest_claimable_age_seconds", QSCHED_METRIC_GAUGE,
+	    "Age of the oldest pending entry available now (0: none).",
+	    POPULATION_EACH("unsigned_users", POPULATION_AGE,
+	    POPULATION_CLAIMABLE) " UNION ALL "
+	    POPULATION_EACH("outstanding_requests", POPULATION_AGE,
+	    POPULATION_CLAIMABLE) },
+	{ "qsched_queue_eligible_unqueued_users", QSCHED_METRIC_GAUGE,
+	    "Active users of the queue's type, due for a call, without a "
+	    "live entry (cooling period and max_size not applied).",
+	    "SELECT q.queue, (SELECT count(*) FROM user_call_scores u "
+	    "WHERE u.current_queue_type = q.queue AND u.is_active "
+	    "AND (u.next_call_after IS NULL OR u.next_call_after <= "
+	    POPULATION_NOW ") AND NOT EXISTS (SELECT 1 FROM "
+	    "unsigned_users_queue e WHERE q.queue = 'unsigned_users' "
+	    "AND e.user_id = u.user_id AND e.status IN ('pending', "
+	    "'assigned')) AND NOT EXISTS (SELECT 1 FROM "
+	    "outstanding_requests_queue e WHERE q.queue = "
+	    "'outstanding_requests' AND e.user_id = u.user_id "
+	    "AND e.status IN ('pending', 'assigned'))) AS value "
+	    "FROM (VALUES ('unsigned_users'), ('outstanding_requests')) "
+	    "AS q(queue)" },
+	{ "qsched_queue_recent_claims", QSCHED_METRIC_GAUGE,
+	    "Entries of the queue claimed by agents in the last 5 minutes.",
+	    POPULATION_EACH("unsigned_users", "count(*)", POPULATION_RECENT)
+	    " UNION ALL "
+	    POPULATION_EACH("outstanding_requests", "count(*)",
+	    POPULATION_RECENT) },
+	{ "qsched_population_skipped_concurrent_total", QSCHED_METRIC_RUN_SUM,
+	    "Entries a refresh left to the next one because an agent or the "
+	    "application changed them meanwhile (conflicts).",
+	    "skipped_concurrent" },
+	{ "qsched_population_expired_assignments_total", QSCHED_METRIC_RUN_SUM,
+	    "Assignments older than assignment_lease put back to pending.",
+	    "expired_assignments" },
+	{ NULL, 0, NULL, NULL },
+};
+
+/*
  * work_mem as the server reads it: an integer with an optional unit
  * (kB, MB, GB, TB; no unit: kB), from 64kB to 2147483647kB, so "lots"
  * is refused where it is written instead of failing every run.
@@ -295,6 +358,7 @@ static const struct qsched_plugin population_plugin = {
 	.run = population_run,
 	.validate = population_validate,
 	.flags = population_flags,
+	.metrics = population_metrics,
 };
 
 QSCHED_PLUGIN_EXPORT const struct qsched_plugin *

@@ -11,3 +11,11 @@ tests_unit_db_SOURCES = tests/unit/test_db.c
 tests_unit_db_CFLAGS = $(TEST_CFLAGS)
 tests_unit_db_LDADD = $(UNIT_LIBS)
 TESTS += tests/unit_db
+
+# metrics_listen and the exposition without a database (metrics.c,
+# metrics_http.c); the rest is tests/pg_metrics.sh.
+check_PROGRAMS += tests/unit_metrics
+tests_unit_metrics_SOURCES = tests/unit/test_metrics.c
+tests_unit_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_unit_metrics_LDADD = $(UNIT_LIBS)
+TESTS += tests/unit_metrics
