@@ -164,11 +164,13 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  * pending entries the rule keeps must have strictly increasing
  * queue_position in rule order (rn); the numbers between them are free.
  *
- * c1: entries whose content is unchanged, in rule order, with the
- *     positions of their neighbours among them (lp, np).  Such an entry
- *     whose position lies between its neighbours' stays where it is: it
- *     is "stable".  An entry with a changed score is written anyway, so
- *     it is never used as a fixed point.
+ * c0, c1: entries whose content is unchanged, in rule order, with the
+ *     positions of their neighbours among them (lp, np; lp2, np2 one
+ *     further).  Such an entry whose position lies between its
+ *     neighbours' stays where it is: it is "stable".  A neighbour out of
+ *     place on its own (lp >= np: the previous entry is above the next)
+ *     is looked past, so one misplaced entry moves alone.  An entry with
+ *     changed content is written anyway, so it is never a fixed point.
  * sa: the stable entries' positions (sp) and ranks (sr), in rule order,
  *     and whether sp is strictly increasing (it is unless positions were
  *     set out of order from outside, e.g. by queue_add).
@@ -194,19 +196,27 @@ static void
 refresh_sql_place(struct sqlbuf *b)
 {
 	sqlbuf_add(b,
-	    ", c1 AS (\n"
-	    "	SELECT m.rn, m.qpos, lag(m.qpos) OVER w AS lp,\n"
-	    "	    lead(m.qpos) OVER w AS np\n"
+	    ", c0 AS (\n"
+	    "	SELECT m.rn, m.qpos,\n"
+	    "	    coalesce(lag(m.qpos) OVER w, -2147483648) AS lp,\n"
+	    "	    coalesce(lag(m.qpos, 2) OVER w, -2147483648) AS lp2,\n"
+	    "	    coalesce(lead(m.qpos) OVER w, 2147483647) AS np,\n"
+	    "	    coalesce(lead(m.qpos, 2) OVER w, 2147483647) AS np2\n"
 	    "	FROM m\n"
 	    "	WHERE m.d_user IS NOT NULL AND m.qstatus = 'pending'\n"
 	    "	    AND NOT m.cdiff\n"
 	    "	WINDOW w AS (ORDER BY m.rn)\n"
+	    "), c1 AS (\n"
+	    "	SELECT c0.rn, c0.qpos,\n"
+	    "	    (c0.lp < c0.qpos OR (c0.lp >= c0.np AND c0.lp2 < c0.qpos))\n"
+	    "	    AND (c0.qpos < c0.np OR (c0.np <= c0.lp\n"
+	    "		AND c0.qpos < c0.np2)) AS stable\n"
+	    "	FROM c0\n"
 	    "), c2 AS (\n"
 	    "	SELECT c1.rn, c1.qpos,\n"
 	    "	    lag(c1.qpos) OVER (ORDER BY c1.rn) AS sprev\n"
 	    "	FROM c1\n"
-	    "	WHERE (c1.lp IS NULL OR c1.lp < c1.qpos)\n"
-	    "	    AND (c1.np IS NULL OR c1.qpos < c1.np)\n"
+	    "	WHERE c1.stable\n"
 	    "), sa AS MATERIALIZED (\n"
 	    "	SELECT coalesce(array_agg(c2.qpos ORDER BY c2.rn), '{}')\n"
 	    "	    AS sp,\n"
@@ -223,8 +233,7 @@ refresh_sql_place(struct sqlbuf *b)
 	    "	UNION ALL\n"
 	    "	SELECT c1.rn, width_bucket(c1.rn, sa.sr)\n"
 	    "	FROM c1, sa\n"
-	    "	WHERE NOT ((c1.lp IS NULL OR c1.lp < c1.qpos)\n"
-	    "	    AND (c1.np IS NULL OR c1.qpos < c1.np))\n"
+	    "	WHERE NOT c1.stable\n"
 	    "), gw AS (\n"
 	    "	SELECT x.g, x.c, CASE WHEN x.g = 0 OR x.g >= sa.ns\n"
 	    "	    OR (sa.sp[x.g + 1]::bigint - sa.sp[x.g]) / (x.c + 1) >= 1\n"

@@ -858,9 +858,10 @@ Test(population, user_deleted_during_refresh_is_retried)
 
 /*
  * Agents claiming while refreshes run.  Each claimer claims the next
- * entry and puts it straight back (queue_release), so thousands of
- * entries stay pending the whole time; an empty claim is a claim that
- * came back with no row.
+ * entry and completes it at once (a claim that released its entry would
+ * find it again, unlocked, whatever the refresh locks); the queue holds
+ * thousands more entries than the claims take.  An empty claim is a
+ * claim that came back with no row.
  */
 struct claimer {
 	int		 agent;
@@ -905,13 +906,13 @@ claimer_main(void *arg)
 			PQclear(res);
 			continue;
 		}
-		snprintf(rel, sizeof rel, "SELECT 1 FROM queue_release("
+		snprintf(rel, sizeof rel, "SELECT 1 FROM queue_complete("
 		    "'unsigned_users', '%s', %d)", PQgetvalue(res, 0, 0),
 		    cl->agent);
 		PQclear(res);
 		res = PQexec(conn, rel);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			snprintf(cl->error, sizeof cl->error, "release: %s",
+			snprintf(cl->error, sizeof cl->error, "complete: %s",
 			    PQresultErrorMessage(res));
 			PQclear(res);
 			break;
@@ -998,6 +999,7 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	    claims, during);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM %s WHERE status = "
 	    "'assigned'", q->table), 0);
+	cr_assert_gt(pending(c, q), 1000, "the claims emptied the queue");
 	pf_refresh(conf, q->job, 0, false, 0);
 	pf_expect(c, q, 0, 7200);
 	cr_assert_eq(pf_mismatches(c, q), 0);
