@@ -171,9 +171,10 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  *     place on its own (lp >= np: the previous entry is above the next)
  *     is looked past, so one misplaced entry moves alone.  An entry with
  *     changed content is written anyway, so it is never a fixed point.
- * sa: the stable entries' positions (sp) and ranks (sr), in rule order,
- *     and whether sp is strictly increasing (it is unless positions were
- *     set out of order from outside, e.g. by queue_add).
+ * sa: the stable entries' positions (sp) and ranks (sr), in rule order.
+ * so: whether sp is strictly increasing.  When every such entry is
+ *     stable it is, by the neighbour test; otherwise (positions set out
+ *     of order from outside, e.g. by queue_add) it is checked.
  * mv: everything else the rule keeps pending, the "movers": new users,
  *     changed entries, unstable ones; g is the gap they fall into (the
  *     number of stable entries before them, by binary search in sr).
@@ -190,7 +191,8 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  *     when sp is not increasing or a segment still has no room.
  * chg: the pending entries to write, with their new positions (npos):
  *     every mover, and the stable entries of a segment whose position
- *     changes.  Everything else keeps its row as it is.
+ *     changes (or, renumbering, every entry whose position changes).
+ *     Everything else keeps its row as it is.
  */
 static void
 refresh_sql_place(struct sqlbuf *b)
@@ -212,19 +214,20 @@ refresh_sql_place(struct sqlbuf *b)
 	    "	    AND (c0.qpos < c0.np OR (c0.np <= c0.lp\n"
 	    "		AND c0.qpos < c0.np2)) AS stable\n"
 	    "	FROM c0\n"
-	    "), c2 AS (\n"
-	    "	SELECT c1.rn, c1.qpos,\n"
-	    "	    lag(c1.qpos) OVER (ORDER BY c1.rn) AS sprev\n"
-	    "	FROM c1\n"
-	    "	WHERE c1.stable\n"
 	    "), sa AS MATERIALIZED (\n"
-	    "	SELECT coalesce(array_agg(c2.qpos ORDER BY c2.rn), '{}')\n"
-	    "	    AS sp,\n"
-	    "	    coalesce(array_agg(c2.rn ORDER BY c2.rn), '{}') AS sr,\n"
-	    "	    count(*)::integer AS ns,\n"
-	    "	    coalesce(bool_and(c2.sprev IS NULL OR c2.sprev < c2.qpos),\n"
-	    "		true) AS sorted\n"
-	    "	FROM c2\n"
+	    "	SELECT coalesce(array_agg(c1.qpos ORDER BY c1.rn)\n"
+	    "	    FILTER (WHERE c1.stable), '{}') AS sp,\n"
+	    "	    coalesce(array_agg(c1.rn ORDER BY c1.rn)\n"
+	    "	    FILTER (WHERE c1.stable), '{}') AS sr,\n"
+	    "	    count(*) FILTER (WHERE c1.stable)::integer AS ns,\n"
+	    "	    bool_and(c1.stable) AS all_stable\n"
+	    "	FROM c1\n"
+	    "), so AS MATERIALIZED (\n"
+	    "	SELECT CASE WHEN coalesce(sa.all_stable, true) THEN true\n"
+	    "	    ELSE (SELECT bool_and(x.p < x.q) FROM (SELECT c1.qpos AS q,\n"
+	    "		lag(c1.qpos) OVER (ORDER BY c1.rn) AS p\n"
+	    "		FROM c1 WHERE c1.stable) AS x) END AS sorted\n"
+	    "	FROM sa\n"
 	    "), mv AS MATERIALIZED (\n"
 	    "	SELECT m.rn, width_bucket(m.rn, sa.sr) AS g\n"
 	    "	FROM m, sa\n"
@@ -275,9 +278,10 @@ refresh_sql_place(struct sqlbuf *b)
 	    "		2147483647)) - sg2.l) / (sg2.n + 1) AS step\n"
 	    "	FROM sg2\n"
 	    "), fl AS MATERIALIZED (\n"
-	    "	SELECT NOT sa.sorted OR coalesce((SELECT bool_or(sg.step < 1)\n"
-	    "	    FROM sg), false) AS renumber\n"
-	    "	FROM sa\n"
+	    "	SELECT NOT coalesce(so.sorted, true)\n"
+	    "	    OR coalesce((SELECT bool_or(sg.step < 1) FROM sg), false)\n"
+	    "	    AS renumber\n"
+	    "	FROM so\n"
 	    "), mem AS (\n"
 	    "	SELECT x.rn, sg.l + sg.step * row_number() OVER (PARTITION BY\n"
 	    "	    sg.sid ORDER BY x.rn) AS npos\n"
@@ -286,20 +290,20 @@ refresh_sql_place(struct sqlbuf *b)
 	    "	    SELECT sa.sr[k], sg.sid\n"
 	    "	    FROM sg, sa, generate_series(sg.gs + 1, sg.ge) AS k) AS x\n"
 	    "	    JOIN sg USING (sid)\n"
-	    "), pos AS (\n"
-	    "	SELECT mem.rn, mem.npos FROM mem\n"
-	    "	WHERE NOT (SELECT fl.renumber FROM fl)\n"
-	    "	UNION ALL\n"
-	    "	SELECT p.rn, row_number() OVER (ORDER BY p.rn)\n"
-	    "	    * least(%d, 2147483647 / (count(*) OVER () + 1))\n"
-	    "	FROM m AS p\n"
-	    "	WHERE (SELECT fl.renumber FROM fl) AND p.d_user IS NOT NULL\n"
-	    "	    AND (p.qid IS NULL OR p.qstatus = 'pending')\n"
 	    "), chg AS MATERIALIZED (\n"
-	    "	SELECT m.*, pos.npos::integer AS npos\n"
-	    "	FROM pos JOIN m ON m.rn = pos.rn\n"
-	    "	WHERE m.qid IS NULL OR m.cdiff\n"
-	    "	    OR m.qpos IS DISTINCT FROM pos.npos\n"
+	    "	SELECT m.*, mem.npos::integer AS npos\n"
+	    "	FROM mem JOIN m ON m.rn = mem.rn\n"
+	    "	WHERE NOT (SELECT fl.renumber FROM fl)\n"
+	    "	    AND (m.qid IS NULL OR m.cdiff OR m.qpos IS DISTINCT FROM\n"
+	    "		mem.npos)\n"
+	    "	UNION ALL\n"
+	    "	SELECT x.* FROM (SELECT p.*, (row_number() OVER (ORDER BY p.rn)\n"
+	    "	    * least(%d, 2147483647 / (count(*) OVER () + 1)))::integer\n"
+	    "	    AS npos\n"
+	    "	    FROM m AS p\n"
+	    "	    WHERE (SELECT fl.renumber FROM fl) AND p.d_user IS NOT NULL\n"
+	    "		AND (p.qid IS NULL OR p.qstatus = 'pending')) AS x\n"
+	    "	WHERE x.qid IS NULL OR x.cdiff OR x.qpos IS DISTINCT FROM x.npos\n"
 	    ")", REFRESH_GAP_MIN, REFRESH_GAP, REFRESH_GAP, REFRESH_GAP);
 }
 
@@ -565,7 +569,9 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	 * Expire old assignments first: the refresh then treats those
 	 * entries as the pending entries they have become.  JIT is off: the
 	 * refresh's cost estimate crosses the JIT thresholds, and compiling
-	 * its plan takes longer than running it.
+	 * its plan takes longer than running it.  Merge joins are off: the
+	 * planner cannot know that the changes (chg) are few, and would sort
+	 * the whole diff to merge them with it.
 	 */
 	params[0] = o->work_mem;
 	params[1] = q->name;
@@ -573,13 +579,14 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	if ((res = host->exec(run, "expiring old assignments",
 	    "SELECT set_config('work_mem', $1, true), "
 	    "set_config('jit', 'off', true), "
+	    "set_config('enable_mergejoin', 'off', true), "
 	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "
 	    "'YYYY-MM-DD HH24:MI:SS.MS'), "
 	    "queue_expire_assignments($2, $3::bigint * "
 	    "interval '1 millisecond')", 3, params)) == NULL)
 		goto fail;
-	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 2));
-	c->expired_assignments = refresh_int(res, 3);
+	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 3));
+	c->expired_assignments = refresh_int(res, 4);
 	PQclear(res);
 	host->progress(run, 1, 3);
 
