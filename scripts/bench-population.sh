@@ -371,6 +371,7 @@ claim_ready() {
 	psql_ -d "$1" -c "UPDATE unsigned_users_queue SET status = 'pending',
 	    assigned_to_agent = NULL, assigned_at = NULL
 	    WHERE status = 'assigned'" \
+	    -c "SET client_min_messages = warning" \
 	    -c "CREATE TABLE IF NOT EXISTS claim_log (entry uuid,
 	    at timestamptz)" -c "TRUNCATE claim_log"
 	run "$1" "$2" unsigned 200 >/dev/null
@@ -423,8 +424,8 @@ claim_case() {
 	claim_ready "$db" "$cf"
 	t0=$(psql_ -d "$db" -c "SELECT max(id) FROM qsched.runs")
 	rm -rf "$bench/clog" && mkdir "$bench/clog"
-	(cd "$bench/clog" && PGDATABASE=$db "$PG_BINDIR/pgbench" -n -c 8 \
-	    -j 2 -T "$claim_secs" -f "$bench/claim.sql" -l bench) \
+	(cd "$bench/clog" && "$PG_BINDIR/pgbench" -n -c 8 -j 2 \
+	    -T "$claim_secs" -f "$bench/claim.sql" -l "$db") \
 	    >"$bench/pgbench.out" 2>&1 &
 	pgb=$!
 	i=0
@@ -537,8 +538,7 @@ SQL
 		idle) what="idle" ;;
 		lead) what="refreshes, each after 1 new lead" ;;
 		pct) what="refreshes, each after 1% of scores changed" ;;
-		nothing) what="no agents, nothing changed ($reps refreshes;" \
-		    "rows: all of them)" ;;
+		nothing) what="no agents, nothing changed (rows: all $reps)" ;;
 		esac
 		[ "$kind" = idle ] && rows=- rms=- refr=0
 		if [ "$kind" = nothing ]; then
