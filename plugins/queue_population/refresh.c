@@ -5,10 +5,17 @@
  *
  * The work is one statement.  Its read-only part ranks the eligible users
  * (the rule, "r") and joins them with the live entries on user_id ("m"):
- * each pair is a user to insert, an entry to update because its position,
- * score, reason, available_from or queue columns differ, an entry to keep
- * as it is, or an entry whose user is no longer eligible.  Its
- * data-modifying CTEs then write only those rows.  One statement means
+ * each pair is a user to insert, an entry to update because its score,
+ * reason, available_from or queue columns differ or its position is out
+ * of order, an entry to keep as it is, or an entry whose user is no
+ * longer eligible.  Its data-modifying CTEs then write only those rows.
+ *
+ * Positions are sparse: the pending entries' queue_position increases
+ * strictly in the rule's order, with free numbers between them, so an
+ * entry that changes takes a free number between its new neighbours and
+ * no other entry moves (refresh_sql_place).  With dense positions one
+ * new lead shifted every entry: the refresh rewrote and locked the whole
+ * queue, and claims (SKIP LOCKED) found nothing while it committed.  One statement means
  * one snapshot: the rule and the diff see the same user_call_scores and
  * the same queue, also for the legacy call_queue part.
  *
@@ -160,9 +167,9 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
 }
 
 /*
- * Positions (queue_population.c's header comment has the why).  The
- * pending entries the rule keeps must have strictly increasing
- * queue_position in rule order (rn); the numbers between them are free.
+ * Positions (qsched-plugins(7), Positions).  The pending entries the rule
+ * keeps must have strictly increasing queue_position in rule order (rn);
+ * the numbers between them are free.
  *
  * c0, c1: entries whose content is unchanged, in rule order, with the
  *     positions of their neighbours among them (lp, np; lp2, np2 one
