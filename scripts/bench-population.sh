@@ -396,9 +396,9 @@ change() {
 	esac
 }
 
-# Latencies (ms) of the pgbench log in $bench/clog whose claim started
-# inside one of the windows in $bench/windows ("start end", epoch s),
-# or of every claim with "all".
+# Latencies (ms) of the pgbench log in $bench/clog whose claim overlapped
+# one of the windows in $bench/windows ("start end", epoch s), or of
+# every claim with "all".
 claim_lat() {
 	echo "0 0" >>"$bench/windows"	# never empty: NR == FNR below
 	cat "$bench/clog"/* | awk -v all="$1" '
@@ -406,7 +406,7 @@ claim_lat() {
 	    { lat = $3 / 1e6; end = $5 + $6 / 1e6; st = end - lat
 	      if (all == "all") { print lat * 1000; next }
 	      for (i = 0; i < n; i++)
-		if (st >= ws[i] && st <= we[i]) { print lat * 1000; break } }' \
+		if (st <= we[i] && end >= ws[i]) { print lat * 1000; break } }' \
 	    "$bench/windows" - | sort -g
 }
 
@@ -459,6 +459,11 @@ claim_case() {
 		WHERE status = 'pending')
 	    FROM claim_log AS l")
 	claims=$1 empty=$2 empty_during=$3 pending=$4
+	# Claims that failed (an error aborts a pgbench client) count as
+	# empty: they gave the agent nothing.
+	failed=$(awk '/^number of failed transactions:/ { f = $5 }
+	    /aborted/ { a++ } END { print f + a }' "$bench/pgbench.out")
+	empty=$((empty + failed))
 	psql_ -d "$db" -c "SELECT (metrics->>'inserted')::bigint +
 	    (metrics->>'updated')::bigint + (metrics->>'removed')::bigint +
 	    coalesce((metrics->>'legacy_inserted')::bigint +
