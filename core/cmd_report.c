@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The table is for a terminal: UTC to the second, a short message. */
 #define REPORT_TABLE_SQL						\
@@ -23,6 +24,13 @@
 	"  left(last_failure_message, 80)) AS last_failure_message "
 
 #define REPORT_FULL_SQL	"SELECT * "
+
+/* perf_benchmark jobs: the plugin's comparison (qsched-plugins(7)). */
+#define REPORT_BENCH_SQL(html, f) ((html) ?				\
+	"SELECT qsched_bench.report_html($1)" : (f) == FORMAT_TABLE ?	\
+	"SELECT * FROM qsched_bench.latest WHERE job = $1" :		\
+	"SELECT * FROM qsched_bench.comparison WHERE job = $1 "		\
+	"ORDER BY run_id, op, variant")
 
 int
 cmd_report(struct cmd_ctx *ctx)
@@ -40,6 +48,8 @@ cmd_report(struct cmd_ctx *ctx)
 	const char	*job = NULL, *since_text = NULL, *params[2];
 	char		 err[QSCHED_ERRLEN], *since = NULL, *sql;
 	int		 ch, rc;
+	struct job	*j;
+	bool		 html = false, bench;
 
 	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
 	    NULL)) != -1) {
@@ -51,7 +61,10 @@ cmd_report(struct cmd_ctx *ctx)
 			since_text = optarg;
 			break;
 		case 'f':
-			if (cmd_format_option("report", optarg, &format) == -1)
+			if (strcmp(optarg, "html") == 0)
+				html = true;
+			else if (cmd_format_option("report", optarg,
+			    &format) == -1)
 				return (QSCHED_EXIT_USAGE);
 			break;
 		default:
@@ -60,9 +73,9 @@ cmd_report(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	if (since_text != NULL &&
 	    (since = cmd_since(conn, since_text, err, sizeof err)) == NULL) {
@@ -72,17 +85,29 @@ cmd_report(struct cmd_ctx *ctx)
 	}
 	params[0] = since;
 	params[1] = job;
+	j = job != NULL ? config_job(cfg, job) : NULL;
+	bench = j != NULL && strcmp(j->plugin_name, "perf_benchmark") == 0;
+	if (html && !bench) {
+		fprintf(stderr, "qsched: report: --format html needs --job "
+		    "naming a perf_benchmark job\n");
+		rc = QSCHED_EXIT_USAGE;
+		goto out;
+	}
 	xasprintf(&sql, "%s FROM qsched.job_summary_since($1::timestamptz) "
 	    "WHERE ($2::text IS NULL OR job = $2) ORDER BY job",
 	    format == FORMAT_TABLE ? REPORT_TABLE_SQL : REPORT_FULL_SQL);
-	res = db_query(conn, sql, 2, params, err, sizeof err);
+	res = db_query(conn, bench ? REPORT_BENCH_SQL(html, format) : sql,
+	    bench ? 1 : 2, bench ? params + 1 : params, err, sizeof err);
 	free(sql);
 	if (res == NULL) {
 		fprintf(stderr, "qsched: report: %s\n", err);
 		rc = QSCHED_EXIT_DB;
 		goto out;
 	}
-	format_result(res, format, stdout);
+	if (html)
+		fputs(PQgetvalue(res, 0, 0), stdout);
+	else
+		format_result(res, format, stdout);
 	PQclear(res);
 out:
 	free(since);
@@ -92,6 +117,6 @@ out:
 	return (rc);
 usage:
 	fprintf(stderr, "usage: qsched report [--job J] [--since T] "
-	    "[--format table|json|csv]\n");
+	    "[--format table|json|csv|html]\n");
 	return (QSCHED_EXIT_USAGE);
 }

@@ -45,3 +45,32 @@ plugins_legacy_backfill_la_SOURCES = \
 plugins_legacy_backfill_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_legacy_backfill_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_legacy_backfill_la_LIBADD = $(LIBPQ_LIBS)
+
+plugin_LTLIBRARIES += plugins/legacy_deprecation.la
+plugins_legacy_deprecation_la_SOURCES = \
+	plugins/legacy_deprecation/deprecation.h \
+	plugins/legacy_deprecation/deprecation.c \
+	plugins/legacy_deprecation/ledger.c \
+	plugins/legacy_deprecation/gates.c \
+	plugins/legacy_deprecation/plan.c \
+	plugins/legacy_deprecation/archive.c \
+	plugins/legacy_deprecation/purge.c \
+	plugins/legacy_deprecation/report.c
+plugins_legacy_deprecation_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_legacy_deprecation_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_legacy_deprecation_la_LIBADD = $(LIBPQ_LIBS)
+
+plugin_LTLIBRARIES += plugins/perf_benchmark.la
+plugins_perf_benchmark_la_SOURCES = \
+	plugins/perf_benchmark/bench.h \
+	plugins/perf_benchmark/bench.c \
+	plugins/perf_benchmark/ops.c \
+	plugins/perf_benchmark/hist.c \
+	plugins/perf_benchmark/load.c \
+	plugins/perf_benchmark/plan.c \
+	plugins/perf_benchmark/guard.c \
+	plugins/perf_benchmark/store.c \
+	plugins/perf_benchmark/html.c
+plugins_perf_benchmark_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+plugins_perf_benchmark_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
+plugins_perf_benchmark_la_LIBADD = $(LIBPQ_LIBS)

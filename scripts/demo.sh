@@ -5,8 +5,8 @@
 #                            start PostgreSQL in a temporary directory, load
 #                            a generated legacy dialler database, run the
 #                            migration (schema-migrate, legacy-backfill, both
-#                            queue populations), show the history and the
-#                            report, clean up
+#                            queue populations, perf-benchmark), show the
+#                            history and the report, clean up
 #   scripts/demo.sh --keep   leave the cluster running and say how to use it
 #
 # Each step is a function, run in order at the bottom.
@@ -93,6 +93,8 @@ step_config() {
 	conf="$demo/jobs.conf"
 	sed "s|^database .*|database = \"host='$PGHOST' port=$PGPORT dbname=dialler user=postgres\"|" \
 	    "$prefix/etc/qsched/jobs.conf" >"$conf"
+	# The reading commands never write: create the qsched schema first.
+	show "$qsched" -c "$conf" init
 	show "$qsched" -c "$conf" list
 }
 
@@ -141,6 +143,20 @@ step_populate() {
 	show "$PG_BINDIR/psql" -X -c "$q"
 }
 
+# Plan steps 7, 9: the retirement of call_queue and its evidence gates.
+step_deprecation() {
+	step "legacy-deprecation: one step, then the gate report"
+	show "$qsched" -c "$conf" run legacy-deprecation
+	show "$qsched" -c "$conf" run legacy-deprecation --dry-run
+}
+
+# Plan step 8.2: legacy against separated, rolled back, then compared.
+step_bench() {
+	step "perf-benchmark: each queue operation on both tables, rolled back"
+	show "$qsched" -c "$conf" run perf-benchmark --set duration=1s
+	show "$qsched" -c "$conf" report --job perf-benchmark
+}
+
 step_history() {
 	step "run history and report"
 	show "$qsched" -c "$conf" history
@@ -165,5 +181,8 @@ step_config
 step_migrate
 step_backfill
 step_populate
+step_deprecation
+
+step_bench
 step_history
 step_keep

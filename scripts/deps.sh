@@ -7,12 +7,15 @@
 #   scripts/deps.sh --list     print the package list
 #
 # The sanitizer build uses GCC's own ASan/UBSan runtimes (libasan8,
-# libubsan1, pulled in by build-essential), so no clang runtime is needed.
+# libubsan1, pulled in by build-essential); clang and its runtimes are for
+# the libFuzzer targets (make fuzz) only.
 set -eu
 
 # The one list.  What each is for:
 #   build-essential autoconf automake libtool pkg-config   the build
 #   libpq-dev libconfuse-dev libinih-dev                   qsched's libraries
+#   libmicrohttpd-dev                                      the daemon's /metrics
+#   prometheus                                             promtool and prometheus: monitoring/ tests
 #   libcriterion-dev                                       the test suites
 #   postgresql-15 postgresql-client-15 postgresql-contrib  test and demo server, psql
 #   mandoc                                                 man page checks
@@ -20,12 +23,21 @@ set -eu
 #   tzdata                                                 IANA zones (per-job timezone)
 #   systemd                                                systemd-analyze verify of the unit
 #   procps util-linux passwd                               ps/pkill, runuser/setsid, useradd
+#   clang libclang-rt-14-dev                               libFuzzer, ASan/UBSan (make fuzz)
 PACKAGES="build-essential autoconf automake libtool pkg-config
-libpq-dev libconfuse-dev libinih-dev libcriterion-dev
+libpq-dev libconfuse-dev libinih-dev libcriterion-dev libmicrohttpd-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
-mandoc jq tzdata systemd procps util-linux passwd"
+mandoc jq tzdata systemd procps util-linux passwd prometheus
+clang libclang-rt-14-dev"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"
+
+# The Prisma tests (tests/pg_prisma.sh) need node and npm; a Node.js from
+# elsewhere (nodesource, nvm) will do, so Debian's are added only when
+# there is no npm at all.
+if ! command -v npm >/dev/null 2>&1; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
 
 case ${1:-} in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;

@@ -12,10 +12,17 @@ EXTRA_DIST += \
 	scripts/bench-daemon-idle.sh \
 	scripts/bench-daemon-lateness.sh \
 	scripts/bench-backfill.sh \
-	scripts/bench-population.sh
+	scripts/bench-population.sh \
+	scripts/bench-cron.sh \
+	scripts/bench-cron.c \
+	scripts/bench-perf-benchmark.sh \
+	scripts/bench-metrics.sh
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it
 # loads (its default fixture path, ../sql/fixtures, works in both places).
 pkgdatascriptsdir = $(pkgdatadir)/scripts
 dist_pkgdatascripts_SCRIPTS = scripts/gen-legacy-data.sh
+
+# The legacy_deprecation benchmark driver.
+EXTRA_DIST += scripts/bench-deprecation.sh

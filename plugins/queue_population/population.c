@@ -35,6 +35,16 @@ static const struct qsched_option population_options[] = {
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
+/* The flags this plugin reads (flags.ini, section [queue_migration]). */
+static const struct qsched_flag population_flags[] = {
+	{ "queue_migration", "populate_separated_tables", true,
+	    "qsched refreshes the separated queue tables" },
+	{ "queue_migration", "populate_legacy_queue", false,
+	    "qsched also keeps the legacy call_queue rows of each queue type "
+	    "in step (dual write)" },
+	{ NULL, NULL, false, NULL },
+};
+
 /* One query answers every precondition; columns in this order. */
 enum population_need {
 	NEED_SOURCE,		/* user_call_scores */
@@ -237,6 +247,108 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 	return (QSCHED_OK);
 }
 
+/*
+ * What qsched metrics and the daemon's /metrics show of the queues (the
+ * plan's "monitor the new system").  Each query reads the queue tables'
+ * indexes (status, assigned_at; migration 0005) or, for the eligible
+ * users, the population index (0008).  Times in the tables are UTC.
+ */
+#define POPULATION_NOW	"(now() AT TIME ZONE 'UTC')"
+#define POPULATION_EACH(q, value, where)				\
+	"SELECT '" q "' AS queue, " value " AS value FROM " q "_queue "	\
+	"WHERE " where
+#define POPULATION_AGE							\
+	"coalesce(extract(epoch FROM " POPULATION_NOW " - min(available_from)), 0)"
+#define POPULATION_CLAIMABLE						\
+	"status = 'pending' AND available_from <= " POPULATION_NOW
+#define POPULATION_RECENT						\
+	"assigned_at > " POPULATION_NOW " - interval '5 minutes'"
+static const struct qsched_metric population_metrics[] = {
+	{ "qsched_queue_entries", QSCHED_METRIC_GAUGE,
+	    "Live entries of the queue, by status (pending, assigned).",
+	    "SELECT q.queue, s.status, CASE q.queue "
+	    "WHEN 'unsigned_users' THEN (SELECT count(*) FROM "
+	    "unsigned_users_queue e WHERE e.status = s.status) "
+	    "ELSE (SELECT count(*) FROM outstanding_requests_queue e "
+	    "WHERE e.status = s.status) END AS value "
+	    "FROM (VALUES ('unsigned_users'), ('outstanding_requests')) "
+	    "AS q(queue), (VALUES ('pending'), ('assigned')) AS s(status)" },
+	{ "qsched_queue_oldest_claimable_age_seconds", QSCHED_METRIC_GAUGE,
+	    "Age of the oldest pending entry available now (0: none).",
+	    POPULATION_EACH("unsigned_users", POPULATION_AGE,
+	    POPULATION_CLAIMABLE) " UNION ALL "
+	    POPULATION_EACH("outstanding_requests", POPULATION_AGE,
+	    POPULATION_CLAIMABLE) },
+	{ "qsched_queue_eligible_unqueued_users", QSCHED_METRIC_GAUGE,
+	    "Active users of the queue's type, due for a call, without a "
+	    "live entry (cooling period and max_size not applied).",
+	    "SELECT q.queue, (SELECT count(*) FROM user_call_scores u "
+	    "WHERE u.current_queue_type = q.queue AND u.is_active "
+	    "AND (u.next_call_after IS NULL OR u.next_call_after <= "
+	    POPULATION_NOW ") AND NOT EXISTS (SELECT 1 FROM "
+	    "unsigned_users_queue e WHERE q.queue = 'unsigned_users' "
+	    "AND e.user_id = u.user_id AND e.status IN ('pending', "
+	    "'assigned')) AND NOT EXISTS (SELECT 1 FROM "
+	    "outstanding_requests_queue e WHERE q.queue = "
+	    "'outstanding_requests' AND e.user_id = u.user_id "
+	    "AND e.status IN ('pending', 'assigned'))) AS value "
+	    "FROM (VALUES ('unsigned_users'), ('outstanding_requests')) "
+	    "AS q(queue)" },
+	{ "qsched_queue_recent_claims", QSCHED_METRIC_GAUGE,
+	    "Entries of the queue claimed by agents in the last 5 minutes.",
+	    POPULATION_EACH("unsigned_users", "count(*)", POPULATION_RECENT)
+	    " UNION ALL "
+	    POPULATION_EACH("outstanding_requests", "count(*)",
+	    POPULATION_RECENT) },
+	{ "qsched_population_skipped_concurrent_total", QSCHED_METRIC_RUN_SUM,
+	    "Entries a refresh left to the next one because an agent or the "
+	    "application changed them meanwhile (conflicts).",
+	    "skipped_concurrent" },
+	{ "qsched_population_expired_assignments_total", QSCHED_METRIC_RUN_SUM,
+	    "Assignments older than assignment_lease put back to pending.",
+	    "expired_assignments" },
+	{ NULL, 0, NULL, NULL },
+};
+
+/*
+ * work_mem as the server reads it: an integer with an optional unit
+ * (kB, MB, GB, TB; no unit: kB), from 64kB to 2147483647kB, so "lots"
+ * is refused where it is written instead of failing every run.
+ */
+static int
+population_validate(const struct qsched_host *host, const char *option,
+    const char *value, char *err, size_t errlen)
+{
+	static const struct { const char *unit; long long kb; } units[] = {
+		{ "", 1 }, { "kB", 1 }, { "MB", 1024 }, { "GB", 1024 * 1024 },
+		{ "TB", 1024LL * 1024 * 1024 },
+	};
+	char		*end;
+	long long	 n;
+
+	(void)host;
+	if (strcmp(option, "work_mem") != 0)
+		return (0);
+	n = strtoll(value, &end, 10);
+	if (end == value || n < 0) {
+		snprintf(err, errlen, "not a memory size (e.g. 64MB)");
+		return (-1);
+	}
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (n > 2147483647LL / units[i].kb || n * units[i].kb < 64) {
+			snprintf(err, errlen, "outside 64kB-2147483647kB");
+			return (-1);
+		}
+		return (0);
+	}
+	snprintf(err, errlen, "unknown unit \"%s\" (kB, MB, GB, TB)", end);
+	return (-1);
+}
+
 static const struct qsched_plugin population_plugin = {
 	QSCHED_PLUGIN_HEADER,
 	.name = "queue_population",
@@ -246,6 +358,9 @@ static const struct qsched_plugin population_plugin = {
 	.options = population_options,
 	.check = population_check,
 	.run = population_run,
+	.validate = population_validate,
+	.flags = population_flags,
+	.metrics = population_metrics,
 };
 
 QSCHED_PLUGIN_EXPORT const struct qsched_plugin *

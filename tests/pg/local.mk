@@ -52,3 +52,41 @@ tests_pg_backfill_faults_SOURCES = tests/pg/test_backfill_faults.c \
 	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
 tests_pg_backfill_faults_CFLAGS = $(TEST_CFLAGS)
 tests_pg_backfill_faults_LDADD = $(PG_TEST_LIBS)
+
+# What qsched(8) RELIABILITY promises: durable retries, liveness, a frozen
+# server, reload refusals, passwords never shown, 64-bit lock keys.
+check_PROGRAMS += tests/pg_reliability
+TESTS += tests/pg_reliability
+tests_pg_reliability_SOURCES = tests/pg/test_reliability.c tests/pg/daemon_util.h
+tests_pg_reliability_CFLAGS = $(TEST_CFLAGS)
+tests_pg_reliability_LDADD = $(PG_TEST_LIBS)
+
+# The fault matrix (tests/FAULTS.md): every shipped plugin under every
+# fault, one test per cell.
+check_PROGRAMS += tests/pg_fault_matrix
+TESTS += tests/pg_fault_matrix
+tests_pg_fault_matrix_SOURCES = tests/pg/test_fault_matrix.c \
+	tests/pg/daemon_util.h \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h \
+	tests/pg/population_fixture.c tests/pg/population_fixture.h
+tests_pg_fault_matrix_CFLAGS = $(TEST_CFLAGS)
+tests_pg_fault_matrix_LDADD = $(PG_TEST_LIBS)
+EXTRA_DIST += tests/FAULTS.md
+
+# The legacy_deprecation plugin (reuses the backfill fixture's loader).
+check_PROGRAMS += tests/pg_deprecation
+TESTS += tests/pg_deprecation
+tests_pg_deprecation_SOURCES = tests/pg/test_deprecation.c \
+	tests/pg/deprecation_fixture.c tests/pg/deprecation_fixture.h \
+	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
+tests_pg_deprecation_CFLAGS = $(TEST_CFLAGS)
+tests_pg_deprecation_LDADD = $(PG_TEST_LIBS)
+
+# The perf_benchmark plugin (the population fixture loads the database).
+check_PROGRAMS += tests/pg_benchmark
+TESTS += tests/pg_benchmark
+tests_pg_benchmark_SOURCES = tests/pg/test_benchmark.c \
+	tests/pg/population_fixture.h tests/pg/population_fixture.c
+tests_pg_benchmark_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_pg_benchmark_LDFLAGS = -pthread
+tests_pg_benchmark_LDADD = $(PG_TEST_LIBS)

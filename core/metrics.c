@@ -1,0 +1,1432 @@
+/*
+ * metrics.c - qsched's metrics in the Prometheus text format (0.0.4) and
+ * in OpenMetrics 1.0: what qsched.runs, qsched.daemons, qsched.job_locks
+ * and the plugins' declared metrics say (the "DB part"), and what a live
+ * daemon knows about itself (the "live part", metrics_http.c).
+ *
+ * Memory and time stay flat however long the history: the counters and
+ * the duration histogram are sums over final runs, and a run's row no
+ * longer changes once it is final, so the sums of the runs that started
+ * before a watermark W are kept (the base) and each refresh reads only the
+ * runs that started at or after W, through the (job, started_at) index.
+ * W is an hour ago, or the start of the oldest run still open, whichever
+ * is earlier; it moves forward as runs end, the runs it passes being
+ * added to the base.  The base is built once per process, which reads the
+ * whole history once.  Rows that history_retention deletes stay counted,
+ * so the counters never go down.
+ *
+ * Everything here runs on whichever thread calls it, on the connection it
+ * is given; nothing reads the clock of a time zone (tz.c is not
+ * thread-safe): times are epoch seconds computed by PostgreSQL, except
+ * the schedule interval, which metrics_jobs() computes on the main thread.
+ */
+#include "qsched.h"
+
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Final statuses, as qsched.runs spells them: the label "status". */
+static const char *const metrics_statuses[] = {
+	"succeeded", "failed", "timed_out", "crashed", "skipped", "blocked",
+	"cancelled", "abandoned",
+};
+#define METRICS_NSTATUS	(sizeof metrics_statuses / sizeof *metrics_statuses)
+#define METRICS_FAILED	"('failed', 'timed_out', 'crashed', 'abandoned')"
+
+/* Duration histogram buckets, in ms (qsched(8), METRICS). */
+static const int64_t metrics_buckets_ms[] = {
+	100, 1000, 5000, 15000, 60000, 300000, 900000, 1800000, 3600000,
+	7200000, 21600000, 86400000,
+};
+#define METRICS_NBUCKET	(sizeof metrics_buckets_ms / sizeof *metrics_buckets_ms)
+
+/* The schedule interval is the longest gap among this many fires. */
+#define METRICS_INTERVAL_FIRES	16
+
+/* Sums over final runs of one job. */
+struct metrics_acc {
+	int64_t		 status[METRICS_NSTATUS];
+	int64_t		 count;			/* runs with a duration */
+	int64_t		 sum_ms;
+	int64_t		 bucket[METRICS_NBUCKET];
+	int64_t		 rows;
+	double		 last_success;		/* epoch s; 0: none */
+	double		 last_failure;
+};
+
+/* One RUN_SUM series: job JOB's sum of metrics key DEF->source. */
+struct metrics_key {
+	size_t		 job;
+	const struct qsched_metric *def;
+};
+
+/* The DB part as the last successful refresh saw it. */
+struct metrics_snap {
+	char		**jobs;			/* names, as refreshed */
+	size_t		 njobs;
+	struct metrics_acc *acc;		/* per job: base + recent */
+	int64_t		*consecutive;		/* failures since a success */
+	int		*running;
+	int		*retries;
+	bool		*throttled;
+	bool		*locked;
+	struct metrics_key *keys;
+	double		*sums;			/* per key */
+	size_t		 nkeys;
+	struct buf	 daemons_age;		/* sample lines */
+	struct buf	 daemons_lease;
+	struct metrics_family *fam;		/* plugin SQL metrics */
+	size_t		 nfam;
+};
+
+/* A plugin-declared GAUGE or COUNTER, read by its SQL. */
+struct metrics_family {
+	const struct qsched_metric *def;
+	bool		 ok;			/* the query succeeded */
+	struct buf	 samples;
+};
+
+struct metrics_db {
+	char		*signature;	/* jobs and keys the base is for */
+	char		 window[64];	/* W; "" before the first refresh */
+	struct metrics_acc *base;
+	double		*base_sums;
+	struct metrics_snap *good;
+	int64_t		 good_mono;	/* ms; when good was taken */
+	bool		 last_ok;
+	double		 refresh_s;	/* how long the last refresh took */
+	int64_t		 wait_ms;	/* a refresh waits this long at most */
+};
+
+static void
+metrics_label_value(struct buf *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\')
+			buf_puts(b, "\\\\");
+		else if (*v == '"')
+			buf_puts(b, "\\\"");
+		else if (*v == '\n')
+			buf_puts(b, "\\n");
+		else
+			buf_add(b, v, 1);
+	}
+}
+
+static void
+metrics_value(struct buf *b, double v)
+{
+	if (isnan(v))
+		buf_puts(b, "NaN");
+	else if (isinf(v))
+		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		buf_printf(b, "%.0f", v);
+	else
+		buf_printf(b, "%.6f", v);
+}
+
+/*
+ * One sample line: NAME{K1="V1",K2="V2"} VALUE.  LABELS is NULL or a list
+ * of NLABELS key/value pairs.
+ */
+static void
+metrics_sample(struct buf *b, const char *name, const char *const *labels,
+    size_t nlabels, double v)
+{
+	buf_puts(b, name);
+	for (size_t i = 0; i < nlabels; i++) {
+		buf_printf(b, "%s%s=\"", i == 0 ? "{" : ",", labels[2 * i]);
+		metrics_label_value(b, labels[2 * i + 1]);
+		buf_puts(b, "\"");
+	}
+	if (nlabels > 0)
+		buf_puts(b, "}");
+	buf_puts(b, " ");
+	metrics_value(b, v);
+	buf_puts(b, "\n");
+}
+
+static void
+metrics_job_sample(struct buf *b, const char *name, const char *job,
+    double v)
+{
+	const char	*l[2] = { "job", job };
+
+	metrics_sample(b, name, l, 1, v);
+}
+
+/*
+ * HELP and TYPE of a family.  OpenMetrics names a counter's family
+ * without its _total, the text format with it.
+ */
+static void
+metrics_family(struct buf *b, enum metrics_format f, const char *name,
+    const char *type, const char *help)
+{
+	size_t	 n = strlen(name);
+
+	if (f == METRICS_OPENMETRICS && strcmp(type, "counter") == 0 &&
+	    n > 6 && strcmp(name + n - 6, "_total") == 0)
+		n -= 6;
+	buf_printf(b, "# HELP %.*s ", (int)n, name);
+	for (const char *p = help; *p != '\0'; p++) {
+		if (*p == '\\')
+			buf_puts(b, "\\\\");
+		else if (*p == '\n')
+			buf_puts(b, "\\n");
+		else if (*p == '"' && f == METRICS_OPENMETRICS)
+			buf_puts(b, "\\\"");
+		else
+			buf_add(b, p, 1);
+	}
+	buf_printf(b, "\n# TYPE %.*s %s\n", (int)n, name, type);
+}
+
+static bool
+metrics_name_valid(const char *name, bool label)
+{
+	if (name == NULL || *name == '\0' || (*name >= '0' && *name <= '9'))
+		return (false);
+	if (label && strncmp(name, "__", 2) == 0)
+		return (false);
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' ||
+		    (*p == ':' && !label)))
+			return (false);
+	return (true);
+}
+
+/* Names the core uses itself: a plugin may not take them. */
+static bool
+metrics_core_name(const char *name)
+{
+	return (strncmp(name, "qsched_job_", 11) == 0 ||
+	    strncmp(name, "qsched_daemon_", 14) == 0 ||
+	    strncmp(name, "qsched_metrics_", 15) == 0);
+}
+
+/* The first job of PLUGIN's: where its SQL metrics are read from. */
+static size_t
+metrics_plugin_job(const struct metrics_live *lv, const char *plugin)
+{
+	size_t	 i;
+
+	for (i = 0; i < lv->njobs; i++)
+		if (strcmp(lv->jobs[i].plugin, plugin) == 0)
+			break;
+	return (i);
+}
+
+static bool
+metrics_defs_have(const struct qsched_metric *d, size_t n, const char *name)
+{
+	for (size_t j = 0; d != NULL && d[j].name != NULL && j < n; j++)
+		if (strcmp(d[j].name, name) == 0)
+			return (true);
+	return (false);
+}
+
+/*
+ * Whether the core reads entry K of job JOB's plugin metrics: a valid
+ * entry, not a core name, and the first of its name (in the plugin's
+ * table, and among plugins in the order of their first jobs).
+ */
+static bool
+metrics_def_usable(const struct metrics_live *lv, size_t job, size_t k)
+{
+	const struct qsched_metric *def = &lv->jobs[job].defs[k];
+	size_t		 first = metrics_plugin_job(lv, lv->jobs[job].plugin);
+
+	if (!metrics_name_valid(def->name, false) || def->source == NULL ||
+	    def->help == NULL || metrics_core_name(def->name) ||
+	    (def->type != QSCHED_METRIC_GAUGE &&
+	    def->type != QSCHED_METRIC_COUNTER &&
+	    def->type != QSCHED_METRIC_RUN_SUM))
+		return (false);
+	if (metrics_defs_have(lv->jobs[job].defs, k, def->name))
+		return (false);
+	for (size_t i = 0; i < first; i++)
+		if (metrics_plugin_job(lv, lv->jobs[i].plugin) == i &&
+		    metrics_defs_have(lv->jobs[i].defs, SIZE_MAX, def->name))
+			return (false);
+	return (true);
+}
+
+/* ---- the live part's configuration side (main thread) ---- */
+
+/* The longest gap between the next fires, or 0 (manual, disabled). */
+static int64_t
+metrics_interval(const struct job *job, time_t now)
+{
+	time_t	 t, prev;
+	int64_t	 gap = 0;
+
+	if (!job->enabled || job->cron.manual ||
+	    cron_next(&job->cron, job->timezone, now, &prev) == -1)
+		return (0);
+	for (int i = 0; i < METRICS_INTERVAL_FIRES; i++) {
+		if (cron_next(&job->cron, job->timezone, prev, &t) == -1)
+			break;
+		if (t - prev > gap)
+			gap = t - prev;
+		prev = t;
+	}
+	return (gap);
+}
+
+void
+metrics_jobs(struct metrics_live *lv, const struct config *cfg)
+{
+	time_t	 now = clock_now();
+
+	metrics_live_free(lv);
+	lv->database = xstrdup(cfg->database);
+	lv->njobs = cfg->njobs;
+	lv->jobs = xcalloc(cfg->njobs > 0 ? cfg->njobs : 1, sizeof *lv->jobs);
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		const struct job *job = &cfg->jobs[i];
+		struct metrics_job *mj = &lv->jobs[i];
+
+		mj->name = xstrdup(job->name);
+		mj->plugin = xstrdup(job->plugin_name);
+		mj->schedule = xstrdup(job->schedule);
+		mj->lock_key = lock_job_key(job);
+		mj->interval_s = metrics_interval(job, now);
+		/* Descriptors are static in plugins never unloaded. */
+		if (job->plugin != NULL &&
+		    QSCHED_PLUGIN_HAS(job->plugin->desc, metrics))
+			mj->defs = job->plugin->desc->metrics;
+	}
+}
+
+void
+metrics_live_copy(struct metrics_live *dst, const struct metrics_live *src)
+{
+	metrics_live_free(dst);
+	*dst = *src;
+	dst->database = src->database != NULL ? xstrdup(src->database) : NULL;
+	dst->jobs = xcalloc(src->njobs > 0 ? src->njobs : 1,
+	    sizeof *dst->jobs);
+	for (size_t i = 0; i < src->njobs; i++) {
+		dst->jobs[i] = src->jobs[i];
+		dst->jobs[i].name = xstrdup(src->jobs[i].name);
+		dst->jobs[i].plugin = xstrdup(src->jobs[i].plugin);
+		dst->jobs[i].schedule = xstrdup(src->jobs[i].schedule);
+	}
+}
+
+void
+metrics_live_free(struct metrics_live *lv)
+{
+	for (size_t i = 0; i < lv->njobs; i++) {
+		free(lv->jobs[i].name);
+		free(lv->jobs[i].plugin);
+		free(lv->jobs[i].schedule);
+	}
+	free(lv->jobs);
+	free(lv->database);
+	lv->jobs = NULL;
+	lv->njobs = 0;
+	lv->database = NULL;
+}
+
+/* ---- the DB part ---- */
+
+struct metrics_db *
+metrics_db_new(int64_t wait_ms)
+{
+	struct metrics_db *db = xcalloc(1, sizeof *db);
+
+	db->wait_ms = wait_ms;
+	return (db);
+}
+
+static void
+metrics_snap_free(struct metrics_snap *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->njobs; i++)
+		free(s->jobs[i]);
+	free(s->jobs);
+	free(s->acc);
+	free(s->consecutive);
+	free(s->running);
+	free(s->retries);
+	free(s->throttled);
+	free(s->locked);
+	free(s->keys);
+	free(s->sums);
+	buf_free(&s->daemons_age);
+	buf_free(&s->daemons_lease);
+	for (size_t i = 0; i < s->nfam; i++)
+		buf_free(&s->fam[i].samples);
+	free(s->fam);
+	free(s);
+}
+
+void
+metrics_db_free(struct metrics_db *db)
+{
+	if (db == NULL)
+		return;
+	metrics_snap_free(db->good);
+	free(db->signature);
+	free(db->base);
+	free(db->base_sums);
+	free(db);
+}
+
+static void
+metrics_acc_add(struct metrics_acc *a, const struct metrics_acc *b)
+{
+	for (size_t i = 0; i < METRICS_NSTATUS; i++)
+		a->status[i] += b->status[i];
+	a->count += b->count;
+	a->sum_ms += b->sum_ms;
+	for (size_t i = 0; i < METRICS_NBUCKET; i++)
+		a->bucket[i] += b->bucket[i];
+	a->rows += b->rows;
+	if (b->last_success > a->last_success)
+		a->last_success = b->last_success;
+	if (b->last_failure > a->last_failure)
+		a->last_failure = b->last_failure;
+}
+
+/* The job names as a PostgreSQL array literal: {"a","b"}; malloc()ed. */
+static char *
+metrics_array(const char *const *v, size_t n)
+{
+	struct buf	 b = { NULL, 0, 0 };
+
+	buf_puts(&b, "{");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(&b, i > 0 ? ",\"" : "\"");
+		for (const char *p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_add(&b, "\\", 1);
+			buf_add(&b, p, 1);
+		}
+		buf_puts(&b, "\"");
+	}
+	buf_puts(&b, "}");
+	return (buf_take(&b));
+}
+
+static size_t
+metrics_job_index(const struct metrics_snap *s, const char *name)
+{
+	for (size_t i = 0; i < s->njobs; i++)
+		if (strcmp(s->jobs[i], name) == 0)
+			return (i);
+	return ((size_t)-1);
+}
+
+static int64_t
+metrics_int(const PGresult *res, int row, int col)
+{
+	return (PQgetisnull(res, row, col) ? 0 :
+	    strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static double
+metrics_double(const PGresult *res, int row, int col)
+{
+	return (PQgetisnull(res, row, col) ? 0 :
+	    strtod(PQgetvalue(res, row, col), NULL));
+}
+
+/*
+ * The refresh is one round trip: libpq's pipeline mode sends every query
+ * at once.  The core's queries share one REPEATABLE READ READ ONLY
+ * transaction, so they see one snapshot and one now(): the watermark the
+ * run counts and the plugin sums are split at is the same.  Its COMMIT
+ * follows in a sync of its own, which also ends it when it failed.  Each
+ * plugin query follows in a sync of its own, so its failure (a missing
+ * table) costs only its family.
+ */
+struct metrics_pipe {
+	PGconn		*conn;
+	int		 syncs;		/* sent and not yet read */
+	char		*err;
+	size_t		 errlen;
+	bool		 failed;
+	int64_t		 until;		/* mono ms: the server must answer */
+};
+
+/*
+ * Wait for the server until P->until: a server that does not answer at
+ * all (stopped, or a dead host behind a live route) is given up, its
+ * connection shut down, as db.c does; statement_timeout only bounds one
+ * that runs.  False when given up.
+ */
+static bool
+metrics_pipe_wait(struct metrics_pipe *p)
+{
+	struct pollfd	 pfd;
+	int64_t		 left;
+
+	while (PQisBusy(p->conn)) {
+		left = p->until - clock_mono_ms();
+		pfd.fd = PQsocket(p->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0 || left <= 0 || (poll(&pfd, 1, (int)left) == 0 &&
+		    clock_mono_ms() >= p->until)) {
+			if (pfd.fd >= 0)
+				(void)shutdown(pfd.fd, SHUT_RDWR);
+			(void)PQconsumeInput(p->conn);
+			return (false);
+		}
+		if (PQconsumeInput(p->conn) == 0)
+			return (false);
+	}
+	return (true);
+}
+
+static PGresult *
+metrics_pipe_get(struct metrics_pipe *p)
+{
+	if (!metrics_pipe_wait(p)) {
+		p->failed = true;
+		return (NULL);
+	}
+	return (PQgetResult(p->conn));
+}
+
+/* The watermark: an hour ago, or the start of the oldest open run; never
+ * before the last one, SINCE. */
+#define METRICS_W(since)						\
+	"(SELECT greatest(" since "::timestamptz, least(now() - "	\
+	"interval '1 hour', (SELECT min(started_at) FROM qsched.runs "	\
+	"WHERE status IN ('running', 'retry_scheduled')))))"
+/* The statement_timeout of the first refresh, which reads all history,
+ * and how long it waits for the server in all. */
+#define METRICS_FIRST_TIMEOUT	"60s"
+#define METRICS_FIRST_WAIT_MS	65000
+#define METRICS_FINAL							\
+	"NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')"
+
+static void
+metrics_pipe_send(struct metrics_pipe *p, const char *what, const char *sql,
+    int n, const char *const *params)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQsendQueryParams(p->conn, sql, n, NULL, params, NULL, NULL,
+	    0) != 1) {
+		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+	}
+}
+
+static void
+metrics_pipe_sync(struct metrics_pipe *p)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQpipelineSync(p->conn) != 1) {
+		snprintf(p->err, p->errlen, "metrics: sync: %s",
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+		return;
+	}
+	p->syncs++;
+}
+
+/*
+ * The next query's result, its terminating NULL consumed: the result, or
+ * NULL with ERR set (when ERR is not NULL, else the failure is quiet).
+ */
+static PGresult *
+metrics_pipe_result(struct metrics_pipe *p, const char *what, char *err,
+    size_t errlen)
+{
+	char		 e[QSCHED_ERRLEN];
+	PGresult	*res, *end;
+
+	if ((res = metrics_pipe_get(p)) == NULL) {
+		if (p->failed)
+			snprintf(err, errlen, "metrics: %s: 08006: no answer "
+			    "from the server in time", what);
+		else
+			snprintf(err, errlen, "metrics: %s: %s", what,
+			    db_error(NULL, p->conn, e, sizeof e));
+		return (NULL);
+	}
+	if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {	/* not expected */
+		p->syncs--;
+		PQclear(res);
+		snprintf(err, errlen, "metrics: %s: no result", what);
+		return (NULL);
+	}
+	while ((end = metrics_pipe_get(p)) != NULL)
+		PQclear(end);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    PQresultStatus(res) == PGRES_PIPELINE_ABORTED ?
+		    "not run (an earlier query failed)" :
+		    db_error(res, p->conn, e, sizeof e));
+		PQclear(res);
+		return (NULL);
+	}
+	return (res);
+}
+
+/* Read up to and including the next sync; false if the connection broke. */
+static bool
+metrics_pipe_skip(struct metrics_pipe *p)
+{
+	PGresult	*res;
+	int		 nulls = 0;
+
+	while (p->syncs > 0) {
+		if ((res = metrics_pipe_get(p)) == NULL) {
+			if (p->failed || PQstatus(p->conn) != CONNECTION_OK ||
+			    ++nulls > 2)
+				return (false);
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			p->syncs--;
+			PQclear(res);
+			return (true);
+		}
+		PQclear(res);
+	}
+	return (true);
+}
+
+/* Run counts: SQL for the final runs of jobs $1 started since $2, split
+ * at the watermark (column 1: settled, before it; column 2: it). */
+static char *
+metrics_runs_sql(void)
+{
+	struct buf	 q = { NULL, 0, 0 };
+
+	buf_puts(&q, "SELECT r.job, r.started_at < w.w, w.w::text");
+	for (size_t i = 0; i < METRICS_NSTATUS; i++)
+		buf_printf(&q, ", count(*) FILTER (WHERE r.status = '%s')",
+		    metrics_statuses[i]);
+	buf_puts(&q, ", count(r.duration_ms), coalesce(sum(r.duration_ms), 0)");
+	for (size_t i = 0; i < METRICS_NBUCKET; i++)
+		buf_printf(&q, ", count(*) FILTER (WHERE r.duration_ms <= "
+		    "%lld)", (long long)metrics_buckets_ms[i]);
+	buf_puts(&q, ", coalesce(sum(r.rows_processed), 0), "
+	    "extract(epoch FROM max(r.finished_at) FILTER (WHERE r.status = "
+	    "'succeeded')), extract(epoch FROM max(r.finished_at) "
+	    "FILTER (WHERE r.status IN " METRICS_FAILED ")) "
+	    "FROM qsched.runs r, " METRICS_W("$2") " AS w(w) "
+	    "WHERE r.job = ANY ($1::text[]) AND r.started_at >= $2::timestamptz "
+	    "AND " METRICS_FINAL " GROUP BY r.job, 2, 3");
+	return (buf_take(&q));
+}
+
+/* Rows of metrics_runs_sql(): settled ones into DELTA, the rest into the
+ * snapshot; the watermark into WINDOW ("" when no row). */
+static void
+metrics_read_runs(const PGresult *res, struct metrics_snap *s,
+    struct metrics_acc *delta, char *window, size_t wlen)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		struct metrics_acc a;
+		size_t		 j = metrics_job_index(s, PQgetvalue(res, row,
+		    0));
+		int		 col = 3;
+
+		snprintf(window, wlen, "%s", PQgetvalue(res, row, 2));
+		if (j == (size_t)-1)
+			continue;
+		memset(&a, 0, sizeof a);
+		for (size_t i = 0; i < METRICS_NSTATUS; i++)
+			a.status[i] = metrics_int(res, row, col++);
+		a.count = metrics_int(res, row, col++);
+		a.sum_ms = metrics_int(res, row, col++);
+		for (size_t i = 0; i < METRICS_NBUCKET; i++)
+			a.bucket[i] = metrics_int(res, row, col++);
+		a.rows = metrics_int(res, row, col++);
+		a.last_success = metrics_double(res, row, col++);
+		a.last_failure = metrics_double(res, row, col++);
+		metrics_acc_add(*PQgetvalue(res, row, 1) == 't' ? &delta[j] :
+		    &s->acc[j], &a);
+	}
+}
+
+static void
+metrics_read_sums(const PGresult *res, struct metrics_snap *s,
+    double *delta, char *window, size_t wlen)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		snprintf(window, wlen, "%s", PQgetvalue(res, row, 3));
+		for (size_t i = 0; i < s->nkeys; i++)
+			if (strcmp(s->jobs[s->keys[i].job], PQgetvalue(res,
+			    row, 0)) == 0 && strcmp(s->keys[i].def->source,
+			    PQgetvalue(res, row, 1)) == 0) {
+				if (*PQgetvalue(res, row, 2) == 't')
+					delta[i] += metrics_double(res, row, 4);
+				else
+					s->sums[i] += metrics_double(res, row,
+					    4);
+			}
+	}
+}
+
+static void
+metrics_read_open(const PGresult *res, struct metrics_snap *s)
+{
+	size_t	 j;
+
+	for (int row = 0; row < PQntuples(res); row++) {
+		if ((j = metrics_job_index(s, PQgetvalue(res, row, 0))) ==
+		    (size_t)-1)
+			continue;
+		s->running[j] = (int)metrics_int(res, row, 1);
+		s->retries[j] = (int)metrics_int(res, row, 2);
+		s->throttled[j] = *PQgetvalue(res, row, 3) == 't';
+	}
+}
+
+static void
+metrics_read_locks(const PGresult *res, const struct metrics_live *lv,
+    struct metrics_snap *s)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		int64_t	 k = metrics_int(res, row, 0);
+
+		for (size_t i = 0; i < lv->njobs && i < s->njobs; i++)
+			if (lv->jobs[i].lock_key == k)
+				s->locked[i] = true;
+	}
+}
+
+static void
+metrics_read_failures(const PGresult *res, struct metrics_snap *s)
+{
+	size_t	 j;
+
+	for (int row = 0; row < PQntuples(res); row++)
+		if ((j = metrics_job_index(s, PQgetvalue(res, row, 0))) !=
+		    (size_t)-1)
+			s->consecutive[j] = metrics_int(res, row, 1);
+}
+
+static void
+metrics_read_daemons(const PGresult *res, struct metrics_snap *s)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		const char	*l[6] = { "host", PQgetvalue(res, row, 0),
+		    "pid", PQgetvalue(res, row, 1), "kind",
+		    PQgetvalue(res, row, 2) };
+
+		metrics_sample(&s->daemons_age,
+		    "qsched_daemon_heartbeat_age_seconds", l, 3,
+		    metrics_double(res, row, 3));
+		metrics_sample(&s->daemons_lease,
+		    "qsched_daemon_heartbeat_lease_seconds", l, 3,
+		    metrics_double(res, row, 4));
+	}
+}
+
+/*
+ * A plugin's SQL metric: label columns, then the value.  A failing query
+ * costs its own family (qsched_metrics_source_up 0), not the scrape.
+ */
+static void
+metrics_read_family(const PGresult *res, struct metrics_family *fam)
+{
+	const char	**l;
+	char		*end;
+	int		 nf = PQnfields(res);
+	double		 v;
+
+	if (nf < 1)
+		return;
+	for (int c = 0; c < nf - 1; c++)
+		if (!metrics_name_valid(PQfname(res, c), true)) {
+			log_debug("metrics: %s: column \"%s\" is not a label "
+			    "name", fam->def->name, PQfname(res, c));
+			return;
+		}
+	l = xcalloc((size_t)nf * 2, sizeof *l);
+	fam->ok = true;
+	for (int row = 0; row < PQntuples(res); row++) {
+		if (PQgetisnull(res, row, nf - 1))
+			continue;
+		v = strtod(PQgetvalue(res, row, nf - 1), &end);
+		if (*end != '\0') {
+			fam->ok = false;
+			continue;
+		}
+		for (int c = 0; c < nf - 1; c++) {
+			l[2 * c] = PQfname(res, c);
+			l[2 * c + 1] = PQgetvalue(res, row, c);
+		}
+		metrics_sample(&fam->samples, fam->def->name, l,
+		    (size_t)nf - 1, v);
+	}
+	free(l);
+}
+
+/* What the base is for: the jobs and their RUN_SUM keys, in order. */
+static char *
+metrics_signature(const struct metrics_live *lv)
+{
+	struct buf	 b = { NULL, 0, 0 };
+
+	buf_puts(&b, "");
+	for (size_t i = 0; i < lv->njobs; i++) {
+		buf_printf(&b, "%s\n", lv->jobs[i].name);
+		for (size_t k = 0; lv->jobs[i].defs != NULL &&
+		    lv->jobs[i].defs[k].name != NULL; k++)
+			if (lv->jobs[i].defs[k].type == QSCHED_METRIC_RUN_SUM &&
+			    metrics_def_usable(lv, i, k))
+				buf_printf(&b, "\t%s\n",
+				    lv->jobs[i].defs[k].source);
+	}
+	return (buf_take(&b));
+}
+
+static struct metrics_snap *
+metrics_snap_new(const struct metrics_live *lv)
+{
+	struct metrics_snap *s = xcalloc(1, sizeof *s);
+	size_t		 n = lv->njobs > 0 ? lv->njobs : 1;
+
+	s->njobs = lv->njobs;
+	s->jobs = xcalloc(n, sizeof *s->jobs);
+	for (size_t i = 0; i < lv->njobs; i++)
+		s->jobs[i] = xstrdup(lv->jobs[i].name);
+	s->acc = xcalloc(n, sizeof *s->acc);
+	s->consecutive = xcalloc(n, sizeof *s->consecutive);
+	s->running = xcalloc(n, sizeof *s->running);
+	s->retries = xcalloc(n, sizeof *s->retries);
+	s->throttled = xcalloc(n, sizeof *s->throttled);
+	s->locked = xcalloc(n, sizeof *s->locked);
+	for (size_t i = 0; i < lv->njobs; i++)
+		for (size_t k = 0; lv->jobs[i].defs != NULL &&
+		    lv->jobs[i].defs[k].name != NULL; k++) {
+			const struct qsched_metric *def = &lv->jobs[i].defs[k];
+
+			if (!metrics_def_usable(lv, i, k))
+				continue;
+			if (def->type == QSCHED_METRIC_RUN_SUM) {
+				s->keys = xrealloc(s->keys, (s->nkeys + 1) *
+				    sizeof *s->keys);
+				s->keys[s->nkeys].job = i;
+				s->keys[s->nkeys++].def = def;
+			} else if (metrics_plugin_job(lv,
+			    lv->jobs[i].plugin) == i) {
+				s->fam = xrealloc(s->fam, (s->nfam + 1) *
+				    sizeof *s->fam);
+				memset(&s->fam[s->nfam], 0, sizeof *s->fam);
+				s->fam[s->nfam++].def = def;
+			}
+		}
+	s->sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *s->sums);
+	return (s);
+}
+
+
+/* RUN_SUM sums of keys $2 of jobs $1 since $3, split at the watermark. */
+#define METRICS_SUMS_SQL						\
+	"SELECT k.job, k.key, r.started_at < w.w, w.w::text, "		\
+	"coalesce(sum((r.metrics ->> k.key)::numeric) FILTER "		\
+	"(WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "	\
+	"FROM unnest($1::text[], $2::text[]) AS k(job, key) "		\
+	"JOIN qsched.runs r ON r.job = k.job, " METRICS_W("$3") " AS w(w) " \
+	"WHERE r.started_at >= $3::timestamptz AND " METRICS_FINAL	\
+	" GROUP BY 1, 2, 3, 4"
+
+/* Send the core's queries; ARRAYS hold the arrays they need. */
+static void
+metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
+    const char *since, const char *const *arrays, const char *runs_sql)
+{
+	const char	*params[3];
+
+	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", 0, NULL);
+	params[0] = arrays[0];
+	params[1] = since;
+	metrics_pipe_send(p, "run counts", runs_sql, 2, params);
+	if (s->nkeys > 0) {
+		params[0] = arrays[1];
+		params[1] = arrays[2];
+		params[2] = since;
+		metrics_pipe_send(p, "plugin run sums", METRICS_SUMS_SQL, 3,
+		    params);
+	}
+	params[0] = arrays[0];
+	metrics_pipe_send(p, "open runs",
+	    "SELECT job, count(*) FILTER (WHERE status = 'running'), "
+	    "count(*) FILTER (WHERE status = 'retry_scheduled'), "
+	    "coalesce(bool_or(status = 'running' AND state LIKE 'throttled%'), "
+	    "false) FROM qsched.runs "
+	    "WHERE status IN ('running', 'retry_scheduled') AND NOT dry_run "
+	    "AND job = ANY ($1::text[]) GROUP BY job", 1, params);
+	params[0] = arrays[3];
+	metrics_pipe_send(p, "job locks",
+	    "SELECT DISTINCT lock_key FROM qsched.job_locks "
+	    "WHERE granted AND lock_key = ANY ($1::bigint[])", 1, params);
+	/* Per job: the (job, started_at) index back to the last success,
+	 * then the failures after it. */
+	params[0] = arrays[0];
+	metrics_pipe_send(p, "failures in a row",
+	    "SELECT j.job, (SELECT count(*) FROM qsched.runs r "
+	    "WHERE r.job = j.job AND r.status IN " METRICS_FAILED
+	    " AND NOT r.dry_run AND r.started_at > coalesce((SELECT "
+	    "x.started_at FROM qsched.runs x WHERE x.job = j.job "
+	    "AND x.status = 'succeeded' AND NOT x.dry_run "
+	    "ORDER BY x.started_at DESC LIMIT 1), '-infinity')) "
+	    "FROM unnest($1::text[]) AS j(job)", 1, params);
+	metrics_pipe_send(p, "qsched.daemons",
+	    "SELECT host, pid::text, kind, extract(epoch FROM "
+	    "clock_timestamp() - heartbeat_at), lease_ms / 1000.0 "
+	    "FROM qsched.daemons ORDER BY host, pid", 0, NULL);
+	metrics_pipe_sync(p);
+	/* In a segment of its own: it also ends a transaction that failed,
+	 * which a sync alone would leave open. */
+	metrics_pipe_send(p, "commit", "COMMIT", 0, NULL);
+	metrics_pipe_sync(p);
+}
+
+/* The plugins' SQL metrics, each in a sync of its own. */
+static void
+metrics_send_families(struct metrics_pipe *p, const struct metrics_snap *s)
+{
+	for (size_t i = 0; i < s->nfam; i++) {
+		metrics_pipe_send(p, s->fam[i].def->name, s->fam[i].def->source,
+		    0, NULL);
+		metrics_pipe_sync(p);
+	}
+}
+
+/* Read what metrics_send() sent, in its order.  0, or -1 (err set). */
+static int
+metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
+    struct metrics_snap *s, struct metrics_acc *delta, double *delta_sums,
+    char *window, size_t wlen)
+{
+	static const char *const what[] = { "begin", "run counts",
+	    "plugin run sums", "open runs", "job locks", "failures in a row",
+	    "qsched.daemons" };
+	PGresult	*res;
+	char		 e[QSCHED_ERRLEN];
+	int		 rc = 0;
+
+	window[0] = '\0';
+	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
+		if (q == 2 && s->nkeys == 0)
+			continue;
+		if ((res = metrics_pipe_result(p, what[q], p->err,
+		    p->errlen)) == NULL) {
+			rc = -1;
+			break;
+		}
+		switch (q) {
+		case 1:
+			metrics_read_runs(res, s, delta, window, wlen);
+			break;
+		case 2:
+			metrics_read_sums(res, s, delta_sums, window, wlen);
+			break;
+		case 3:
+			metrics_read_open(res, s);
+			break;
+		case 4:
+			metrics_read_locks(res, lv, s);
+			break;
+		case 5:
+			metrics_read_failures(res, s);
+			break;
+		case 6:
+			metrics_read_daemons(res, s);
+			break;
+		default:
+			break;
+		}
+		PQclear(res);
+	}
+	if (!metrics_pipe_skip(p))
+		return (-1);
+	if ((res = metrics_pipe_result(p, "commit", e, sizeof e)) != NULL)
+		PQclear(res);
+	else if (rc == 0) {
+		snprintf(p->err, p->errlen, "%s", e);
+		rc = -1;
+	}
+	if (!metrics_pipe_skip(p))
+		return (-1);
+	return (rc);
+}
+
+static int
+metrics_receive_families(struct metrics_pipe *p, struct metrics_snap *s)
+{
+	PGresult	*res;
+	char		 e[QSCHED_ERRLEN];
+
+	for (size_t i = 0; i < s->nfam; i++) {
+		res = metrics_pipe_result(p, s->fam[i].def->name, e, sizeof e);
+		if (res != NULL) {
+			metrics_read_family(res, &s->fam[i]);
+			PQclear(res);
+		} else
+			log_debug("%s", e);
+		if (!metrics_pipe_skip(p))
+			return (-1);
+	}
+	return (0);
+}
+
+/* One statement of the first read, waited for until UNTIL (mono ms). */
+static PGresult *
+metrics_query(PGconn *conn, const char *what, const char *sql, int n,
+    const char *const *params, int64_t until, char *err, size_t errlen)
+{
+	struct metrics_pipe p = { conn, 0, err, errlen, false, until };
+	char		 e[QSCHED_ERRLEN];
+	PGresult	*res, *last = NULL;
+
+	if (PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL,
+	    0) != 1) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    db_error(NULL, conn, e, sizeof e));
+		return (NULL);
+	}
+	while ((res = metrics_pipe_get(&p)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (p.failed || last == NULL) {
+		snprintf(err, errlen, "metrics: %s: %s", what, p.failed ?
+		    "08006: no answer from the server in time" :
+		    db_error(NULL, conn, e, sizeof e));
+		PQclear(last);
+		return (NULL);
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK &&
+	    PQresultStatus(last) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "metrics: %s: %s", what,
+		    db_error(last, conn, e, sizeof e));
+		PQclear(last);
+		return (NULL);
+	}
+	return (last);
+}
+
+/*
+ * The first read after a start: the base, from the whole history, in a
+ * transaction of its own with a longer statement_timeout (in a pipeline
+ * the timeout covers all the statements before a sync).
+ */
+static int
+metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
+    const char *const *arrays, const char *runs_sql, char *err,
+    size_t errlen)
+{
+	const char	*params[3];
+	PGresult	*res;
+	char		 window[64] = "";
+	int64_t		 until = clock_mono_ms() + METRICS_FIRST_WAIT_MS;
+	int		 rc = -1;
+
+	if ((res = metrics_query(conn, "first read", "BEGIN ISOLATION LEVEL "
+	    "REPEATABLE READ, READ ONLY", 0, NULL, until, err,
+	    errlen)) == NULL)
+		return (-1);
+	PQclear(res);
+	if ((res = metrics_query(conn, "first read", "SET LOCAL "
+	    "statement_timeout = '" METRICS_FIRST_TIMEOUT "'", 0, NULL, until,
+	    err, errlen)) == NULL)
+		goto out;
+	PQclear(res);
+	params[0] = arrays[0];
+	params[1] = "-infinity";
+	if ((res = metrics_query(conn, "first read: run counts", runs_sql, 2,
+	    params, until, err, errlen)) == NULL)
+		goto out;
+	metrics_read_runs(res, s, db->base, window, sizeof window);
+	PQclear(res);
+	if (s->nkeys > 0) {
+		params[0] = arrays[1];
+		params[1] = arrays[2];
+		params[2] = "-infinity";
+		if ((res = metrics_query(conn, "first read: plugin run sums",
+		    METRICS_SUMS_SQL, 3, params, until, err, errlen)) == NULL)
+			goto out;
+		metrics_read_sums(res, s, db->base_sums, window,
+		    sizeof window);
+		PQclear(res);
+	}
+	rc = 0;
+out:
+	if ((res = metrics_query(conn, "first read", rc == 0 ? "COMMIT" :
+	    "ROLLBACK", 0, NULL, until, err, errlen)) != NULL)
+		PQclear(res);
+	else
+		rc = -1;
+	/* What started after the watermark is read again by the refresh. */
+	memset(s->acc, 0, (s->njobs > 0 ? s->njobs : 1) * sizeof *s->acc);
+	memset(s->sums, 0, (s->nkeys > 0 ? s->nkeys : 1) * sizeof *s->sums);
+	if (rc == -1) {
+		memset(db->base, 0, (s->njobs > 0 ? s->njobs : 1) *
+		    sizeof *db->base);
+		memset(db->base_sums, 0, (s->nkeys > 0 ? s->nkeys : 1) *
+		    sizeof *db->base_sums);
+		return (-1);
+	}
+	snprintf(db->window, sizeof db->window, "%s", window);
+	return (0);
+}
+
+int
+metrics_db_refresh(struct metrics_db *db, PGconn *conn,
+    const struct metrics_live *lv, char *err, size_t errlen)
+{
+	struct metrics_pipe p = { conn, 0, err, errlen, false,
+	    clock_mono_ms() + db->wait_ms };
+	struct metrics_snap *s;
+	struct metrics_acc *delta;
+	struct buf	 keys = { NULL, 0, 0 };
+	double		*delta_sums;
+	char		*sig, *arrays[4], *runs_sql, window[64];
+	const char	**kj, **kk;
+	int64_t		 t0 = clock_mono_us();
+	int		 rc = -1;
+
+	sig = metrics_signature(lv);
+	if (db->signature == NULL || strcmp(db->signature, sig) != 0) {
+		free(db->base);
+		free(db->base_sums);
+		db->base = NULL;
+		db->base_sums = NULL;
+		db->window[0] = '\0';
+		free(db->signature);
+		db->signature = sig;
+		sig = NULL;
+	}
+	s = metrics_snap_new(lv);
+	if (db->base == NULL) {
+		db->base = xcalloc(s->njobs > 0 ? s->njobs : 1,
+		    sizeof *db->base);
+		db->base_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1,
+		    sizeof *db->base_sums);
+	}
+	delta = xcalloc(s->njobs > 0 ? s->njobs : 1, sizeof *delta);
+	delta_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *delta_sums);
+
+	arrays[0] = metrics_array((const char *const *)s->jobs, s->njobs);
+	kj = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kj);
+	kk = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kk);
+	for (size_t i = 0; i < s->nkeys; i++) {
+		kj[i] = s->jobs[s->keys[i].job];
+		kk[i] = s->keys[i].def->source;
+	}
+	arrays[1] = metrics_array(kj, s->nkeys);
+	arrays[2] = metrics_array(kk, s->nkeys);
+	free(kj);
+	free(kk);
+	buf_puts(&keys, "{");
+	for (size_t i = 0; i < lv->njobs; i++)
+		buf_printf(&keys, "%s%lld", i > 0 ? "," : "",
+		    (long long)lv->jobs[i].lock_key);
+	buf_puts(&keys, "}");
+	arrays[3] = buf_take(&keys);
+	runs_sql = metrics_runs_sql();
+
+	if (db->window[0] == '\0' && metrics_db_base(db, conn, s,
+	    (const char *const *)arrays, runs_sql, err, errlen) == -1)
+		goto out;
+	if (PQenterPipelineMode(conn) != 1) {
+		snprintf(err, errlen, "metrics: cannot enter pipeline mode");
+		goto out;
+	}
+	/* The plugins' queries only once the core's went through: a slow
+	 * database costs one timeout, not one per query. */
+	metrics_send(&p, s, db->window[0] != '\0' ? db->window : "-infinity",
+	    (const char *const *)arrays, runs_sql);
+	if (!p.failed && metrics_receive(&p, lv, s, delta, delta_sums, window,
+	    sizeof window) == 0) {
+		metrics_send_families(&p, s);
+		if (!p.failed && metrics_receive_families(&p, s) == 0)
+			rc = 0;
+	}
+	if (p.syncs > 0)
+		(void)metrics_pipe_skip(&p);
+	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
+		snprintf(err, errlen, "metrics: cannot leave pipeline mode");
+		rc = -1;
+	}
+	if (rc == -1)
+		goto out;
+
+	/* All read: the base moves to the watermark, the snapshot is good. */
+	for (size_t i = 0; i < s->njobs; i++) {
+		metrics_acc_add(&db->base[i], &delta[i]);
+		metrics_acc_add(&s->acc[i], &db->base[i]);
+	}
+	for (size_t i = 0; i < s->nkeys; i++) {
+		db->base_sums[i] += delta_sums[i];
+		s->sums[i] += db->base_sums[i];
+	}
+	if (window[0] != '\0')
+		snprintf(db->window, sizeof db->window, "%s", window);
+	metrics_snap_free(db->good);
+	db->good = s;
+	s = NULL;
+	db->good_mono = clock_mono_ms();
+out:
+	db->last_ok = rc == 0;
+	db->refresh_s = (double)(clock_mono_us() - t0) / 1e6;
+	metrics_snap_free(s);
+	free(delta);
+	free(delta_sums);
+	for (size_t i = 0; i < 4; i++)
+		free(arrays[i]);
+	free(runs_sql);
+	free(sig);
+	return (rc);
+}
+
+/* ---- the exposition ---- */
+
+static void
+metrics_format_runs(struct buf *b, const struct metrics_snap *s,
+    enum metrics_format f)
+{
+	char		 le[32];
+	const char	*l[4];
+
+	metrics_family(b, f, "qsched_job_runs_total", "counter",
+	    "Finished runs of the job, by final status.");
+	for (size_t i = 0; i < s->njobs; i++)
+		for (size_t k = 0; k < METRICS_NSTATUS; k++) {
+			l[0] = "job";
+			l[1] = s->jobs[i];
+			l[2] = "status";
+			l[3] = metrics_statuses[k];
+			metrics_sample(b, "qsched_job_runs_total", l, 2,
+			    (double)s->acc[i].status[k]);
+		}
+	metrics_family(b, f, "qsched_job_duration_seconds", "histogram",
+	    "Duration of the job's finished runs.");
+	for (size_t i = 0; i < s->njobs; i++) {
+		for (size_t k = 0; k <= METRICS_NBUCKET; k++) {
+			if (k < METRICS_NBUCKET)
+				snprintf(le, sizeof le, "%g",
+				    (double)metrics_buckets_ms[k] / 1000);
+			else
+				snprintf(le, sizeof le, "+Inf");
+			l[0] = "job";
+			l[1] = s->jobs[i];
+			l[2] = "le";
+			l[3] = le;
+			metrics_sample(b, "qsched_job_duration_seconds_bucket",
+			    l, 2, (double)(k < METRICS_NBUCKET ?
+			    s->acc[i].bucket[k] : s->acc[i].count));
+		}
+		metrics_job_sample(b, "qsched_job_duration_seconds_sum",
+		    s->jobs[i], (double)s->acc[i].sum_ms / 1000);
+		metrics_job_sample(b, "qsched_job_duration_seconds_count",
+		    s->jobs[i], (double)s->acc[i].count);
+	}
+	metrics_family(b, f, "qsched_job_rows_processed_total", "counter",
+	    "Rows the job's finished runs processed.");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_rows_processed_total",
+		    s->jobs[i], (double)s->acc[i].rows);
+	metrics_family(b, f, "qsched_job_last_success_timestamp_seconds",
+	    "gauge", "When the job's last successful run finished (epoch).");
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->acc[i].last_success > 0)
+			metrics_job_sample(b,
+			    "qsched_job_last_success_timestamp_seconds",
+			    s->jobs[i], s->acc[i].last_success);
+	metrics_family(b, f, "qsched_job_last_failure_timestamp_seconds",
+	    "gauge", "When the job's last failed run finished (epoch).");
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->acc[i].last_failure > 0)
+			metrics_job_sample(b,
+			    "qsched_job_last_failure_timestamp_seconds",
+			    s->jobs[i], s->acc[i].last_failure);
+	metrics_family(b, f, "qsched_job_consecutive_failures", "gauge",
+	    "Failed runs of the job since its last success.");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_consecutive_failures",
+		    s->jobs[i], (double)s->consecutive[i]);
+	metrics_family(b, f, "qsched_job_running", "gauge",
+	    "Runs of the job in progress, on any host.");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_running", s->jobs[i],
+		    (double)s->running[i]);
+	metrics_family(b, f, "qsched_job_retries_pending", "gauge",
+	    "Retries of the job scheduled and not yet started.");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_retries_pending", s->jobs[i],
+		    (double)s->retries[i]);
+	metrics_family(b, f, "qsched_job_throttled", "gauge",
+	    "1 while a run of the job reports a state starting \"throttled\".");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_throttled", s->jobs[i],
+		    s->throttled[i] ? 1 : 0);
+	metrics_family(b, f, "qsched_job_lock_held", "gauge",
+	    "1 while a session holds the job's advisory lock.");
+	for (size_t i = 0; i < s->njobs; i++)
+		metrics_job_sample(b, "qsched_job_lock_held", s->jobs[i],
+		    s->locked[i] ? 1 : 0);
+}
+
+static void
+metrics_format_plugins(struct buf *b, const struct metrics_snap *s,
+    enum metrics_format f)
+{
+	const char	*l[2];
+
+	/* RUN_SUM keys of one metric name are contiguous per plugin; a
+	 * name's family is written once, at its first key. */
+	for (size_t i = 0; i < s->nkeys; i++) {
+		const struct qsched_metric *def = s->keys[i].def;
+		bool		 first = true;
+
+		for (size_t k = 0; k < i && first; k++)
+			if (strcmp(s->keys[k].def->name, def->name) == 0)
+				first = false;
+		if (!first)
+			continue;
+		metrics_family(b, f, def->name, "counter", def->help);
+		for (size_t k = i; k < s->nkeys; k++)
+			if (strcmp(s->keys[k].def->name, def->name) == 0) {
+				l[0] = "job";
+				l[1] = s->jobs[s->keys[k].job];
+				metrics_sample(b, def->name, l, 1, s->sums[k]);
+			}
+	}
+	for (size_t i = 0; i < s->nfam; i++) {
+		metrics_family(b, f, s->fam[i].def->name,
+		    s->fam[i].def->type == QSCHED_METRIC_COUNTER ? "counter" :
+		    "gauge", s->fam[i].def->help);
+		if (s->fam[i].samples.data != NULL)
+			buf_puts(b, s->fam[i].samples.data);
+	}
+	metrics_family(b, f, "qsched_metrics_source_up", "gauge",
+	    "1 if the plugin metric's query succeeded at the last refresh.");
+	for (size_t i = 0; i < s->nfam; i++) {
+		l[0] = "metric";
+		l[1] = s->fam[i].def->name;
+		metrics_sample(b, "qsched_metrics_source_up", l, 1,
+		    s->fam[i].ok ? 1 : 0);
+	}
+}
+
+static void
+metrics_format_live(struct buf *b, const struct metrics_live *lv,
+    enum metrics_format f)
+{
+	const char	*l[4];
+
+	metrics_family(b, f, "qsched_job_info", "gauge",
+	    "A configured job: its plugin and schedule (value 1).");
+	for (size_t i = 0; i < lv->njobs; i++) {
+		const char *li[6] = { "job", lv->jobs[i].name, "plugin",
+		    lv->jobs[i].plugin, "schedule", lv->jobs[i].schedule };
+
+		metrics_sample(b, "qsched_job_info", li, 3, 1);
+	}
+	metrics_family(b, f, "qsched_job_schedule_interval_seconds", "gauge",
+	    "Longest gap between the job's next fires (scheduled jobs).");
+	for (size_t i = 0; i < lv->njobs; i++)
+		if (lv->jobs[i].interval_s > 0)
+			metrics_job_sample(b,
+			    "qsched_job_schedule_interval_seconds",
+			    lv->jobs[i].name, (double)lv->jobs[i].interval_s);
+	if (!lv->daemon)
+		return;
+	metrics_family(b, f, "qsched_job_next_fire_timestamp_seconds",
+	    "gauge", "When the daemon fires the job next (epoch).");
+	for (size_t i = 0; i < lv->njobs; i++)
+		if (lv->jobs[i].next_fire != 0)
+			metrics_job_sample(b,
+			    "qsched_job_next_fire_timestamp_seconds",
+			    lv->jobs[i].name, (double)lv->jobs[i].next_fire);
+	metrics_family(b, f, "qsched_daemon_job_running", "gauge",
+	    "Runs of the job this daemon has in progress.");
+	for (size_t i = 0; i < lv->njobs; i++)
+		metrics_job_sample(b, "qsched_daemon_job_running",
+		    lv->jobs[i].name, (double)lv->jobs[i].running);
+	metrics_family(b, f, "qsched_daemon_up", "gauge",
+	    "1: this daemon is running and serving metrics.");
+	metrics_sample(b, "qsched_daemon_up", NULL, 0, 1);
+	metrics_family(b, f, "qsched_daemon_start_time_seconds", "gauge",
+	    "When this daemon started (epoch).");
+	metrics_sample(b, "qsched_daemon_start_time_seconds", NULL, 0,
+	    (double)lv->started);
+	metrics_family(b, f, "qsched_daemon_database_connected", "gauge",
+	    "1 while the daemon's bookkeeping connection is up.");
+	metrics_sample(b, "qsched_daemon_database_connected", NULL, 0,
+	    lv->db_connected ? 1 : 0);
+	metrics_family(b, f, "qsched_daemon_reconnects_total", "counter",
+	    "Bookkeeping connections re-established after an outage.");
+	metrics_sample(b, "qsched_daemon_reconnects_total", NULL, 0,
+	    (double)lv->reconnects);
+	metrics_family(b, f, "qsched_daemon_config_reloads_total", "counter",
+	    "Configuration reloads (SIGHUP), by result.");
+	l[0] = "result";
+	l[1] = "ok";
+	metrics_sample(b, "qsched_daemon_config_reloads_total", l, 1,
+	    (double)lv->reloads_ok);
+	l[1] = "failed";
+	metrics_sample(b, "qsched_daemon_config_reloads_total", l, 1,
+	    (double)lv->reloads_failed);
+}
+
+void
+metrics_format(struct buf *b, const struct metrics_db *db,
+    const struct metrics_live *lv, enum metrics_format f)
+{
+	const struct metrics_snap *s = db->good;
+
+	buf_puts(b, "");
+	if (s != NULL) {
+		metrics_format_runs(b, s, f);
+		metrics_format_plugins(b, s, f);
+		metrics_family(b, f, "qsched_daemon_heartbeat_age_seconds",
+		    "gauge", "Age of each qsched process's heartbeat in "
+		    "qsched.daemons.");
+		if (s->daemons_age.data != NULL)
+			buf_puts(b, s->daemons_age.data);
+		metrics_family(b, f, "qsched_daemon_heartbeat_lease_seconds",
+		    "gauge", "Lease of each qsched process's heartbeat: older "
+		    "means gone.");
+		if (s->daemons_lease.data != NULL)
+			buf_puts(b, s->daemons_lease.data);
+	}
+	metrics_format_live(b, lv, f);
+	metrics_family(b, f, "qsched_metrics_db_up", "gauge",
+	    "1 if the last refresh from the database succeeded.");
+	metrics_sample(b, "qsched_metrics_db_up", NULL, 0, db->last_ok ? 1 : 0);
+	metrics_family(b, f, "qsched_metrics_db_age_seconds", "gauge",
+	    "Age of the database values served (last good refresh).");
+	if (s != NULL)
+		metrics_sample(b, "qsched_metrics_db_age_seconds", NULL, 0,
+		    (double)(clock_mono_ms() - db->good_mono) / 1000);
+	metrics_family(b, f, "qsched_metrics_db_refresh_seconds", "gauge",
+	    "How long the last refresh from the database took.");
+	metrics_sample(b, "qsched_metrics_db_refresh_seconds", NULL, 0,
+	    db->refresh_s);
+	if (f == METRICS_OPENMETRICS)
+		buf_puts(b, "# EOF\n");
+}

@@ -1,0 +1,476 @@
+/*
+ * test_benchmark.c - tests/pg_benchmark: the perf_benchmark plugin end
+ * to end (qsched run, qsched report) on generated data in a real
+ * PostgreSQL: every operation on both tables, a retired call_queue, the
+ * rollback guarantee while agents claim, the regression gate, the
+ * busy-database refusal and a kill -9 in the middle of a run.
+ */
+#include <config.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "th.h"
+#include "population_fixture.h"
+
+TestSuite(benchmark, .init = th_setup, .fini = th_teardown, .timeout = 600);
+
+#define JOB	"perf-benchmark"
+
+/* jobs.conf: schema-migrate and perf-benchmark with OPTIONS added to
+ * short, quiet defaults; the gate is off (a huge min_regression_us)
+ * unless OPTIONS set it, as timings on a shared machine are noise. */
+static const char *
+bench_conf(const char *options)
+{
+	const char	*src = getenv("QSCHED_SRCDIR");
+	char		 jobs[4096];
+
+	cr_assert(src != NULL, "QSCHED_SRCDIR is not set");
+	snprintf(jobs, sizeof jobs,
+	    "job \"schema-migrate\" {\n"
+	    "  plugin = \"schema_migrate\"\n"
+	    "  schedule = \"@manual\"\n"
+	    "  options {\n"
+	    "    dir = \"%s/sql/migrations\"\n"
+	    "    resolve_duplicates = true\n"
+	    "  }\n"
+	    "}\n"
+	    "job \"" JOB "\" {\n"
+	    "  plugin = \"perf_benchmark\"\n"
+	    "  schedule = \"@manual\"\n"
+	    "  options {\n"
+	    "    clients = 2\n"
+	    "    duration = \"300ms\"\n"
+	    "    warmup = \"0s\"\n"
+	    "    max_active_backends = 50\n"
+	    "    %s\n"
+	    "    %s\n"
+	    "  }\n"
+	    "}\n", src, options != NULL && strstr(options,
+	    "min_regression_us") != NULL ? "" : "min_regression_us = 1000000",
+	    options != NULL ? options : "");
+	return (th_conf_shipped(jobs));
+}
+
+/* The application's tables with USERS users, the migrations, and the
+ * unsigned_users queue filled with every user of that queue type. */
+static void
+bench_load(PGconn *c, const char *conf, int users)
+{
+	pf_load(c, conf, users, 7, false);
+	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
+	    "priority_score, queue_position, status, available_from, "
+	    "created_at, updated_at) SELECT gen_random_uuid(), user_id, "
+	    "current_score, row_number() OVER (ORDER BY current_score, "
+	    "user_id), 'pending', now() AT TIME ZONE 'UTC' - interval "
+	    "'1 minute', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' "
+	    "FROM user_call_scores WHERE current_queue_type = "
+	    "'unsigned_users'; ANALYZE");
+}
+
+/* qsched run perf-benchmark [--set S]...; its exit status. */
+static int
+bench_run(const char *conf, const char *set1, const char *set2,
+    struct th_out *o)
+{
+	const char	*argv[10];
+	int		 n = 0, rc;
+
+	argv[n++] = "run";
+	argv[n++] = JOB;
+	if (set1 != NULL) {
+		argv[n++] = "--set";
+		argv[n++] = set1;
+	}
+	if (set2 != NULL) {
+		argv[n++] = "--set";
+		argv[n++] = set2;
+	}
+	argv[n] = NULL;
+	rc = th_qsched(o, conf, argv[0], argv[1], n > 2 ? argv[2] : NULL,
+	    n > 3 ? argv[3] : NULL, n > 4 ? argv[4] : NULL,
+	    n > 5 ? argv[5] : NULL, NULL);
+	return (rc);
+}
+
+static long long
+last_run(PGconn *c)
+{
+	return (th_int(c, "SELECT max(id) FROM qsched.runs WHERE job = '"
+	    JOB "'"));
+}
+
+/* Both tables: every operation and variant measured, with a plan, the
+ * first run the baseline; the report prints it as a table, json, csv. */
+Test(benchmark, every_operation_on_both_tables)
+{
+	const char	*conf = bench_conf(NULL);
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	long long	 run;
+	char		*s;
+
+	bench_load(c, conf, 3000);
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	run = last_run(c);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id = %lld", run), 11);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id = %lld AND samples > 0 AND p99_us > 0 AND "
+	    "p50_us <= p95_us AND p95_us <= p99_us AND p99_us <= max_us AND "
+	    "plan IS NOT NULL AND scans IS NOT NULL AND errors = 0", run), 11,
+	    "every operation measured, with its plan, without errors");
+	cr_assert_eq(th_int(c, "SELECT count(DISTINCT op) FROM "
+	    "qsched_bench.results WHERE run_id = %lld AND variant = "
+	    "'separated'", run), 5);
+	s = th_value(c, "SELECT scans FROM qsched_bench.results WHERE "
+	    "run_id = %lld AND op = 'claim' AND variant = 'separated'", run);
+	cr_assert(strstr(s, "unsigned_users_queue_claim_idx") != NULL,
+	    "claim plan: %s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.comparison "
+	    "WHERE run_id = %lld AND verdict = 'baseline'", run), 11);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.comparison "
+	    "WHERE run_id = %lld AND vs_legacy_pct IS NOT NULL", run), 5);
+	/* Nothing stayed: no entry assigned, no entry added. */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue "
+	    "WHERE status <> 'pending'"), 0);
+
+	cr_assert_eq(th_qsched(&o, conf, "report", "--job", JOB, "--format",
+	    "json", NULL), 0, "%s", o.err);
+	cr_assert(strstr(o.out, "\"next_pending\"") != NULL, "%s", o.out);
+	cr_assert(strstr(o.out, "\"baseline\"") != NULL, "%s", o.out);
+	th_out_free(&o);
+	cr_assert_eq(th_qsched(&o, conf, "report", "--job", JOB, "--format",
+	    "csv", NULL), 0, "%s", o.err);
+	cr_assert(strstr(o.out, "claim,separated") != NULL, "%s", o.out);
+	th_out_free(&o);
+	cr_assert_eq(th_qsched(&o, conf, "report", "--job", JOB, NULL), 0,
+	    "%s", o.err);
+	cr_assert(strstr(o.out, "baseline") != NULL, "%s", o.out);
+	th_out_free(&o);
+	PQfinish(c);
+}
+
+/* Two runs, then the page: well-formed (xmllint), self-contained (no
+ * src or href anywhere), bars and a trend per operation. */
+Test(benchmark, html_page)
+{
+	const char	*conf = bench_conf("operations = \"claim,next_pending\"");
+	const char	*lint[] = { "xmllint", "--noout", NULL, NULL };
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	char		 path[4096];
+
+	bench_load(c, conf, 1000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+		th_out_free(&o);
+	}
+	cr_assert_eq(th_qsched(&o, conf, "report", "--job", JOB, "--format",
+	    "html", NULL), 0, "%s", o.err);
+	cr_assert(strncmp(o.out, "<!DOCTYPE html>", 15) == 0, "%s", o.out);
+	cr_assert(strstr(o.out, "src=") == NULL && strstr(o.out, "href=") ==
+	    NULL, "external asset: %s", o.out);
+	cr_assert(strstr(o.out, "<h2>claim</h2><svg") != NULL, "%s", o.out);
+	cr_assert(strstr(o.out, "<polyline") != NULL, "%s", o.out);
+	cr_assert(strstr(o.out, "over 2 runs") != NULL, "%s", o.out);
+	snprintf(path, sizeof path, "%s/report.html", th_tmp);
+	th_write(path, o.out);
+	th_out_free(&o);
+	lint[2] = path;
+	cr_assert_eq(th_run(&o, lint), 0, "not well-formed: %s", o.err);
+	th_out_free(&o);
+	/* Only for a perf_benchmark job. */
+	cr_assert_eq(th_qsched(&o, conf, "report", "--job", "schema-migrate",
+	    "--format", "html", NULL), 2);
+	cr_assert(strstr(o.err, "--format html needs --job") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	PQfinish(c);
+}
+
+/* call_queue retired: the legacy variants are skipped with a note and
+ * the run succeeds. */
+Test(benchmark, call_queue_retired)
+{
+	const char	*conf = bench_conf(NULL);
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	long long	 run;
+	char		*s;
+
+	bench_load(c, conf, 1000);
+	th_exec(c, "DROP TABLE call_queue CASCADE");
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	run = last_run(c);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id = %lld AND variant = 'legacy' AND samples = 0 AND "
+	    "note LIKE 'call_queue does not exist%%'", run), 5);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id = %lld AND variant <> 'legacy' AND samples > 0",
+	    run), 6);
+	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
+	    "WHERE id = %lld", run);
+	cr_assert(strstr(s, "succeeded") == s && strstr(s, "5 skipped"),
+	    "%s", s);
+	free(s);
+	PQfinish(c);
+}
+
+/* An agent claiming and committing entries the whole time. */
+struct agent {
+	volatile int	 stop;
+	long long	 claimed;
+	char		 agent[24];
+};
+
+static void *
+agent_loop(void *arg)
+{
+	struct agent	*a = arg;
+	PGconn		*c = th_connect();
+	PGresult	*res;
+	const char	*p[1] = { a->agent };
+
+	while (!a->stop) {
+		res = PQexecParams(c, "WITH e AS (SELECT id FROM "
+		    "queue_claim_next('unsigned_users', $1::integer)) "
+		    "INSERT INTO agent_log SELECT id FROM e RETURNING id", 1,
+		    NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			a->claimed += PQntuples(res);
+		PQclear(res);
+		usleep(5000);
+	}
+	PQfinish(c);
+	return (NULL);
+}
+
+/*
+ * The rollback guarantee: while an agent claims entries (committed), the
+ * benchmark's claims, adds and removes leave every other row exactly as
+ * it was (same content, same xmin and ctid: no committed write), every
+ * claimed entry belongs to the agent, and call_queue and
+ * user_call_scores are unchanged.
+ */
+Test(benchmark, rolls_back_while_agents_claim)
+{
+	const char	*conf = bench_conf("duration = \"1s\"\nclients = 3");
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	struct agent	 a;
+	pthread_t	 t;
+	char		*before_l, *after_l, *before_u, *after_u, *agent;
+
+	bench_load(c, conf, 3000);
+	th_exec(c, "CREATE TABLE agent_log (id uuid PRIMARY KEY); "
+	    "CREATE TABLE snap AS SELECT id, xmin::text AS x, ctid::text AS "
+	    "t, row_to_json(q)::text AS j FROM unsigned_users_queue AS q");
+	before_l = th_value(c, "SELECT md5(string_agg(row_to_json(q)::text "
+	    "|| xmin::text || ctid::text, ',' ORDER BY id)) FROM call_queue "
+	    "AS q");
+	before_u = th_value(c, "SELECT md5(string_agg(row_to_json(u)::text "
+	    "|| xmin::text, ',' ORDER BY id)) FROM user_call_scores AS u");
+	agent = th_value(c, "SELECT max(id)::text FROM agents");
+	cr_assert_neq(th_int(c, "SELECT min(id) FROM agents"), atoll(agent),
+	    "the benchmark must claim for another agent");
+	memset(&a, 0, sizeof a);
+	snprintf(a.agent, sizeof a.agent, "%s", agent);
+	cr_assert_eq(pthread_create(&t, NULL, agent_loop, &a), 0);
+	cr_assert_eq(bench_run(conf, "operations=claim,add,remove", NULL,
+	    &o), 0, "%s", o.err);
+	th_out_free(&o);
+	a.stop = 1;
+	pthread_join(t, NULL);
+
+	cr_assert_gt(a.claimed, 0, "the agent claimed nothing");
+	cr_assert_gt(th_int(c, "SELECT min(samples) FROM qsched_bench.results "
+	    "WHERE variant = 'separated'"), 0);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue"),
+	    th_int(c, "SELECT count(*) FROM snap"), "rows added or removed");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue AS "
+	    "q JOIN snap AS s USING (id) WHERE q.id NOT IN (SELECT id FROM "
+	    "agent_log) AND (s.x, s.t, s.j) IS DISTINCT FROM (q.xmin::text, "
+	    "q.ctid::text, row_to_json(q)::text)"), 0,
+	    "an entry the agent did not claim was written");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue "
+	    "WHERE status <> 'pending'"), a.claimed);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue AS q "
+	    "JOIN agent_log USING (id) WHERE q.status = 'assigned' AND "
+	    "q.assigned_to_agent = %s", agent), a.claimed,
+	    "a claimed entry changed hands");
+	after_l = th_value(c, "SELECT md5(string_agg(row_to_json(q)::text "
+	    "|| xmin::text || ctid::text, ',' ORDER BY id)) FROM call_queue "
+	    "AS q");
+	after_u = th_value(c, "SELECT md5(string_agg(row_to_json(u)::text "
+	    "|| xmin::text, ',' ORDER BY id)) FROM user_call_scores AS u");
+	cr_assert_str_eq(after_l, before_l, "call_queue changed");
+	cr_assert_str_eq(after_u, before_u, "user_call_scores changed");
+	free(before_l);
+	free(after_l);
+	free(before_u);
+	free(after_u);
+	free(agent);
+	PQfinish(c);
+}
+
+/* Timing the gate needs the machine to itself: no other test of this
+ * program runs meanwhile. */
+TestSuite(benchmark_gate, .init = th_setup_exclusive, .fini = th_teardown,
+    .timeout = 600);
+
+/*
+ * The gate: an unchanged database passes; the claim index (and every
+ * other index a pending-entry read could use) dropped makes the next run
+ * fail, naming the operation and the plan change.  The
+ * absolute floor (min_regression_us) keeps scheduling noise of a shared
+ * machine from failing the unchanged run; the dropped index costs far
+ * more than that.
+ */
+Test(benchmark_gate, regression_gate)
+{
+	const char	*conf = bench_conf("operations = \"next_pending\"\n"
+	    "variants = \"separated\"\niterations = 600\n"
+	    "min_samples = 300\nmin_regression_us = 10000");
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	char		*s;
+	int		 rc;
+
+	th_run_timeout_ms = 300000;	/* 600 scans of 500k rows, loaded */
+	bench_load(c, conf, 5000);
+	/* Finished entries a scan without the claim index has to read. */
+	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
+	    "priority_score, queue_position, status, available_from, "
+	    "created_at, updated_at) SELECT gen_random_uuid(), u.user_id, 0, "
+	    "0, 'completed', now() AT TIME ZONE 'UTC', now() AT TIME ZONE "
+	    "'UTC', now() AT TIME ZONE 'UTC' FROM user_call_scores AS u, "
+	    "generate_series(1, 100); ANALYZE unsigned_users_queue");
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "an unchanged "
+	    "database must pass: %s", o.err);
+	th_out_free(&o);
+	th_exec(c, "DROP INDEX unsigned_users_queue_claim_idx, "
+	    "unsigned_users_queue_queue_position_idx, "
+	    "unsigned_users_queue_status_priority_score_idx, "
+	    "unsigned_users_queue_status_priority_avail_idx, "
+	    "unsigned_users_queue_user_id_live_key");
+	rc = bench_run(conf, NULL, NULL, &o);
+	th_out_free(&o);
+	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
+	    "WHERE id = %lld", last_run(c));
+	cr_assert_eq(rc, 1, "%s; %s", s, th_value(c, "SELECT string_agg(run_id "
+	    "|| ': p50 ' || p50_us || ' p99 ' || p99_us || ' max ' || max_us || "
+	    "' n ' || samples || ' ' || elapsed_ms, ', ') FROM "
+	    "qsched_bench.results"));
+	cr_assert(strstr(s, "failed: p99 regressed: next_pending/separated") ==
+	    s, "%s", s);
+	cr_assert(strstr(s, "plan Index Scan using "
+	    "unsigned_users_queue_claim_idx on unsigned_users_queue -> Seq "
+	    "Scan on unsigned_users_queue") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.comparison "
+	    "WHERE run_id = %lld AND op = 'next_pending' AND variant = "
+	    "'separated' AND plan_changed AND verdict = 'REGRESSED'",
+	    last_run(c)), 1);
+	PQfinish(c);
+}
+
+/* A session waiting for a lock: the run refuses, recorded skipped with
+ * the reason, and measures nothing. */
+Test(benchmark, busy_database_refused)
+{
+	const char	*conf = bench_conf(NULL);
+	PGconn		*c = th_connect(), *holder, *waiter;
+	struct th_out	 o;
+	char		*s;
+
+	bench_load(c, conf, 500);
+	holder = th_connect();
+	waiter = th_connect();
+	th_exec(holder, "BEGIN; LOCK TABLE agents IN ACCESS EXCLUSIVE MODE");
+	cr_assert(PQsendQuery(waiter, "SELECT count(*) FROM agents"));
+	cr_assert(th_wait_until(c, "SELECT count(*) > 0 FROM pg_locks WHERE "
+	    "NOT granted", 10000));
+	cr_assert_eq(bench_run(conf, "max_lock_waiters=0", NULL, &o), 4,
+	    "%s", o.err);
+	th_out_free(&o);
+	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
+	    "WHERE id = %lld", last_run(c));
+	cr_assert_str_eq(s, "skipped: not measured: database busy: 1 sessions "
+	    "wait for a lock (max_lock_waiters 0)");
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "application_name LIKE 'qsched/%%' AND datname = current_database()"),
+	    0);
+	th_exec(holder, "COMMIT");
+	PQfinish(waiter);
+	PQfinish(holder);
+	PQfinish(c);
+}
+
+/* kill -9 of qsched and its worker mid-run: the server ends the
+ * clients' transactions; no lock, no session, no result row remains. */
+Test(benchmark, kill_9_leaves_nothing)
+{
+	const char	*conf = bench_conf("duration = \"60s\"\nclients = 3");
+	PGconn		*c = th_connect();
+	pid_t		 pid;
+	char		*digest, *after;
+
+	bench_load(c, conf, 2000);
+	digest = th_value(c, "SELECT md5(string_agg(row_to_json(q)::text, ',' "
+	    "ORDER BY id)) FROM unsigned_users_queue AS q");
+	pid = th_qsched_spawn(conf, "run", JOB, NULL);
+	cr_assert(th_wait_until(c, "SELECT count(*) >= 3 FROM "
+	    "pg_stat_activity WHERE application_name LIKE 'qsched/" JOB
+	    "/%%/%%' AND xact_start IS NOT NULL AND datname = "
+	    "current_database()", 30000),
+	    "the clients never started");
+	cr_assert_eq(kill(-pid, SIGKILL), 0);
+	cr_assert_neq(th_wait(pid, 10000), -1);
+	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
+	    "WHERE application_name LIKE 'qsched/%%' AND datname = "
+	    "current_database()", 10000),
+	    "sessions of the killed run remain");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_locks AS l JOIN "
+	    "pg_stat_activity AS a USING (pid) WHERE a.pid <> "
+	    "pg_backend_pid() AND a.datname = current_database()"), 0,
+	    "a lock remains");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "state LIKE 'idle in transaction%%' AND datname = "
+	    "current_database()"), 0);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results"),
+	    0, "a partial result row");
+	after = th_value(c, "SELECT md5(string_agg(row_to_json(q)::text, ',' "
+	    "ORDER BY id)) FROM unsigned_users_queue AS q");
+	cr_assert_str_eq(after, digest);
+	free(digest);
+	free(after);
+	PQfinish(c);
+}
+
+/* A bad operations list is refused where it is written, naming the file,
+ * the option and the word; no run is recorded. */
+Test(benchmark, bad_operations_refused)
+{
+	const char	*conf = bench_conf("operations = \"claim,bogus\"");
+	struct th_out	 o;
+
+	cr_assert_eq(th_qsched(&o, conf, "run", JOB, NULL), 2, "%s", o.err);
+	cr_assert(strstr(o.err, "jobs.conf:") != NULL && strstr(o.err,
+	    "operations") != NULL && strstr(o.err, "\"bogus\" is not an "
+	    "operation") != NULL, "%s", o.err);
+	th_out_free(&o);
+}

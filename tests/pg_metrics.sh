@@ -1,0 +1,309 @@
+#!/bin/sh
+# pg_metrics.sh - qsched metrics and the daemon's GET /metrics, checked by
+# promtool and by a real Prometheus scraping the daemon (qsched(8),
+# METRICS).  Run by tests/with-pg.sh with a throwaway PostgreSQL (PGHOST,
+# PGPORT set); skipped (77) without prometheus, promtool, curl or jq.
+#
+# Cases, in order: metrics_listen refused with file:line; qsched metrics
+# (text and OpenMetrics, promtool check metrics, the values it reports);
+# --output written atomically and its faults; the database unreachable;
+# the live daemon's /metrics (promtool, 404, 405, live values); a
+# Prometheus scraping it every second, queried over its HTTP API for a
+# job's run counter and a queue gauge, with every dashboard expression
+# and the shipped rules loaded; a slow database (last good values with
+# their age); a failed reload counted; the shipped rules (promtool check
+# rules and test rules).
+set -u
+
+for tool in prometheus promtool curl jq; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "pg_metrics.sh: $tool not found: skipped"
+		exit 77
+	}
+done
+: "${QSCHED_BIN:?}" "${QSCHED_SRCDIR:?}" "${QSCHED_PLUGIN_BUILDDIR:?}"
+
+t=$(mktemp -d "${TMPDIR:-/tmp}/metrics.XXXXXX")
+daemon=
+prom=
+cleanup() {
+	[ -z "$daemon" ] || { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; }
+	[ -z "$prom" ] || { kill -TERM "$prom" 2>/dev/null; wait "$prom" 2>/dev/null; }
+	[ "${QSCHED_TEST_KEEP:-0}" = 1 ] || rm -rf "$t"
+}
+trap cleanup EXIT
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { # check DESCRIPTION COMMAND...
+	d=$1
+	shift
+	if "$@" >"$t/out" 2>&1; then ok "$d"; else fail "$d"; sed 's/^/#   /' "$t/out"; fi
+}
+# The value of the first sample matching the fixed string PATTERN in FILE.
+value() { grep -F "$1" "$2" | grep -v '^#' | head -1 | awk '{ print $NF }'; }
+
+psql_q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d app "$@"; }
+
+# A port nobody listens on, from this process's pid.
+free_port() {
+	p=$((20000 + ($$ * 7 + $1) % 30000))
+	# curl: 7 is "connection refused".
+	while curl -s -m 1 -o /dev/null "http://127.0.0.1:$p/"; [ $? -ne 7 ]; do
+		p=$((p + 1))
+	done
+	echo "$p"
+}
+port=$(free_port 1)
+pport=$(free_port 2)
+[ "$pport" != "$port" ] || pport=$((port + 1))
+
+# The application's schema and a small population.
+psql -X -q -d postgres -c "CREATE DATABASE app" || exit 99
+for f in "$QSCHED_SRCDIR/sql/fixtures/legacy_schema.sql" \
+    "$QSCHED_SRCDIR"/sql/migrations/*.sql \
+    "$QSCHED_SRCDIR/sql/fixtures/generate.sql"; do
+	psql_q -f "$f" >/dev/null 2>"$t/err" || { cat "$t/err"; exit 99; }
+done
+psql_q -c "SELECT count(*) FROM qsched_fixture.generate(500, 1)" >/dev/null || exit 99
+
+conf() { # conf FILE [EXTRA-GLOBAL-LINE]
+	cat >"$1" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=app"
+plugin_dir = "$QSCHED_PLUGIN_BUILDDIR"
+flags_file = "$t/flags.ini"
+${2:-}
+job "tick" {
+    plugin   = "sql"
+    schedule = "* * * * * *"
+    options { statement = "select 1" }
+}
+job "bad" {
+    plugin   = "sql"
+    schedule = "*/2 * * * * *"
+    options { statement = "select 1/0" }
+}
+job "pop" {
+    plugin   = "queue_population"
+    schedule = "@manual"
+    options { queue = "unsigned_users" }
+}
+EOF
+}
+: >"$t/flags.ini"
+conf "$t/jobs.conf" "metrics_listen = \"$port\""
+
+# metrics_listen: bad values are refused with file:line.
+for bad in 99999 "127.0.0.1:" ":80" "::1:80" "[::1]" "host:x"; do
+	conf "$t/bad.conf" "metrics_listen = \"$bad\""
+	"$QSCHED_BIN" -c "$t/bad.conf" check >"$t/out" 2>&1
+	rc=$?
+	if [ $rc -eq 2 ] && grep -q "bad.conf:4: metrics_listen: " "$t/out"; then
+		ok "metrics_listen \"$bad\" refused"
+	else
+		fail "metrics_listen \"$bad\" refused (rc $rc)"
+		sed 's/^/#   /' "$t/out"
+	fi
+done
+
+"$QSCHED_BIN" -c "$t/jobs.conf" run tick 2>/dev/null
+"$QSCHED_BIN" -c "$t/jobs.conf" run tick 2>/dev/null
+"$QSCHED_BIN" -c "$t/jobs.conf" run bad 2>/dev/null
+"$QSCHED_BIN" -c "$t/jobs.conf" run pop 2>/dev/null
+pending=$(psql_q -c "SELECT count(*) FROM unsigned_users_queue WHERE status = 'pending'")
+
+# qsched metrics: the text format, accepted by promtool.
+check "qsched metrics exits 0" "$QSCHED_BIN" -c "$t/jobs.conf" metrics
+cp "$t/out" "$t/m.txt"
+check "promtool check metrics accepts qsched metrics" sh -c "promtool check metrics <'$t/m.txt'"
+[ "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/m.txt")" = 2 ] &&
+    ok "runs_total of tick: 2 succeeded" || fail "runs_total of tick: 2 succeeded"
+[ "$(value 'qsched_job_runs_total{job="bad",status="failed"}' "$t/m.txt")" = 1 ] &&
+    ok "runs_total of bad: 1 failed" || fail "runs_total of bad: 1 failed"
+[ "$(value 'qsched_job_consecutive_failures{job="bad"}' "$t/m.txt")" = 1 ] &&
+    ok "bad: 1 failure in a row" || fail "bad: 1 failure in a row"
+[ "$(value 'qsched_job_duration_seconds_count{job="tick"}' "$t/m.txt")" = 2 ] &&
+    ok "duration histogram counts 2 runs of tick" || fail "duration histogram counts 2 runs of tick"
+[ "$(value 'qsched_job_schedule_interval_seconds{job="bad"}' "$t/m.txt")" = 2 ] &&
+    ok "schedule interval of bad: 2 s" || fail "schedule interval of bad: 2 s"
+[ -n "$pending" ] && [ "$pending" -gt 0 ] &&
+    [ "$(value 'qsched_queue_entries{queue="unsigned_users",status="pending"}' "$t/m.txt")" = "$pending" ] &&
+    ok "queue gauge: $pending pending entries" || fail "queue gauge: $pending pending entries"
+[ "$(value 'qsched_metrics_source_up{metric="qsched_queue_recent_claims"}' "$t/m.txt")" = 1 ] &&
+    ok "the plugin's SQL metrics read" || fail "the plugin's SQL metrics read"
+grep -q '^qsched_population_skipped_concurrent_total{job="pop"} 0$' "$t/m.txt" &&
+    ok "the plugin's RUN_SUM counter" || fail "the plugin's RUN_SUM counter"
+grep -q 'qsched_job_next_fire' "$t/m.txt" &&
+    fail "no daemon values from qsched metrics" || ok "no daemon values from qsched metrics"
+
+# A plugin query that fails costs its family only.
+psql_q -c "ALTER TABLE outstanding_requests_queue RENAME TO orq_away"
+"$QSCHED_BIN" -c "$t/jobs.conf" metrics >"$t/m2.txt" 2>/dev/null
+rc=$?
+psql_q -c "ALTER TABLE orq_away RENAME TO outstanding_requests_queue"
+[ $rc -eq 0 ] && [ "$(value 'qsched_metrics_source_up{metric="qsched_queue_entries"}' "$t/m2.txt")" = 0 ] &&
+    [ "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/m2.txt")" = 2 ] &&
+    ok "a failing plugin query: source_up 0, the rest served" ||
+    fail "a failing plugin query: source_up 0, the rest served"
+
+# OpenMetrics.
+"$QSCHED_BIN" -c "$t/jobs.conf" metrics --format openmetrics >"$t/om.txt" 2>/dev/null
+[ "$(tail -1 "$t/om.txt")" = "# EOF" ] && grep -q '^# TYPE qsched_job_runs counter$' "$t/om.txt" &&
+    grep -q '^qsched_job_runs_total{job="tick",status="succeeded"} 2$' "$t/om.txt" &&
+    ok "--format openmetrics: counter family without _total, # EOF" ||
+    fail "--format openmetrics: counter family without _total, # EOF"
+"$QSCHED_BIN" -c "$t/jobs.conf" metrics --format xml >"$t/out" 2>&1
+[ $? -eq 2 ] && grep -q -- '--format: "xml"' "$t/out" && ok "--format xml refused" || fail "--format xml refused"
+
+# --output: written whole, nothing left beside it; faults name the file.
+mkdir "$t/textfile"
+check "--output FILE" "$QSCHED_BIN" -c "$t/jobs.conf" metrics --output "$t/textfile/qsched.prom"
+[ "$(ls "$t/textfile")" = qsched.prom ] && [ "$(stat -c %a "$t/textfile/qsched.prom")" = 644 ] &&
+    [ "$(grep -c '^qsched_job_runs_total' "$t/textfile/qsched.prom")" = 24 ] &&
+    tail -1 "$t/textfile/qsched.prom" | grep -q '^qsched_metrics_db_refresh_seconds ' &&
+    ok "--output: one file, mode 644, all of it" || fail "--output: one file, mode 644, all of it"
+"$QSCHED_BIN" -c "$t/jobs.conf" metrics --output "$t/nodir/qsched.prom" >"$t/out" 2>&1
+[ $? -eq 1 ] && grep -q "nodir/qsched.prom: No such file" "$t/out" &&
+    ok "--output into a missing directory: exit 1, named" || fail "--output into a missing directory: exit 1, named"
+
+# The database unreachable: exit 3.
+sed "s/port=$PGPORT/port=1/" "$t/jobs.conf" >"$t/down.conf"
+"$QSCHED_BIN" -c "$t/down.conf" metrics >"$t/out" 2>&1
+[ $? -eq 3 ] && grep -q "database unreachable" "$t/out" && ok "database unreachable: exit 3" ||
+    fail "database unreachable: exit 3"
+
+# The daemon.
+"$QSCHED_BIN" -c "$t/jobs.conf" daemon 2>"$t/daemon.log" &
+daemon=$!
+i=0
+until grep -q "daemon started" "$t/daemon.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "metrics: serving http://127.0.0.1:$port/metrics" "$t/daemon.log" &&
+    ok "daemon serves on 127.0.0.1 (port only: loopback)" || { fail "daemon serves on 127.0.0.1"; cat "$t/daemon.log"; }
+sleep 2
+url="http://127.0.0.1:$port/metrics"
+check "GET /metrics" curl -sf -o "$t/d.txt" "$url"
+check "promtool check metrics accepts the daemon's /metrics" sh -c "promtool check metrics <'$t/d.txt'"
+[ "$(value 'qsched_daemon_up' "$t/d.txt")" = 1 ] && [ -n "$(value 'qsched_job_next_fire_timestamp_seconds{job="tick"}' "$t/d.txt")" ] &&
+    [ "$(value 'qsched_daemon_database_connected' "$t/d.txt")" = 1 ] &&
+    ok "the daemon's live values" || fail "the daemon's live values"
+grep -q "^qsched_daemon_heartbeat_age_seconds{host=\"[^\"]*\",pid=\"$daemon\",kind=\"daemon\"} " "$t/d.txt" &&
+    grep -q "^qsched_daemon_heartbeat_lease_seconds{host=\"[^\"]*\",pid=\"$daemon\",kind=\"daemon\"} " "$t/d.txt" &&
+    ok "the daemon's own heartbeat, from qsched.daemons" ||
+    { fail "the daemon's own heartbeat, from qsched.daemons"; grep heartbeat "$t/d.txt"; }
+[ "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/d.txt")" -gt 2 ] &&
+    ok "the daemon's runs counted" || fail "the daemon's runs counted"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")" = 404 ] &&
+    ok "GET /other: 404" || fail "GET /other: 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url")" = 405 ] &&
+    ok "POST /metrics: 405" || fail "POST /metrics: 405"
+curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' -D "$t/hdr" -o "$t/dom.txt" "$url"
+grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$t/hdr" && [ "$(tail -1 "$t/dom.txt")" = "# EOF" ] &&
+    ok "Accept: openmetrics gets OpenMetrics" || fail "Accept: openmetrics gets OpenMetrics"
+
+# A real Prometheus scraping the daemon every second, with the shipped rules.
+cat >"$t/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $QSCHED_SRCDIR/monitoring/qsched-alerts.yml
+scrape_configs:
+  - job_name: qsched
+    honor_labels: true
+    static_configs:
+      - targets: ['127.0.0.1:$port']
+EOF
+prometheus --config.file="$t/prometheus.yml" --storage.tsdb.path="$t/tsdb" \
+    --web.listen-address="127.0.0.1:$pport" >"$t/prometheus.log" 2>&1 &
+prom=$!
+api="http://127.0.0.1:$pport/api/v1"
+query() { curl -s --data-urlencode "query=$1" "$api/query"; }
+got=
+i=0
+while [ $i -lt 60 ]; do
+	got=$(query 'qsched_job_runs_total{job="tick",status="succeeded"}' 2>/dev/null |
+	    jq -r '.data.result[0].value[1] // empty' 2>/dev/null)
+	[ -n "$got" ] && break
+	sleep 0.5
+	i=$((i + 1))
+done
+[ -n "$got" ] && [ "$got" -gt 2 ] && ok "prometheus: tick's run counter is $got" ||
+    { fail "prometheus: tick's run counter"; tail -5 "$t/prometheus.log"; }
+got=$(query 'qsched_queue_entries{queue="unsigned_users",status="pending"}' | jq -r '.data.result[0].value[1] // empty')
+[ "$got" = "$pending" ] && ok "prometheus: queue gauge $got pending" || fail "prometheus: queue gauge ($got, expected $pending)"
+health=$(curl -s "$api/targets" | jq -r '.data.activeTargets[0] | .health + " " + .lastError')
+[ "$health" = "up " ] && ok "prometheus: target up, no scrape error" || fail "prometheus: target health \"$health\""
+nrules=$(curl -s "$api/rules" | jq '[.data.groups[].rules[]] | length')
+[ "$nrules" = 6 ] && ok "prometheus: the 6 shipped rules loaded" || fail "prometheus: rules loaded ($nrules)"
+bad=0
+jq -r '.panels[].targets[].expr' "$QSCHED_SRCDIR/monitoring/qsched-dashboard.json" |
+    sed 's/\$job/.*/g; s/\$__rate_interval/1m/g' >"$t/exprs"
+while IFS= read -r e; do
+	[ "$(query "$e" | jq -r .status)" = success ] || { bad=$((bad + 1)); echo "#   dashboard: $e"; }
+done <"$t/exprs"
+[ $bad -eq 0 ] && [ -s "$t/exprs" ] && ok "prometheus: every dashboard expression evaluates" ||
+    fail "prometheus: $bad dashboard expressions fail"
+
+# A slow database: the last good values, with their age, in bounded time.
+psql_q -c "BEGIN; LOCK TABLE qsched.runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" >/dev/null &
+locker=$!
+sleep 0.5
+t0=$(date +%s%N)
+curl -sf -o "$t/slow.txt" "$url"
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait $locker
+[ "$(value 'qsched_metrics_db_up' "$t/slow.txt")" = 0 ] &&
+    [ -n "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/slow.txt")" ] &&
+    [ -n "$(value 'qsched_metrics_db_age_seconds' "$t/slow.txt")" ] && [ "$ms" -lt 4000 ] &&
+    ok "slow database: last good values and their age, in $ms ms" ||
+    { fail "slow database ($ms ms)"; grep 'db_\|tick",status="succ' "$t/slow.txt"; }
+sleep 1
+curl -sf -o "$t/after.txt" "$url"
+[ "$(value 'qsched_metrics_db_up' "$t/after.txt")" = 1 ] && ok "database back: db_up 1" || fail "database back: db_up 1"
+
+# A server that does not answer at all (its backend stopped): given up
+# after the scrape's wait, then a new connection.
+bpid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'qsched/metrics'")
+if [ -n "$bpid" ] && kill -STOP "$bpid" 2>/dev/null; then
+	t0=$(date +%s%N)
+	curl -sf -m 20 -o "$t/stopped.txt" "$url"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kill -CONT "$bpid"
+	[ "$(value 'qsched_metrics_db_up' "$t/stopped.txt")" = 0 ] && [ "$ms" -lt 6000 ] &&
+	    ok "a backend that does not answer: given up in $ms ms" ||
+	    fail "a backend that does not answer ($ms ms)"
+	curl -sf -o "$t/again.txt" "$url"
+	[ "$(value 'qsched_metrics_db_up' "$t/again.txt")" = 1 ] &&
+	    ok "then a new connection: db_up 1" || fail "then a new connection: db_up 1"
+else
+	fail "the metrics connection's backend (\"$bpid\") found and stopped"
+fi
+
+# Reloads: one failed, one ok.
+cp "$t/jobs.conf" "$t/jobs.good"
+echo "oops" >>"$t/jobs.conf"
+kill -HUP "$daemon"
+sleep 1
+cp "$t/jobs.good" "$t/jobs.conf"
+kill -HUP "$daemon"
+sleep 1
+curl -sf -o "$t/r.txt" "$url"
+[ "$(value 'qsched_daemon_config_reloads_total{result="failed"}' "$t/r.txt")" = 1 ] &&
+    [ "$(value 'qsched_daemon_config_reloads_total{result="ok"}' "$t/r.txt")" = 1 ] &&
+    ok "reloads counted: 1 ok, 1 failed" || fail "reloads counted"
+
+kill -TERM "$daemon"
+wait "$daemon"
+rc=$?
+daemon=
+[ $rc -eq 0 ] && ok "daemon stops cleanly" || fail "daemon stops cleanly (rc $rc)"
+curl -s -o /dev/null "$url" && fail "port closed after stop" || ok "port closed after stop"
+
+# The shipped rules.
+check "promtool check rules" promtool check rules "$QSCHED_SRCDIR/monitoring/qsched-alerts.yml"
+check "promtool test rules" promtool test rules "$QSCHED_SRCDIR/monitoring/qsched-alerts.test.yml"
+
+echo "1..$n"
+[ $fails -eq 0 ]
