@@ -14,8 +14,21 @@
 #     INSERT per entry in autocommit, against a qsched refresh of the same
 #     data.
 #
+#   * claims during a refresh (PARTS=claims): 8 agents (pgbench -c 8 -j 2)
+#     claim from unsigned_users_queue for CLAIM_SECS seconds, idle and
+#     while refreshes run back to back in the shipped configuration
+#     (max_size 200, populate_legacy_queue = true), each after one new
+#     lead or after 1% of the scores changed; claim p50/p99 of the claims
+#     that started while a refresh ran, empty claims, rows written and
+#     refresh time.  With BASELINE_SRC (a source tree) and BASELINE_BUILD
+#     (its build directory), the same cases run on a copy of the data
+#     migrated and refreshed by that qsched: "today's" figures, measured
+#     in the same run.
+#
 #   scripts/bench-population.sh [USERS [REPS [APP_USERS]]]
 #       (default 1000000 users, 7 repetitions, 20000 users for the app)
+#   PARTS="refresh claims" (default both); CLAIM_SECS (default 15),
+#   CLAIM_RUNS (default 3)
 #
 # Times are the plugin's refresh_ms (BEGIN to COMMIT, as qsched.runs
 # records it) and, for SQL baselines, psql's \timing of BEGIN to COMMIT;
@@ -26,6 +39,9 @@ set -eu
 users=${1:-1000000}
 reps=${2:-7}
 app_users=${3:-20000}
+parts=${PARTS:-refresh claims}
+claim_secs=${CLAIM_SECS:-15}
+claim_runs=${CLAIM_RUNS:-3}
 bench_setup
 
 psql_() { "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -49,13 +65,25 @@ SQL
 
 # A database with USERS users, migrated, frozen; writes $bench/DB.conf and
 # $bench/DB-legacy.conf (the same jobs with the legacy dual-write on).
+# With a third argument, the database is a copy of that one (generated,
+# not migrated yet), and BASELINE_SRC/BASELINE_BUILD migrate and refresh
+# it.
 load() {
-	db=$1 n=$2
-	[ "$(psql_ -d postgres -c "SELECT count(*) FROM pg_database
-	    WHERE datname = '$db'")" = 1 ] ||
-	    psql_ -d postgres -c "CREATE DATABASE $db"
-	sh "$top/scripts/gen-legacy-data.sh" --size "$n" --seed 1 -d "$db" \
-	    >/dev/null
+	db=$1 n=$2 from=${3:-}
+	src=$top plugins=$build/plugins/.libs
+	if [ -n "$from" ]; then
+		src=$BASELINE_SRC plugins=$BASELINE_BUILD/plugins/.libs
+		psql_ -d postgres -c "CREATE DATABASE $db TEMPLATE $from"
+	else
+		[ "$(psql_ -d postgres -c "SELECT count(*) FROM pg_database
+		    WHERE datname = '$db'")" = 1 ] ||
+		    psql_ -d postgres -c "CREATE DATABASE $db"
+		sh "$top/scripts/gen-legacy-data.sh" --size "$n" --seed 1 \
+		    -d "$db" >/dev/null
+		[ -z "${BASELINE_SRC:-}" ] || [ "$db" != bench ] ||
+		    psql_ -d postgres -c "CREATE DATABASE bench_gen
+		    TEMPLATE $db"
+	fi
 	for flags in separated legacy; do
 		case $flags in
 		separated) conf="$bench/$db.conf" legacy=false ;;
@@ -68,12 +96,12 @@ populate_legacy_queue     = $legacy
 INI
 		cat >"$conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=$db user=postgres"
-plugin_dir = "$build/plugins/.libs"
+plugin_dir = "$plugins"
 flags_file = "$bench/$db-$flags.ini"
 job "schema-migrate" {
 	plugin   = "schema_migrate"
 	schedule = "@manual"
-	options { dir = "$top/sql/migrations" }
+	options { dir = "$src/sql/migrations" }
 }
 job "unsigned" {
 	plugin   = "queue_population"
@@ -165,6 +193,11 @@ load bench "$users"
 conf="$bench/bench.conf"
 lconf="$bench/bench-legacy.conf"
 
+want() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
+ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
+
+
+if want refresh; then
 # --- the shipped configuration: max_size = 200 ---------------------------
 echo "shipped configuration (max_size = 200)" >&2
 run bench "$conf" unsigned 200 >/dev/null
@@ -307,8 +340,6 @@ app_ms=$(bench_median <"$bench/app-times")
 appq_full=$(bench_median <"$bench/app-full")
 appq_unch=$(bench_median <"$bench/app-unch")
 
-ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
-
 echo
 echo "machine: $(bench_machine)"
 echo "command: scripts/bench-population.sh $users $reps $app_users"
@@ -318,11 +349,11 @@ echo "data: $users user_call_scores, $users call_queue rows; unsigned queue" \
 echo
 echo "| case | median refresh | rows written | ratio |"
 echo "|---|---|---|---|"
-echo "| max_size 200, nothing changed (unsigned_users, $entries_u entries) | $s200_u ms | $s200_u_rows (counters: $s200_u_counted) | |"
-echo "| max_size 200, nothing changed (outstanding_requests, $entries_o entries) | $s200_o ms | $s200_o_rows | |"
-echo "| max_size 200, nothing changed, without user_call_scores_queue_population_idx | $s200_noidx ms | | $(ratio "$s200_noidx" "$s200_u") × with it |"
-echo "| max_size 200, nothing changed, legacy dual-write on | $s200_l ms | $s200_l_rows | |"
-echo "| max_size 200, after 1% of scores changed | $p200_ms ms | $p200_rows | |"
+echo "| max_size 200, populate_legacy_queue = false, nothing changed (unsigned_users, $entries_u entries) | $s200_u ms | $s200_u_rows (counters: $s200_u_counted) | |"
+echo "| max_size 200, populate_legacy_queue = false, nothing changed (outstanding_requests, $entries_o entries) | $s200_o ms | $s200_o_rows | |"
+echo "| max_size 200, populate_legacy_queue = false, nothing changed, without user_call_scores_queue_population_idx | $s200_noidx ms | | $(ratio "$s200_noidx" "$s200_u") × with it |"
+echo "| max_size 200, populate_legacy_queue = true (shipped flags), nothing changed | $s200_l ms | $s200_l_rows | |"
+echo "| max_size 200, populate_legacy_queue = false, after 1% of scores changed | $p200_ms ms | $p200_rows | |"
 echo "| max_size 0: bare INSERT ... SELECT into an empty table (ceiling) | $ceil_ms ms | $ceil_rows | 1.00 |"
 echo "| max_size 0: full refresh into an empty queue | $full_ms ms | $entries0 | $(ratio "$full_ms" "$ceil_ms") × ceiling |"
 echo "| max_size 0: nothing changed | $unch0_ms ms | $unch0_rows | $(ratio "$unch0_ms" "$full_ms") × full |"
@@ -331,3 +362,201 @@ echo "| app's way, $app_users users: delete all, $app_entries INSERTs in autocom
 echo "| qsched, $app_users users: full refresh into an empty queue | $appq_full ms | $app_entries | $(ratio "$appq_full" "$app_ms") × app |"
 echo "| qsched, $app_users users: nothing changed | $appq_unch ms | 0 | $(ratio "$appq_unch" "$app_ms") × app |"
 echo "(worker peak RSS: ${rss} kB)"
+fi
+
+# --- claims during a refresh ---------------------------------------------
+# claim_ready DB CONF: every entry pending again, the queue refreshed,
+# the claim log empty.
+claim_ready() {
+	psql_ -d "$1" -c "UPDATE unsigned_users_queue SET status = 'pending',
+	    assigned_to_agent = NULL, assigned_at = NULL
+	    WHERE status = 'assigned'" \
+	    -c "SET client_min_messages = warning" \
+	    -c "CREATE TABLE IF NOT EXISTS claim_log (entry uuid,
+	    at timestamptz)" -c "TRUNCATE claim_log"
+	run "$1" "$2" unsigned 200 >/dev/null
+	psql_ -d "$1" -c "VACUUM ANALYZE unsigned_users_queue" \
+	    -c "VACUUM ANALYZE call_queue"
+}
+
+# change DB KIND I: one new lead, or 1% of the scores.
+change() {
+	case $2 in
+	lead)
+		psql_ -d "$1" -c "INSERT INTO user_call_scores (id, user_id,
+		    current_score, current_queue_type, created_at, updated_at)
+		    VALUES (gen_random_uuid(), 50000000 + $3, 0,
+		    'unsigned_users', now() AT TIME ZONE 'UTC',
+		    now() AT TIME ZONE 'UTC')" ;;
+	pct)
+		psql_ -d "$1" -c "UPDATE user_call_scores SET current_score =
+		    CASE WHEN current_score = 0 THEN 3
+		    ELSE current_score + 1 END
+		    WHERE user_id % 100 = $(( ($3 * 7 + 50) % 100 ))" ;;
+	esac
+}
+
+# Latencies (ms) of the pgbench log in $bench/clog whose claim overlapped
+# one of the windows in $bench/windows ("start end", epoch s), or of
+# every claim with "all".  claim_case uses "all": with refreshes back to
+# back nearly every claim overlaps one.
+claim_lat() {
+	echo "0 0" >>"$bench/windows"	# never empty: NR == FNR below
+	cat "$bench/clog"/* | awk -v all="$1" '
+	    NR == FNR { ws[n] = $1; we[n] = $2; n++; next }
+	    { lat = $3 / 1e6; end = $5 + $6 / 1e6; st = end - lat
+	      if (all == "all") { print lat * 1000; next }
+	      for (i = 0; i < n; i++)
+		if (st <= we[i] && end >= ws[i]) { print lat * 1000; break } }' \
+	    "$bench/windows" - | sort -g
+}
+
+pct_of() {
+	n=$(wc -l <"$1")
+	[ "$n" -gt 0 ] || { echo nan; return; }
+	sed -n "$(( (n * $2 + 99) / 100 ))p" "$1"
+}
+
+# claim_case DB CONF KIND: one run of CLAIM_SECS seconds; KIND idle, or
+# lead/pct with refreshes back to back.  Prints "p50 p99 claims empty
+# empty_during pending refreshes rows_median refresh_ms_median".
+claim_case() {
+	db=$1 cf=$2 kind=$3
+	claim_ready "$db" "$cf"
+	t0=$(psql_ -d "$db" -c "SELECT max(id) FROM qsched.runs")
+	rm -rf "$bench/clog" && mkdir "$bench/clog"
+	(cd "$bench/clog" && "$PG_BINDIR/pgbench" -n -c 8 -j 2 \
+	    -T "$claim_secs" -f "$bench/claim.sql" -l "$db") \
+	    >"$bench/pgbench.out" 2>&1 &
+	pgb=$!
+	i=0
+	if [ "$kind" != idle ]; then
+		sleep 1
+		while kill -0 "$pgb" 2>/dev/null; do
+			seq=$((seq + 1))
+			change "$db" "$kind" "$seq"
+			run "$db" "$cf" unsigned 200 >/dev/null
+			i=$((i + 1))
+		done
+	fi
+	wait "$pgb"
+	if [ "$kind" = idle ]; then
+		: >"$bench/windows"
+		claim_lat all >"$bench/lat"
+		during="(true)"
+	else
+		psql_ -d "$db" -c "SELECT extract(epoch FROM started_at) || ' ' ||
+		    extract(epoch FROM finished_at) FROM qsched.runs
+		    WHERE id > $t0 AND job = 'unsigned'" >"$bench/windows"
+		# Refreshes run back to back for the whole run: every
+		# claim is measured (those overlapping no refresh are the
+		# few made while the next change was written).
+		claim_lat all >"$bench/lat"
+		during="EXISTS (SELECT 1 FROM qsched.runs AS r
+		    WHERE r.id > $t0 AND r.job = 'unsigned'
+		    AND l.at BETWEEN r.started_at AND r.finished_at)"
+	fi
+	set -- $(psql_ -d "$db" -F ' ' -c "SELECT count(*),
+	    count(*) FILTER (WHERE entry IS NULL),
+	    count(*) FILTER (WHERE entry IS NULL AND $during),
+	    (SELECT count(*) FROM unsigned_users_queue
+		WHERE status = 'pending')
+	    FROM claim_log AS l")
+	claims=$1 empty=$2 empty_during=$3 pending=$4
+	# Claims that failed (an error aborts a pgbench client) count as
+	# empty: they gave the agent nothing.
+	failed=$(awk '/^number of failed transactions:/ { f = $5 }
+	    /aborted/ { a++ } END { print f + a }' "$bench/pgbench.out")
+	empty=$((empty + failed))
+	psql_ -d "$db" -c "SELECT (metrics->>'inserted')::bigint +
+	    (metrics->>'updated')::bigint + (metrics->>'removed')::bigint +
+	    coalesce((metrics->>'legacy_inserted')::bigint +
+	    (metrics->>'legacy_updated')::bigint +
+	    (metrics->>'legacy_removed')::bigint +
+	    (metrics->>'legacy_completed')::bigint, 0) || ' ' ||
+	    (metrics->>'refresh_ms') FROM qsched.runs
+	    WHERE id > $t0 AND job = 'unsigned'
+	    AND metrics ? 'refresh_ms'" >"$bench/rr"
+	rows=$(awk '{ print $1 }' "$bench/rr" | bench_median)
+	rms=$(awk '{ print $2 }' "$bench/rr" | bench_median)
+	echo "$(pct_of "$bench/lat" 50) $(pct_of "$bench/lat" 99) $claims" \
+	    "$empty $empty_during $pending $i $rows $rms"
+}
+
+# nothing DB CONF LABEL: REPS refreshes with nothing changed, no agents;
+# median refresh_ms and rows written in all.
+nothing() {
+	claim_ready "$1" "$2"
+	t0=$(psql_ -d "$1" -c "SELECT max(id) FROM qsched.runs")
+	w0=$(written "$1" unsigned_users_queue)
+	l0=$(written "$1" call_queue)
+	ms=$(reps "$1" "$2" unsigned 200 "$reps")
+	w1=$(written "$1" unsigned_users_queue)
+	l1=$(written "$1" call_queue)
+	echo "$3 nothing - - 0 0 0 - 0 $((w1 - w0 + l1 - l0)) $ms"
+}
+
+# claim_cases DB CONF LABEL: CLAIM_RUNS runs of each kind, medians.
+claim_cases() {
+	nothing "$1" "$2" "$3"
+	for kind in idle lead pct; do
+		: >"$bench/cc-$kind"
+		r=0
+		while [ "$r" -lt "$claim_runs" ]; do
+			echo "claims: $3, $kind, run $((r + 1)) of" \
+			    "$claim_runs" >&2
+			claim_case "$1" "$2" "$kind" >>"$bench/cc-$kind"
+			r=$((r + 1))
+		done
+		m() { awk -v f="$1" '{ print $f }' "$bench/cc-$kind" |
+		    bench_median; }
+		s() { awk -v f="$1" '{ t += $f } END { print t }' \
+		    "$bench/cc-$kind"; }
+		echo "$3 $kind $(m 1) $(m 2) $(s 3) $(s 4) $(s 5) $(m 6)" \
+		    "$(s 7) $(m 8) $(m 9)"
+	done
+}
+
+if want claims; then
+	seq=0
+	cat >"$bench/claim.sql" <<'SQL'
+INSERT INTO claim_log SELECT (SELECT id FROM queue_claim_next('unsigned_users', :client_id + 1) LIMIT 1), clock_timestamp();
+SQL
+	lconf="$bench/bench-legacy.conf"
+	claim_cases bench "$lconf" qsched >"$bench/claims"
+	if [ -n "${BASELINE_SRC:-}" ]; then
+		echo "loading the baseline's copy" >&2
+		load base "$users" bench_gen
+		claim_cases base "$bench/base-legacy.conf" baseline \
+		    >>"$bench/claims"
+	fi
+	idle_p99=$(awk '$1 == "qsched" && $2 == "idle" { print $4 }' \
+	    "$bench/claims")
+	echo
+	echo "machine: $(bench_machine)"
+	echo "command: PARTS=claims CLAIM_SECS=$claim_secs" \
+	    "CLAIM_RUNS=$claim_runs${BASELINE_SRC:+ BASELINE_SRC=... BASELINE_BUILD=...}" \
+	    "scripts/bench-population.sh $users $reps"
+	echo "flags: populate_separated_tables = true, populate_legacy_queue =" \
+	    "true (shipped); max_size 200 (shipped); 8 agents, pgbench -c 8 -j 2"
+	echo
+	echo "| code | case | claim p50 | claim p99 | p99 / qsched idle p99 | claims | empty (during a refresh) | pending at the end | refreshes | rows written per refresh | refresh time |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	while read -r code kind p50 p99 claims empty ed pend refr rows rms; do
+		case $kind in
+		idle) what="idle" ;;
+		lead) what="refreshes, each after 1 new lead" ;;
+		pct) what="refreshes, each after 1% of scores changed" ;;
+		nothing) what="no agents, nothing changed (rows: all $reps)" ;;
+		esac
+		[ "$kind" = idle ] && rows=- rms=- refr=0
+		if [ "$kind" = nothing ]; then
+			echo "| $code | $what | | | | | | | $reps | $rows |" \
+			    "$rms ms |"
+			continue
+		fi
+		echo "| $code | $what | $p50 ms | $p99 ms |" \
+		    "$(ratio "$p99" "$idle_p99") | $claims | $empty ($ed) |" \
+		    "$pend | $refr | $rows | $rms ms |"
+	done <"$bench/claims"
+fi

@@ -166,6 +166,8 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 	host->counter(run, "kept_assigned", c->kept_assigned);
 	host->counter(run, "expired_assignments", c->expired_assignments);
 	host->counter(run, "skipped_concurrent", c->skipped_concurrent);
+	host->counter(run, "moved", c->moved);
+	host->counter(run, "renumbered_all", c->renumbered_all);
 	host->counter(run, "refresh_ms", c->elapsed_ms);
 	host->counter(run, "max_size", o->max_size);
 	rows = c->inserted + c->updated + c->removed + c->expired_assignments;

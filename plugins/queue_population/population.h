@@ -31,7 +31,14 @@ struct queue_def {
 /* The queue called NAME, or NULL. */
 const struct queue_def *queues_find(const char *name);
 
-/* refresh.c - one refresh: the diff between the rule and the queue. */
+/*
+ * refresh.c - one refresh: the diff between the rule and the queue.
+ * Positions are spaced REFRESH_GAP apart where the refresh numbers a
+ * run of entries; a window renumbered to make room spaces its entries at
+ * least REFRESH_GAP_MIN apart when it can.
+ */
+#define REFRESH_GAP	1024
+#define REFRESH_GAP_MIN	64
 struct refresh_opts {
 	const struct queue_def *queue;
 	int64_t		 cooling_ms;
@@ -55,6 +62,10 @@ struct refresh_counts {
 	 * to the next refresh.
 	 */
 	int64_t		 skipped_concurrent;
+	/* Entries written only to move them (their content was right). */
+	int64_t		 moved;
+	/* 1 if the refresh renumbered the whole queue (see refresh.c). */
+	int64_t		 renumbered_all;
 	int64_t		 legacy_inserted;
 	int64_t		 legacy_updated;
 	int64_t		 legacy_removed;	/* deleted */

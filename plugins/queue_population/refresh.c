@@ -5,10 +5,17 @@
  *
  * The work is one statement.  Its read-only part ranks the eligible users
  * (the rule, "r") and joins them with the live entries on user_id ("m"):
- * each pair is a user to insert, an entry to update because its position,
- * score, reason, available_from or queue columns differ, an entry to keep
- * as it is, or an entry whose user is no longer eligible.  Its
- * data-modifying CTEs then write only those rows.  One statement means
+ * each pair is a user to insert, an entry to update because its score,
+ * reason, available_from or queue columns differ or its position is out
+ * of order, an entry to keep as it is, or an entry whose user is no
+ * longer eligible.  Its data-modifying CTEs then write only those rows.
+ *
+ * Positions are sparse: the pending entries' queue_position increases
+ * strictly in the rule's order, with free numbers between them, so an
+ * entry that changes takes a free number between its new neighbours and
+ * no other entry moves (refresh_sql_place).  With dense positions one
+ * new lead shifted every entry: the refresh rewrote and locked the whole
+ * queue, and claims (SKIP LOCKED) found nothing while it committed.  One statement means
  * one snapshot: the rule and the diff see the same user_call_scores and
  * the same queue, also for the legacy call_queue part.
  *
@@ -32,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "population.h"
 
@@ -89,11 +95,12 @@ sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
  * Stage A is every eligible score-0 user, newest first; stage B the users
  * with a positive score outside the cooling period, lowest score first,
  * then newest, and only as many as fit under max_size after stage A.
- * user_id breaks ties, so positions do not depend on row order.  The
- * LIMIT needs only to know whether stage A reaches max_size, so it counts
- * at most max_size rows of it.  Both stages read the index
- * user_call_scores_queue_population_idx (migration 0008) in this order
- * when it exists.
+ * user_id breaks ties.  rn is the user's rank in the rule (1..N): the
+ * order the entries' positions must follow, not the positions
+ * themselves.  The LIMIT needs only to know whether stage A reaches
+ * max_size, so it counts at most max_size rows of it.  Both stages read
+ * the index user_call_scores_queue_population_idx (migration 0008) in
+ * this order when it exists.
  */
 static void
 refresh_sql_rule(struct sqlbuf *b)
@@ -102,7 +109,7 @@ refresh_sql_rule(struct sqlbuf *b)
 	    "WITH a AS NOT MATERIALIZED (\n"
 	    "	SELECT u.user_id, 0 AS score, u.created_at, u.next_call_after,\n"
 	    "	    row_number() OVER (ORDER BY u.created_at DESC, u.user_id)\n"
-	    "	    AS pos\n"
+	    "	    AS rn\n"
 	    "	FROM user_call_scores AS u\n"
 	    "	WHERE u.current_queue_type = $1 AND u.is_active\n"
 	    "	    AND u.current_score = 0\n"
@@ -111,7 +118,7 @@ refresh_sql_rule(struct sqlbuf *b)
 	    "), b AS (\n"
 	    "	SELECT s.user_id, s.score, s.created_at, s.next_call_after,\n"
 	    "	    (SELECT count(*) FROM a) + row_number() OVER (ORDER BY\n"
-	    "		s.score, s.created_at DESC, s.user_id) AS pos\n"
+	    "		s.score, s.created_at DESC, s.user_id) AS rn\n"
 	    "	FROM (\n"
 	    "		SELECT u.user_id, u.current_score AS score,\n"
 	    "		    u.created_at, u.next_call_after\n"
@@ -128,7 +135,7 @@ refresh_sql_rule(struct sqlbuf *b)
 	    "			FROM (SELECT 1 FROM a LIMIT $4::bigint) AS c)) END\n"
 	    "	) AS s\n"
 	    "), r AS (\n"
-	    "	SELECT d.user_id, d.pos::integer AS pos, d.score, d.created_at,\n"
+	    "	SELECT d.user_id, d.rn::integer AS rn, d.score, d.created_at,\n"
 	    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
 	    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
 	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
@@ -136,50 +143,209 @@ refresh_sql_rule(struct sqlbuf *b)
 	    ")");
 }
 
-/* The separated queue: diff (m) and its three writes. */
+/*
+ * The diff (m): the rule joined with the live entries on user_id.  cdiff
+ * says that an entry's content (score, reason, available_from, the
+ * queue's own columns) differs from the rule; its position is judged
+ * apart, below.
+ */
+static void
+refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
+{
+	sqlbuf_add(b,
+	    ", m AS MATERIALIZED (\n"
+	    "	SELECT r.user_id AS d_user, r.rn, r.score, r.reason, r.avail,\n"
+	    "	    r.created_at, q.id AS qid, q.status AS qstatus,\n"
+	    "	    q.queue_position AS qpos,\n"
+	    "	    (q.priority_score IS DISTINCT FROM r.score\n"
+	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
+	    "		OR q.available_from > $2::timestamp%s) AS cdiff\n"
+	    "	FROM r FULL JOIN (SELECT * FROM %s\n"
+	    "	    WHERE status IN ('pending', 'assigned')) AS q\n"
+	    "	    ON q.user_id = r.user_id\n"
+	    ")", q->extra_differs, q->table);
+}
+
+/*
+ * Positions (qsched-plugins(7), Positions).  The pending entries the rule
+ * keeps must have strictly increasing queue_position in rule order (rn);
+ * the numbers between them are free.
+ *
+ * c0, c1: entries whose content is unchanged, in rule order, with the
+ *     positions of their neighbours among them (lp, np; lp2, np2 one
+ *     further).  Such an entry whose position lies between its
+ *     neighbours' stays where it is: it is "stable".  A neighbour out of
+ *     place on its own (lp >= np: the previous entry is above the next)
+ *     is looked past, so one misplaced entry moves alone.  An entry with
+ *     changed content is written anyway, so it is never a fixed point.
+ * sa: the stable entries' positions (sp) and ranks (sr), in rule order.
+ * so: whether sp is strictly increasing.  When every such entry is
+ *     stable it is, by the neighbour test; otherwise (positions set out
+ *     of order from outside, e.g. by queue_add) it is checked.
+ * mv: everything else the rule keeps pending, the "movers": new users,
+ *     changed entries, unstable ones; g is the gap they fall into (the
+ *     number of stable entries before them, by binary search in sr).
+ * gw: per gap, its movers (c), and e: the gap's window.  A gap with room
+ *     (the movers fit between its two stable neighbours) is its own
+ *     window (e = g).  A gap without room takes in the next 1, 2, 4, ...
+ *     stable entries until the window has room for everything in it with
+ *     a spacing of at least REFRESH_GAP_MIN, or reaches the end of the queue (where,
+ *     as before the first entry, room is unbounded).
+ * sg: overlapping windows merged into segments; each segment's members
+ *     (its movers and the stable entries it took in) are spread evenly
+ *     between its two bounds, REFRESH_GAP apart at the open ends.
+ * fl: whether to renumber the whole queue instead (rn * spacing): only
+ *     when sp is not increasing or a segment still has no room.
+ * chg: the pending entries to write, with their new positions (npos):
+ *     every mover, and the stable entries of a segment whose position
+ *     changes (or, renumbering, every entry whose position changes).
+ *     Everything else keeps its row as it is.
+ */
+static void
+refresh_sql_place(struct sqlbuf *b)
+{
+	sqlbuf_add(b,
+	    ", c0 AS (\n"
+	    "	SELECT m.rn, m.qpos,\n"
+	    "	    coalesce(lag(m.qpos) OVER w, -2147483648) AS lp,\n"
+	    "	    coalesce(lag(m.qpos, 2) OVER w, -2147483648) AS lp2,\n"
+	    "	    coalesce(lead(m.qpos) OVER w, 2147483647) AS np,\n"
+	    "	    coalesce(lead(m.qpos, 2) OVER w, 2147483647) AS np2\n"
+	    "	FROM m\n"
+	    "	WHERE m.d_user IS NOT NULL AND m.qstatus = 'pending'\n"
+	    "	    AND NOT m.cdiff\n"
+	    "	WINDOW w AS (ORDER BY m.rn)\n"
+	    "), c1 AS (\n"
+	    "	SELECT c0.rn, c0.qpos,\n"
+	    "	    (c0.lp < c0.qpos OR (c0.lp >= c0.np AND c0.lp2 < c0.qpos))\n"
+	    "	    AND (c0.qpos < c0.np OR (c0.np <= c0.lp\n"
+	    "		AND c0.qpos < c0.np2)) AS stable\n"
+	    "	FROM c0\n"
+	    "), sa AS MATERIALIZED (\n"
+	    "	SELECT coalesce(array_agg(c1.qpos ORDER BY c1.rn)\n"
+	    "	    FILTER (WHERE c1.stable), '{}') AS sp,\n"
+	    "	    coalesce(array_agg(c1.rn ORDER BY c1.rn)\n"
+	    "	    FILTER (WHERE c1.stable), '{}') AS sr,\n"
+	    "	    count(*) FILTER (WHERE c1.stable)::integer AS ns,\n"
+	    "	    bool_and(c1.stable) AS all_stable\n"
+	    "	FROM c1\n"
+	    "), so AS MATERIALIZED (\n"
+	    "	SELECT CASE WHEN coalesce(sa.all_stable, true) THEN true\n"
+	    "	    ELSE (SELECT bool_and(x.p < x.q) FROM (SELECT c1.qpos AS q,\n"
+	    "		lag(c1.qpos) OVER (ORDER BY c1.rn) AS p\n"
+	    "		FROM c1 WHERE c1.stable) AS x) END AS sorted\n"
+	    "	FROM sa\n"
+	    "), mv AS MATERIALIZED (\n"
+	    "	SELECT m.rn, width_bucket(m.rn, sa.sr) AS g\n"
+	    "	FROM m, sa\n"
+	    "	WHERE m.d_user IS NOT NULL AND (m.qid IS NULL\n"
+	    "	    OR (m.qstatus = 'pending' AND m.cdiff))\n"
+	    "	UNION ALL\n"
+	    "	SELECT c1.rn, width_bucket(c1.rn, sa.sr)\n"
+	    "	FROM c1, sa\n"
+	    "	WHERE NOT c1.stable\n"
+	    "), gw AS (\n"
+	    "	SELECT x.g, x.c, CASE WHEN x.g = 0 OR x.g >= sa.ns\n"
+	    "	    OR (sa.sp[x.g + 1]::bigint - sa.sp[x.g]) / (x.c + 1) >= 1\n"
+	    "	    THEN x.g ELSE coalesce((SELECT min(x.g + w.w)\n"
+	    "		FROM (SELECT 1 << j AS w FROM generate_series(0, 30)\n"
+	    "		    AS j) AS w\n"
+	    "		WHERE x.g + w.w >= sa.ns\n"
+	    "		    OR (sa.sp[x.g + w.w + 1]::bigint - sa.sp[x.g])\n"
+	    "			/ (x.c + w.w + 1) >= %d), sa.ns) END AS e\n"
+	    "	FROM (SELECT mv.g, count(*) AS c FROM mv GROUP BY mv.g) AS x,\n"
+	    "	    sa\n"
+	    "), gw1 AS (\n"
+	    "	SELECT gw.*, max(least(gw.e, sa.ns)) OVER (ORDER BY gw.g\n"
+	    "	    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pe\n"
+	    "	FROM gw, sa\n"
+	    "), gw2 AS MATERIALIZED (\n"
+	    "	SELECT gw1.g, gw1.c, least(gw1.e, sa.ns) AS e,\n"
+	    "	    count(*) FILTER (WHERE gw1.pe IS NULL OR gw1.g > gw1.pe)\n"
+	    "		OVER (ORDER BY gw1.g) AS sid\n"
+	    "	FROM gw1, sa\n"
+	    "), sg0 AS (\n"
+	    "	SELECT gw2.sid, min(gw2.g) AS gs, max(gw2.e) AS ge,\n"
+	    "	    sum(gw2.c) + max(gw2.e) - min(gw2.g) AS n\n"
+	    "	FROM gw2 GROUP BY gw2.sid\n"
+	    "), sg1 AS (\n"
+	    "	SELECT sg0.*, CASE WHEN sg0.gs >= 1\n"
+	    "	    THEN sa.sp[sg0.gs]::bigint END AS lo,\n"
+	    "	    CASE WHEN sg0.ge < sa.ns THEN sa.sp[sg0.ge + 1]::bigint END\n"
+	    "	    AS hi\n"
+	    "	FROM sg0, sa\n"
+	    "), sg2 AS (\n"
+	    "	SELECT sg1.*, coalesce(sg1.lo, CASE WHEN sg1.hi IS NULL THEN 0\n"
+	    "	    ELSE greatest(sg1.hi - (sg1.n + 1) * %d, -2147483647) END)\n"
+	    "	    AS l\n"
+	    "	FROM sg1\n"
+	    "), sg AS MATERIALIZED (\n"
+	    "	SELECT sg2.sid, sg2.gs, sg2.ge, sg2.l,\n"
+	    "	    (coalesce(sg2.hi, least(sg2.l + (sg2.n + 1) * %d,\n"
+	    "		2147483647)) - sg2.l) / (sg2.n + 1) AS step\n"
+	    "	FROM sg2\n"
+	    "), fl AS MATERIALIZED (\n"
+	    "	SELECT NOT coalesce(so.sorted, true)\n"
+	    "	    OR coalesce((SELECT bool_or(sg.step < 1) FROM sg), false)\n"
+	    "	    AS renumber\n"
+	    "	FROM so\n"
+	    "), mem AS (\n"
+	    "	SELECT x.rn, sg.l + sg.step * row_number() OVER (PARTITION BY\n"
+	    "	    sg.sid ORDER BY x.rn) AS npos\n"
+	    "	FROM (SELECT mv.rn, gw2.sid FROM mv JOIN gw2 USING (g)\n"
+	    "	    UNION ALL\n"
+	    "	    SELECT sa.sr[k], sg.sid\n"
+	    "	    FROM sg, sa, generate_series(sg.gs + 1, sg.ge) AS k) AS x\n"
+	    "	    JOIN sg USING (sid)\n"
+	    "), chg AS MATERIALIZED (\n"
+	    "	SELECT m.*, mem.npos::integer AS npos\n"
+	    "	FROM mem JOIN m ON m.rn = mem.rn\n"
+	    "	WHERE NOT (SELECT fl.renumber FROM fl)\n"
+	    "	    AND (m.qid IS NULL OR m.cdiff OR m.qpos IS DISTINCT FROM\n"
+	    "		mem.npos)\n"
+	    "	UNION ALL\n"
+	    "	SELECT x.* FROM (SELECT p.*, (row_number() OVER (ORDER BY p.rn)\n"
+	    "	    * least(%d, 2147483647 / (count(*) OVER () + 1)))::integer\n"
+	    "	    AS npos\n"
+	    "	    FROM m AS p\n"
+	    "	    WHERE (SELECT fl.renumber FROM fl) AND p.d_user IS NOT NULL\n"
+	    "		AND (p.qid IS NULL OR p.qstatus = 'pending')) AS x\n"
+	    "	WHERE x.qid IS NULL OR x.cdiff OR x.qpos IS DISTINCT FROM x.npos\n"
+	    ")", REFRESH_GAP_MIN, REFRESH_GAP, REFRESH_GAP, REFRESH_GAP);
+}
+
+/* The separated queue's three writes. */
 static void
 refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
 {
 	sqlbuf_add(b,
-	    ", m AS MATERIALIZED (\n"
-	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
-	    "	    r.created_at, q.id AS qid, q.status AS qstatus,\n"
-	    "	    (q.queue_position IS DISTINCT FROM r.pos\n"
-	    "		OR q.priority_score IS DISTINCT FROM r.score\n"
-	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
-	    "		OR q.available_from > $2::timestamp%s) AS differs\n"
-	    "	FROM r FULL JOIN (SELECT * FROM %s\n"
-	    "	    WHERE status IN ('pending', 'assigned')) AS q\n"
-	    "	    ON q.user_id = r.user_id\n"
-	    "), ins AS (\n"
+	    ", ins AS (\n"
 	    "	INSERT INTO %s AS q (id, user_id, priority_score,\n"
 	    "	    queue_position, status, queue_reason, available_from,\n"
 	    "	    created_at, updated_at%s)\n"
-	    "	SELECT gen_random_uuid(), m.d_user, m.score, m.pos, 'pending',\n"
+	    "	SELECT gen_random_uuid(), m.d_user, m.score, m.npos, 'pending',\n"
 	    "	    m.reason, m.avail, $2::timestamp, $2::timestamp%s\n"
-	    "	FROM m WHERE m.qid IS NULL\n"
-	    "	ORDER BY m.pos\n"
+	    "	FROM chg AS m WHERE m.qid IS NULL\n"
+	    "	ORDER BY m.rn\n"
 	    "	ON CONFLICT (user_id) WHERE status IN ('pending', 'assigned')\n"
 	    "	    DO NOTHING\n"
 	    "	RETURNING 1\n"
 	    "), upd AS (\n"
-	    "	UPDATE %s AS q SET queue_position = m.pos,\n"
+	    "	UPDATE %s AS q SET queue_position = m.npos,\n"
 	    "	    priority_score = m.score, queue_reason = m.reason,\n"
 	    "	    available_from = CASE WHEN q.available_from <= $2::timestamp\n"
 	    "		THEN q.available_from ELSE m.avail END,\n"
 	    "	    updated_at = $2::timestamp%s\n"
-	    "	FROM m\n"
-	    "	WHERE q.id = m.qid AND m.d_user IS NOT NULL\n"
-	    "	    AND m.qstatus = 'pending' AND m.differs\n"
-	    "	    AND q.status = 'pending'\n"
+	    "	FROM chg AS m\n"
+	    "	WHERE q.id = m.qid AND q.status = 'pending'\n"
 	    "	RETURNING 1\n"
 	    "), del AS (\n"
 	    "	DELETE FROM %s AS q USING m\n"
 	    "	WHERE q.id = m.qid AND m.d_user IS NULL\n"
 	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'\n"
 	    "	RETURNING 1\n"
-	    ")", q->extra_differs, q->table, q->table, q->extra_columns,
-	    q->extra_values, q->table, q->extra_set, q->table);
+	    ")", q->table, q->extra_columns, q->extra_values, q->table,
+	    q->extra_set, q->table);
 }
 
 /*
@@ -194,7 +360,12 @@ static void
 refresh_sql_legacy(struct sqlbuf *b)
 {
 	sqlbuf_add(b,
-	    ", lm AS MATERIALIZED (\n"
+	    ", rf AS (\n"
+	    "	SELECT m.d_user AS user_id, coalesce(chg.npos, m.qpos) AS pos,\n"
+	    "	    m.score, m.reason, m.avail\n"
+	    "	FROM m LEFT JOIN chg ON chg.rn = m.rn\n"
+	    "	WHERE m.d_user IS NOT NULL\n"
+	    "), lm AS MATERIALIZED (\n"
 	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
 	    "	    g.id AS gid, g.status AS gstatus, g.rn,\n"
 	    "	    (g.queue_position IS DISTINCT FROM r.pos\n"
@@ -202,7 +373,7 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "		OR g.queue_reason IS DISTINCT FROM r.reason\n"
 	    "		OR g.available_from IS NULL\n"
 	    "		OR g.available_from > $2::timestamp) AS differs\n"
-	    "	FROM r FULL JOIN (\n"
+	    "	FROM rf AS r FULL JOIN (\n"
 	    "		SELECT c.id, c.user_id, c.status, c.queue_position,\n"
 	    "		    c.priority_score, c.queue_reason, c.available_from,\n"
 	    "		    row_number() OVER (PARTITION BY c.user_id\n"
@@ -262,10 +433,14 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 	sqlbuf_add(b,
 	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL),\n"
 	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
-	    "	AND m.qstatus = 'pending' AND NOT m.differs),\n"
+	    "	AND m.qstatus = 'pending') - (SELECT count(*) FROM chg\n"
+	    "	WHERE chg.qid IS NOT NULL),\n"
 	    "    count(*) FILTER (WHERE m.qstatus = 'assigned'),\n"
-	    "    count(*) FILTER (WHERE m.qid IS NULL OR (m.qstatus = 'pending'\n"
-	    "	AND (m.d_user IS NULL OR m.differs))),\n");
+	    "    count(*) FILTER (WHERE m.d_user IS NULL\n"
+	    "	AND m.qstatus = 'pending') + (SELECT count(*) FROM chg),\n"
+	    "    (SELECT count(*) FROM chg WHERE chg.qid IS NOT NULL\n"
+	    "	AND NOT chg.cdiff),\n"
+	    "    (SELECT fl.renumber::integer FROM fl),\n");
 	if (legacy)
 		sqlbuf_add(b,
 		    "    (SELECT count(*) FILTER (WHERE lm.d_user IS NOT NULL\n"
@@ -291,6 +466,8 @@ refresh_sql(const struct queue_def *queue, bool legacy)
 
 	memset(&b, 0, sizeof b);
 	refresh_sql_rule(&b);
+	refresh_sql_diff(&b, queue);
+	refresh_sql_place(&b);
 	refresh_sql_queue(&b, queue);
 	if (legacy)
 		refresh_sql_legacy(&b);
@@ -302,21 +479,12 @@ refresh_sql(const struct queue_def *queue, bool legacy)
 	return (b.data);
 }
 
-static int64_t
-refresh_mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /*
- * Run SQL with parameters: RES (the caller clears it), or NULL after
- * host->fail, with the SQLSTATE in STATE ("" if none).
+ * The refresh statement itself: like host->exec, but it keeps the
+ * SQLSTATE in STATE, since one failure of it is a race worth a retry.
  */
 static PGresult *
-refresh_exec(const struct qsched_host *host, struct qsched_run *run,
+refresh_exec_main(const struct qsched_host *host, struct qsched_run *run,
     const char *what, const char *sql, int n, const char *const *params,
     char state[6])
 {
@@ -324,8 +492,8 @@ refresh_exec(const struct qsched_host *host, struct qsched_run *run,
 	ExecStatusType	 st;
 	const char	*s;
 
-	res = n == 0 ? PQexec(host->conn(run), sql) :
-	    PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL,
+	    0);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -354,6 +522,8 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	c->unchanged = refresh_int(res, col++);
 	c->kept_assigned = refresh_int(res, col++);
 	planned = refresh_int(res, col++);
+	c->moved = refresh_int(res, col++);
+	c->renumbered_all = refresh_int(res, col++);
 	if (legacy) {
 		c->legacy_unchanged = refresh_int(res, col++);
 		c->legacy_kept_assigned = refresh_int(res, col++);
@@ -382,7 +552,7 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	char		*sql, cooling[24], max[24], lease[24], now[32];
 	char		 what[96], state[6] = "";
 	const char	*params[8];
-	int64_t		 t0 = refresh_mono_ms();
+	int64_t		 t0 = host->mono_us();
 
 	*retry = false;
 	memset(c, 0, sizeof *c);
@@ -397,8 +567,8 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 
 	/* The snapshot semantics above need READ COMMITTED, whatever
 	 * default_transaction_isolation says. */
-	if ((res = refresh_exec(host, run, "BEGIN",
-	    "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, state)) == NULL)
+	if ((res = host->exec(run, "BEGIN",
+	    "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL)) == NULL)
 		goto fail;
 	PQclear(res);
 
@@ -406,21 +576,24 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	 * Expire old assignments first: the refresh then treats those
 	 * entries as the pending entries they have become.  JIT is off: the
 	 * refresh's cost estimate crosses the JIT thresholds, and compiling
-	 * its plan takes longer than running it.
+	 * its plan takes longer than running it.  Merge joins are off: the
+	 * planner cannot know that the changes (chg) are few, and would sort
+	 * the whole diff to merge them with it.
 	 */
 	params[0] = o->work_mem;
 	params[1] = q->name;
 	params[2] = lease;
-	if ((res = refresh_exec(host, run, "expiring old assignments",
+	if ((res = host->exec(run, "expiring old assignments",
 	    "SELECT set_config('work_mem', $1, true), "
 	    "set_config('jit', 'off', true), "
+	    "set_config('enable_mergejoin', 'off', true), "
 	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "
 	    "'YYYY-MM-DD HH24:MI:SS.MS'), "
 	    "queue_expire_assignments($2, $3::bigint * "
-	    "interval '1 millisecond')", 3, params, state)) == NULL)
+	    "interval '1 millisecond')", 3, params)) == NULL)
 		goto fail;
-	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 2));
-	c->expired_assignments = refresh_int(res, 3);
+	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 3));
+	c->expired_assignments = refresh_int(res, 4);
 	PQclear(res);
 	host->progress(run, 1, 3);
 
@@ -432,18 +605,18 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 		params[4 + i] = q->reason[i];
 	snprintf(what, sizeof what, "refreshing %s%s", q->table,
 	    o->legacy ? " and call_queue" : "");
-	if ((res = refresh_exec(host, run, what, sql, 8, params,
+	if ((res = refresh_exec_main(host, run, what, sql, 8, params,
 	    state)) == NULL)
 		goto fail;
 	refresh_counts(res, o->legacy, c);
 	PQclear(res);
 	host->progress(run, 2, 3);
 
-	if ((res = refresh_exec(host, run, o->dry_run ? "ROLLBACK" : "COMMIT",
-	    o->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, state)) == NULL)
+	if ((res = host->exec(run, o->dry_run ? "ROLLBACK" : "COMMIT",
+	    o->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL)) == NULL)
 		goto fail;
 	PQclear(res);
-	c->elapsed_ms = refresh_mono_ms() - t0;
+	c->elapsed_ms = (host->mono_us() - t0) / 1000;
 	free(sql);
 	return (0);
 

@@ -203,19 +203,30 @@ pf_mismatches(PGconn *c, const struct pf_queue *q)
 		    "p.total_requirements = 1 AND p.pending_requirements = 1 "
 		    "AND p.completed_requirements = 0 AND "
 		    "p.oldest_requirement_date = e.created_at";
-	return (th_int(c, "SELECT count(*) FROM pf_expect AS e "
-	    "FULL JOIN (SELECT * FROM %s WHERE status = 'pending') AS p "
-	    "  ON p.user_id = e.user_id "
-	    "WHERE NOT coalesce(p.queue_position = e.pos "
+	/*
+	 * Positions are compared as ranks: the pending entries in claim
+	 * order (queue_position, priority_score) must be the rule's users in
+	 * the rule's order, each position held by one entry only.  Users
+	 * holding an assigned entry are left out on both sides.
+	 */
+	return (th_int(c, "WITH a AS (SELECT user_id FROM %s "
+	    "  WHERE status = 'assigned'), "
+	    "e AS (SELECT e.*, row_number() OVER (ORDER BY e.pos) AS rk "
+	    "  FROM pf_expect AS e WHERE e.user_id NOT IN (SELECT user_id "
+	    "  FROM a)), "
+	    "p AS (SELECT p.*, row_number() OVER (ORDER BY p.queue_position, "
+	    "  p.priority_score) AS rk, count(*) OVER (PARTITION BY "
+	    "  p.queue_position) AS holders FROM %s AS p "
+	    "  WHERE p.status = 'pending') "
+	    "SELECT count(*) FROM e FULL JOIN p ON p.user_id = e.user_id "
+	    "WHERE NOT coalesce(p.rk = e.rk AND p.holders = 1 "
 	    "    AND p.priority_score = e.score "
 	    "    AND p.queue_reason = e.reason "
 	    "    AND p.available_from <= (SELECT finished_at AT TIME ZONE "
 	    "      'UTC' FROM qsched.runs WHERE job = '%s' "
 	    "      ORDER BY id DESC LIMIT 1) "
-	    "    AND %s, false) "
-	    "  AND NOT EXISTS (SELECT 1 FROM %s AS a WHERE a.status = "
-	    "    'assigned' AND a.user_id = coalesce(e.user_id, p.user_id))",
-	    q->table, q->job, extra, q->table));
+	    "    AND %s, false)",
+	    q->table, q->table, q->job, extra));
 }
 
 void

@@ -86,9 +86,11 @@ void	 pf_expect(PGconn *c, const struct pf_queue *q, long max,
 
 /*
  * pf_mismatches - rows where the pending entries of Q and pf_expect
- * disagree: a user in one and not the other, or another position,
- * score, reason or queue column, or an available_from in the future.
- * Users holding an assigned entry are left out: they keep it.
+ * disagree: a user in one and not the other, another place in claim
+ * order (queue_position is sparse: its rank is compared), a position
+ * two entries share, another score, reason or queue column, or an
+ * available_from in the future.  Users holding an assigned entry are
+ * left out: they keep it.
  */
 long long pf_mismatches(PGconn *c, const struct pf_queue *q);
 
