@@ -349,8 +349,7 @@ population_validate(const struct qsched_host *host, const char *option,
 	return (-1);
 }
 
-static const struct qsched_plugin population_plugin = {
-	QSCHED_PLUGIN_HEADER,
+QSCHED_PLUGIN_DEFINE(
 	.name = "queue_population",
 	.version = PACKAGE_VERSION,
 	.summary = "refresh a separated queue from user_call_scores, writing "
@@ -361,10 +360,4 @@ static const struct qsched_plugin population_plugin = {
 	.validate = population_validate,
 	.flags = population_flags,
 	.metrics = population_metrics,
-};
-
-QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
-qsched_plugin_describe(void)
-{
-	return (&population_plugin);
-}
+)
