@@ -152,3 +152,16 @@ bf_reset(PGconn *c)
 	    "qsched.backfill_conflicts, qsched.backfill_positions; "
 	    "DELETE FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
 }
+
+long long
+bf_lock_key(void)
+{
+	const char	*s = "legacy_backfill/bookkeeping";
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return ((long long)h);
+}

@@ -493,9 +493,9 @@ Test(backfill, a_second_backfill_job_is_skipped)
 	const char	*conf = bf_prepare(c, 500, 500, 19, "");
 	struct th_out	 o;
 
-	/* The plugin's own lock, as another legacy_backfill job holds it. */
-	th_exec(c, "SELECT pg_advisory_lock(hashtextextended("
-	    "'qsched.legacy_backfill', 0))");
+	/* The plugin's own lock, as another legacy_backfill job holds it:
+	 * the documented key, FNV-1a 64 of "legacy_backfill/bookkeeping". */
+	th_exec(c, "SELECT pg_advisory_lock(%lld)", bf_lock_key());
 	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill", NULL), 4,
 	    "%s", o.err);
 	cr_assert(strstr(o.err, "another legacy_backfill job") != NULL, "%s",
