@@ -68,6 +68,9 @@ static const struct qsched_option backfill_options[] = {
 	    "the adaptive batch size never goes above this many rows" },
 	{ "parallel", QSCHED_OPT_INT, 0, "1", 1, BACKFILL_PARALLEL_MAX, NULL,
 	    "worker connections copying block ranges at once" },
+	{ "work_mem", QSCHED_OPT_STRING, 0, "64MB", 0, 0, NULL,
+	    "work_mem of the run's own connection (plan and proof: whole-table "
+	    "sorts and hashes); \"\" keeps the server's" },
 	{ "throttle", QSCHED_OPT_BOOL, 0, "true", 0, 0, NULL,
 	    "pause while the database is unhealthy (the signals below)" },
 	{ "throttle_interval", QSCHED_OPT_DURATION, 0, "1s", 10, 600000, NULL,
@@ -448,6 +451,20 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 		host->message(run, "another legacy_backfill job is running in "
 		    "this database");
 		return (QSCHED_SKIP);
+	}
+	/*
+	 * The plan and the proof sort and hash whole tables: at the
+	 * server's default work_mem (4MB) they spill to disk at a million
+	 * rows.  The batches are small and run as they would anyway.
+	 */
+	if (*host->opt_string(run, "work_mem") != '\0') {
+		const char *wm[1] = { host->opt_string(run, "work_mem") };
+
+		if ((res = query_exec(host, run, "setting work_mem",
+		    "SELECT set_config('work_mem', $1, false)", 1, NULL,
+		    wm)) == NULL)
+			goto out;
+		PQclear(res);
 	}
 	t0 = backfill_mono_ms();
 	if (plan_tables(host, run) == -1 ||

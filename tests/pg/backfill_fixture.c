@@ -149,7 +149,8 @@ void
 bf_reset(PGconn *c)
 {
 	th_exec(c, "TRUNCATE unsigned_users_queue, outstanding_requests_queue, "
-	    "qsched.backfill_conflicts, qsched.backfill_positions; "
+	    "qsched.backfill_conflicts, qsched.backfill_positions, "
+	    "qsched.backfill_ranges; "
 	    "DELETE FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
 }
 
