@@ -484,7 +484,10 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	host->counter(run, "copy_ms", backfill_mono_ms() - t0);
 	throttle_metrics(host, run, &th);
 	host->state(run, NULL);
-	examined = st.done - examined;
+	examined = st.done - examined - t.resumed;
+	if (t.resumed > 0)
+		host->counter(run, "resumed_after", (resumed > 0 ? resumed : 0) +
+		    t.resumed);
 	backfill_metrics(host, run, &st, &t, size, examined);
 	if (rc != QSCHED_OK) {
 		if (rc == QSCHED_CANCELLED)

@@ -171,6 +171,7 @@ struct batch_totals {
 	int64_t		 batches;
 	int64_t		 timeouts;	/* statement timeouts: size halved */
 	int64_t		 retries;	/* batches retried after a conflict */
+	int64_t		 resumed;	/* rows earlier runs did in ranges */
 };
 extern const char *const batch_reasons[4];
 /*

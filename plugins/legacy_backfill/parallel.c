@@ -780,6 +780,9 @@ again:
 	}
 	if (parallel_load(&x) == -1)
 		return (QSCHED_FAIL);
+	/* Rows committed in ranges by earlier runs: not this run's. */
+	if (t->resumed == 0)
+		t->resumed = x.committed;
 	if (workers > x.nranges)
 		workers = x.nranges;
 	if ((x.sql = batch_sql(host, run, st->prev > 0)) == NULL) {

@@ -574,6 +574,9 @@ Test(backfill_faults, parallel_kill_9_mid_run_resumes_every_range_exactly_once,
 	    "'outstanding_requests')"), "every row examined once");
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.backfill_ranges"),
 	    0, "the ranges are folded into the checkpoint");
+	cr_assert_eq(bf_metric(c, "resumed_after"), at_kill);
+	cr_assert_eq(bf_metric(c, "examined") + at_kill, bf_metric(c,
+	    "pass_examined"), "this run examined only what was left");
 	s = bf_message(c);
 	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
 	free(s);
