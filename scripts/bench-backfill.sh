@@ -9,12 +9,13 @@
 # shared_buffers); the ceiling and the backfills interleaved so all see
 # the same noise; medians of REPS.  Also the worker's peak RSS.
 #
-#   scripts/bench-backfill.sh [REPS [SIZES [PARALLEL]]]
-#       defaults: 3 "100000 1000000" "2 3"
+#   scripts/bench-backfill.sh [REPS [SIZES [PARALLEL [DATA]]]]
+#       defaults: 3 "100000 1000000" "2 3" "fixture dup"
 #
 # With --claims: claim latency of 8 agents (pgbench -c 8 -j 2, committed
 # queue_claim_next() calls on unsigned_users_queue, which holds 100000
-# extra pending entries) idle, while a backfill of ROWS fixture rows runs
+# extra pending entries at positions before every copied one, so the
+# agents never claim a copy and the proof holds) idle, while a backfill of ROWS fixture rows runs
 # with throttle = false, and while one runs with the default throttling;
 # p50/p99 per run, medians of REPS.
 #
@@ -31,6 +32,7 @@ reps=${1:-3}
 if [ "$mode" = copy ]; then
 	sizes=${2:-100000 1000000}
 	pars=${3:-2 3}
+	kinds=${4:-fixture dup}
 else
 	secs=${2:-10}
 	crows=${3:-300000}
@@ -149,7 +151,7 @@ backfill() {
 copy_bench() {
 	ceiling_sql >"$bench/ceiling.sql"
 	echo "machine: $(bench_machine)" >"$bench/report"
-	echo "command: scripts/bench-backfill.sh $reps \"$sizes\" \"$pars\"" \
+	echo "command: scripts/bench-backfill.sh $reps \"$sizes\" \"$pars\" \"$kinds\"" \
 	    >>"$bench/report"
 	printf '\n| data | source rows | conflicts | ceiling | parallel = 1 | vs ceiling |' \
 	    >>"$bench/report"
@@ -160,7 +162,7 @@ copy_bench() {
 	for n in $pars; do printf -- '---|---|' >>"$bench/report"; done
 	echo >>"$bench/report"
 	for size in $sizes; do
-		for kind in fixture dup; do
+		for kind in $kinds; do
 			db=${kind}_$size
 			users=$size
 			[ "$kind" = dup ] && users=$((size / 10))
@@ -242,7 +244,8 @@ SELECT gen_random_uuid(), 100000000 + g, g % 50, 'unsigned_users',
 ON CONFLICT DO NOTHING;
 INSERT INTO unsigned_users_queue (user_id, priority_score, queue_position,
     available_from)
-SELECT 100000000 + g, g % 50, g, '2026-11-29' FROM generate_series(1, 100000) g;
+SELECT 100000000 + g, g % 50, g - 100001, '2026-11-29'
+FROM generate_series(1, 100000) g;
 VACUUM ANALYZE unsigned_users_queue;
 SQL
 }
