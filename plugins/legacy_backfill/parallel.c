@@ -638,7 +638,7 @@ parallel_loop(struct pctx *x)
 	struct pollfd	*pfd;
 	int64_t		 now, last_progress = 0, wake;
 	char		 why[200];
-	int		 sig, rc;
+	int		 sig, rc, n, timeout;
 
 	if ((pfd = calloc((size_t)x->nw, sizeof *pfd)) == NULL) {
 		host->message(x->run, "copying: out of memory");
@@ -701,8 +701,8 @@ parallel_loop(struct pctx *x)
 				break;	/* cannot happen: nothing to wait for */
 		}
 		/* Wait for an answer, a retry's time, or the next check. */
-		int n = 0, timeout = 100;
-
+		n = 0;
+		timeout = 100;
 		for (int i = 0; i < x->nw; i++)
 			if (x->w[i].step != STEP_IDLE) {
 				pfd[n].fd = PQsocket(x->w[i].conn);
