@@ -156,6 +156,7 @@ throttle_canary(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th, char *why, size_t len, int *sig)
 {
 	const char	*params[1] = { th->canary_queue };
+	const char	*state;
 	PGresult	*res;
 	int64_t		 t0, us;
 
@@ -165,12 +166,26 @@ throttle_canary(const struct qsched_host *host, struct qsched_run *run,
 	    "BEGIN") == -1)
 		return (-1);
 	t0 = host->mono_us();
-	res = query_exec(host, run, "the canary claim", "SELECT count(q.*) "
-	    "FROM (SELECT min(a.id) AS id FROM agents AS a) AS a, LATERAL "
+	res = PQexecParams(host->conn(run), "SELECT count(q.*) FROM (SELECT "
+	    "min(a.id) AS id FROM agents AS a) AS a, LATERAL "
 	    "queue_claim_next($1, a.id) AS q WHERE a.id IS NOT NULL", 1, NULL,
-	    params);
+	    params, NULL, NULL, 0);
 	us = host->mono_us() - t0;
-	if (res == NULL) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && (strcmp(state, "42883") == 0 ||
+		    strcmp(state, "42P01") == 0)) {
+			/* No queue_claim_next() or agents: no canary. */
+			host->log(run, QSCHED_LOG_WARNING, "throttle: no canary "
+			    "claim in this run: %s", PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY));
+			th->canary_ms = 0;
+			PQclear(res);
+			return (query_command(host, run, "rolling the canary "
+			    "claim back", "ROLLBACK"));
+		}
+		host->fail(run, res, "the canary claim");
+		PQclear(res);
 		PQclear(PQexec(host->conn(run), "ROLLBACK"));
 		return (-1);
 	}

@@ -554,3 +554,24 @@ Test(backfill, check_says_what_is_missing_before_the_migration)
 	th_out_free(&o);
 	PQfinish(c);
 }
+
+/* Throttling degrades: without queue_claim_next() there is no canary. */
+Test(backfill, without_queue_claim_next_the_canary_is_off)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 500, 500, 79, "");
+	struct th_out	 o;
+	char		*s;
+
+	th_exec(c, "DROP FUNCTION queue_claim_next(text, integer)");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill", NULL), 0,
+	    "%s", o.err);
+	cr_assert(strstr(o.err, "no canary claim in this run") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "canary_claims"), 0);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	PQfinish(c);
+}
