@@ -9,7 +9,7 @@
  * "complain"), holds the outcomes of runs that end meanwhile and records
  * them when it is back.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +76,8 @@ book_record_held(struct daemon *d)
 	char		 err[QSCHED_ERRLEN];
 
 	while ((r = d->unrecorded) != NULL && d->book != NULL) {
-		if (history_finish(d->book, r, err, sizeof err) == -1) {
+		if (run_finish(r, d->book, !d->stopping, "daemon", err,
+		    sizeof err) == -1) {
 			if (book_lost(d, err))
 				return;
 			log_run(QSCHED_LOG_ERR, r->job->name, r->id, "%s", err);
@@ -84,6 +85,9 @@ book_record_held(struct daemon *d)
 			log_run(QSCHED_LOG_INFO, r->job->name, r->id,
 			    "recorded %s (held during the outage)",
 			    run_status_name(r->status));
+		if (r->retry_id != 0)
+			daemon_retry_due(d, clock_mono_ms() +
+			    r->retry_delay_ms);
 		d->unrecorded = r->next;
 		run_free(r);
 	}
@@ -110,7 +114,9 @@ book_connect(struct daemon *d)
 	if (c != NULL)
 		(void)PQsetNoticeProcessor(c, book_notice, NULL);
 	if (c != NULL && (schema_ensure(c, err, sizeof err) == -1 ||
-	    history_abandon_dead(c, err, sizeof err) == -1)) {
+	    history_abandon_dead(c, err, sizeof err) == -1 ||
+	    history_heartbeat(c, d->cfg, "daemon", NULL, err,
+	    sizeof err) == -1)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -126,6 +132,8 @@ book_connect(struct daemon *d)
 		    sizeof dur), d->missed);
 	d->down = false;
 	d->abandon_at = mono + BOOK_ABANDON_MS;
+	d->beat_at = mono + HISTORY_HEARTBEAT_MS;
+	d->retry_at = mono;	/* retries due while no daemon ran */
 	if (d->cfg->history_retention_ms > 0)
 		d->retention_at = mono;
 	book_record_held(d);
@@ -190,4 +198,24 @@ book_abandon(struct daemon *d, int64_t mono)
 	if (history_abandon_dead(d->book, err, sizeof err) == -1 &&
 	    !book_lost(d, err))
 		log_err("%s", err);
+}
+
+void
+book_heartbeat(struct daemon *d, int64_t mono)
+{
+	char	 err[QSCHED_ERRLEN];
+	int64_t	 retry_in = -1;
+
+	if (d->book == NULL || mono < d->beat_at)
+		return;
+	d->beat_at = mono + HISTORY_HEARTBEAT_MS;
+	if (history_heartbeat(d->book, d->cfg, "daemon", &retry_in, err,
+	    sizeof err) == -1) {
+		if (!book_lost(d, err))
+			log_err("%s", err);
+		return;
+	}
+	/* Retries others scheduled come to light here. */
+	if (retry_in >= 0)
+		daemon_retry_due(d, mono + retry_in);
 }

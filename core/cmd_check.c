@@ -52,20 +52,27 @@ cmd_check(struct cmd_ctx *ctx)
 		fprintf(stderr, "usage: qsched check\n");
 		return (QSCHED_EXIT_USAGE);
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		return (rc);
+	if ((rc = cmd_require_jobs(cfg)) != QSCHED_EXIT_OK)
+		goto out;
 	printf("%s: ok, %zu job%s\n", cfg->path, cfg->njobs,
 	    cfg->njobs == 1 ? "" : "s");
-	if (flags_load(cfg->flags_file, &flags, err, sizeof err) == -1) {
+	if (flags_load(cfg, &flags, err, sizeof err) == -1) {
 		fprintf(stderr, "qsched: %s\n", err);
 		rc = QSCHED_EXIT_USAGE;
 		goto out;
 	}
 	printf("%s: ok\n", *cfg->flags_file ? cfg->flags_file :
 	    "flags (defaults)");
-	if ((rc = cmd_connect(cfg, &conn, false)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_ANY)) != QSCHED_EXIT_OK)
 		goto out;
 	printf("database: ok (server %d)\n", PQserverVersion(conn));
+	if ((rc = schema_version(conn, err, sizeof err)) > 0)
+		printf("qsched schema: version %d\n", rc);
+	else if (rc == 0)
+		printf("qsched schema: not installed yet (qsched init, or the "
+		    "first qsched run or qsched daemon, creates it)\n");
 	for (size_t i = 0; i < cfg->njobs; i++)
 		if (cfg->jobs[i].plugin->desc->check != NULL &&
 		    check_job(&cfg->jobs[i], cfg, conn, &flags) == -1)

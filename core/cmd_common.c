@@ -8,11 +8,12 @@
 #include <stdio.h>
 
 int
-cmd_load_config(struct cmd_ctx *ctx, struct config **cfg)
+cmd_load_config(struct cmd_ctx *ctx, struct config **cfg, bool bind)
 {
 	char	 err[QSCHED_ERRLEN];
 
-	if (config_load(ctx->config_path, cfg, err, sizeof err) == -1) {
+	if ((bind ? config_load : config_load_file)(ctx->config_path, cfg,
+	    err, sizeof err) == -1) {
 		fprintf(stderr, "qsched: %s\n", err);
 		return (QSCHED_EXIT_USAGE);
 	}
@@ -20,9 +21,20 @@ cmd_load_config(struct cmd_ctx *ctx, struct config **cfg)
 }
 
 int
-cmd_connect(const struct config *cfg, PGconn **conn, bool ensure_schema)
+cmd_require_jobs(const struct config *cfg)
+{
+	if (cfg->njobs > 0)
+		return (QSCHED_EXIT_OK);
+	fprintf(stderr, "qsched: %s: no jobs defined (an empty or truncated "
+	    "file?)\n", cfg->path);
+	return (QSCHED_EXIT_USAGE);
+}
+
+int
+cmd_connect(const struct config *cfg, PGconn **conn, enum cmd_schema mode)
 {
 	char	 err[QSCHED_ERRLEN], target[256];
+	int	 have;
 
 	*conn = db_connect(cfg->database, "qsched", NULL, err, sizeof err);
 	if (*conn == NULL) {
@@ -30,16 +42,63 @@ cmd_connect(const struct config *cfg, PGconn **conn, bool ensure_schema)
 		    db_target(cfg->database, target, sizeof target), err);
 		return (QSCHED_EXIT_DB);
 	}
-	if (!ensure_schema)
+	if (mode == CMD_SCHEMA_ANY)
 		return (QSCHED_EXIT_OK);
-	if (schema_ensure(*conn, err, sizeof err) == -1 ||
-	    history_abandon_dead(*conn, err, sizeof err) == -1) {
-		fprintf(stderr, "qsched: %s\n", err);
+	if (mode == CMD_SCHEMA_ENSURE) {
+		if (schema_ensure(*conn, err, sizeof err) == -1 ||
+		    history_abandon_dead(*conn, err, sizeof err) == -1)
+			goto fail;
+		return (QSCHED_EXIT_OK);
+	}
+	/* Reading commands write nothing: they only say what is missing. */
+	if ((have = schema_version(*conn, err, sizeof err)) == -1)
+		goto fail;
+	if (have == 0) {
+		fprintf(stderr, "qsched: no qsched schema in %s: `qsched init` "
+		    "creates it (so do the first `qsched run` and `qsched "
+		    "daemon`)\n", db_target(cfg->database, target,
+		    sizeof target));
 		PQfinish(*conn);
 		*conn = NULL;
 		return (QSCHED_EXIT_DB);
 	}
 	return (QSCHED_EXIT_OK);
+fail:
+	fprintf(stderr, "qsched: %s\n", err);
+	PQfinish(*conn);
+	*conn = NULL;
+	return (QSCHED_EXIT_DB);
+}
+
+int
+cmd_init(struct cmd_ctx *ctx)
+{
+	struct config	*cfg = NULL;
+	PGconn		*conn = NULL;
+	char		 err[QSCHED_ERRLEN];
+	int		 rc;
+
+	if (ctx->argc != 1) {
+		fprintf(stderr, "usage: qsched init\n");
+		return (QSCHED_EXIT_USAGE);
+	}
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
+		return (rc);
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_ANY)) != QSCHED_EXIT_OK) {
+		config_free(cfg);
+		return (rc);
+	}
+	if (schema_ensure(conn, err, sizeof err) == -1) {
+		fprintf(stderr, "qsched: %s\n", err);
+		rc = QSCHED_EXIT_DB;
+	} else {
+		printf("qsched schema: version %d\n", schema_version(conn, err,
+		    sizeof err));
+		rc = QSCHED_EXIT_OK;
+	}
+	PQfinish(conn);
+	config_free(cfg);
+	return (rc);
 }
 
 /*

@@ -72,8 +72,12 @@ cmd_daemon(struct cmd_ctx *ctx)
 		    "want \"YYYY-MM-DDTHH:MM:SSZ SPEED\"\n", fake);
 		return (QSCHED_EXIT_USAGE);
 	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		return (rc);
+	if ((rc = cmd_require_jobs(cfg)) != QSCHED_EXIT_OK) {
+		config_free(cfg);
+		return (rc);
+	}
 	return (daemon_main(ctx->config_path, cfg, &opts));
 usage:
 	fprintf(stderr, "usage: qsched daemon [--stop-wait DURATION]\n");

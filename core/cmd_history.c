@@ -27,13 +27,9 @@
 	"SELECT id, job, plugin, trigger, scheduled_for, attempt, status, " \
 	" started_at, finished_at, duration_ms, rows_processed, message, " \
 	" sqlstate, signal, metrics, progress_done, progress_total, "	\
-	" dry_run, lock_name, host, pid, worker_pid, backend_pid, "	\
-	" qsched_version "
+	" dry_run, lock_name, lock_key, due_at, state, host, pid, "	\
+	" worker_pid, backend_pid, qsched_version "
 
-static const char *const history_statuses[] = {
-	"running", "succeeded", "failed", "timed_out", "crashed", "skipped",
-	"blocked", "cancelled", "abandoned", NULL,
-};
 
 int
 cmd_history(struct cmd_ctx *ctx)
@@ -55,7 +51,7 @@ cmd_history(struct cmd_ctx *ctx)
 	char		 err[QSCHED_ERRLEN], limit[24] = "20", *since = NULL;
 	char		*sql, *end;
 	int		 ch, rc;
-	bool		 known;
+	char		 known[256];
 
 	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
 	    NULL)) != -1) {
@@ -65,14 +61,10 @@ cmd_history(struct cmd_ctx *ctx)
 			break;
 		case 's':
 			status = optarg;
-			known = false;
-			for (int i = 0; history_statuses[i]; i++)
-				known |= strcmp(status, history_statuses[i]) == 0;
-			if (!known) {
+			if (run_status_parse(status) == -1) {
+				run_status_list(known, sizeof known);
 				fprintf(stderr, "qsched: history: --status: "
-				    "unknown status \"%s\" (running, succeeded, "
-				    "failed, timed_out, crashed, skipped, "
-				    "blocked, cancelled, abandoned)\n", status);
+				    "unknown status \"%s\" (%s)\n", status, known);
 				return (QSCHED_EXIT_USAGE);
 			}
 			break;
@@ -97,9 +89,9 @@ cmd_history(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	if (since_text != NULL &&
 	    (since = cmd_since(conn, since_text, err, sizeof err)) ==

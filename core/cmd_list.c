@@ -43,22 +43,11 @@ static PGresult *
 list_last_runs(PGconn *conn, const struct config *cfg, char *err,
     size_t errlen)
 {
-	struct buf	 b = { NULL, 0, 0 };
 	const char	*params[1];
+	char		*names = config_job_names(cfg);
 	PGresult	*res;
 
-	buf_puts(&b, "{");
-	for (size_t i = 0; i < cfg->njobs; i++) {
-		buf_puts(&b, i > 0 ? ",\"" : "\"");
-		for (const char *p = cfg->jobs[i].name; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_add(&b, "\\", 1);
-			buf_add(&b, p, 1);
-		}
-		buf_puts(&b, "\"");
-	}
-	buf_puts(&b, "}");
-	params[0] = b.data;
+	params[0] = names;
 	/* One index probe per job (runs_job_started), not a scan. */
 	res = db_query(conn, "SELECT r.status, to_char(r.started_at AT TIME "
 	    "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), r.id "
@@ -67,7 +56,7 @@ list_last_runs(PGconn *conn, const struct config *cfg, char *err,
 	    " FROM qsched.runs WHERE job = j.job "
 	    " ORDER BY started_at DESC, id DESC LIMIT 1) r ON true "
 	    "ORDER BY j.n", 1, params, err, errlen);
-	buf_free(&b);
+	free(names);
 	return (res);
 }
 
@@ -166,9 +155,9 @@ cmd_list(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	rc = cmd_connect(cfg, &conn, true);
+	rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ);
 	if (rc == QSCHED_EXIT_OK &&
 	    (last = list_last_runs(conn, cfg, err, sizeof err)) == NULL) {
 		fprintf(stderr, "qsched: list: %s\n", err);

@@ -66,7 +66,7 @@ cmd_plugins(struct cmd_ctx *ctx)
 		dir = optarg;
 	}
 	if (dir == NULL) {
-		if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+		if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 			return (rc);
 		dir = cfg->plugin_dir;
 	}

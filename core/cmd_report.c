@@ -60,9 +60,9 @@ cmd_report(struct cmd_ctx *ctx)
 	}
 	if (optind != ctx->argc)
 		goto usage;
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	if (since_text != NULL &&
 	    (since = cmd_since(conn, since_text, err, sizeof err)) == NULL) {

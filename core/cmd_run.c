@@ -1,6 +1,7 @@
 /*
  * cmd_run.c - qsched run JOB: one job now, in the foreground, through the
- * same worker path as the daemon: same lock, timeout, retries and history.
+ * same run path as the daemon (run.c): same lock, timeout, retries and
+ * history.  This file only drives it: options, signals, waits.
  */
 #include "qsched.h"
 
@@ -18,6 +19,8 @@
 #define CMD_RUN_RECONNECT_MS	30000	/* a restarting server gets this */
 
 static volatile sig_atomic_t cmd_run_interrupted;
+static sigset_t	 cmd_run_waitmask;
+static int64_t	 cmd_run_beat_at;	/* mono ms of the next heartbeat */
 
 static void
 cmd_run_signal(int sig)
@@ -26,64 +29,49 @@ cmd_run_signal(int sig)
 		cmd_run_interrupted = sig;
 }
 
-/*
- * Signals stay blocked except inside ppoll(), so a SIGCHLD or ^C that
- * arrives between checks still interrupts the next wait.
- */
+/* Sleep up to MS on PFD, returning early on a signal. */
 static void
-cmd_run_signals(sigset_t *waitmask)
-{
-	struct sigaction sa;
-	sigset_t	 block;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = cmd_run_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGINT);
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGCHLD);
-}
-
-/* Sleep up to MS, returning early on a signal. */
-static void
-cmd_run_wait(struct pollfd *pfd, nfds_t n, int64_t ms,
-    const sigset_t *waitmask)
+cmd_run_wait(struct pollfd *pfd, nfds_t n, int64_t ms)
 {
 	struct timespec	 ts;
 
-	if (ms < 0)
-		ms = 0;
+	ms = ms < 0 ? 0 : ms;
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000;
-	(void)ppoll(pfd, n, &ts, waitmask);
+	(void)ppoll(pfd, n, &ts, &cmd_run_waitmask);
+}
+
+/* A run that lasts registers this process and keeps its lease. */
+static void
+cmd_run_heartbeat(PGconn *book)
+{
+	char	 err[QSCHED_ERRLEN];
+	int64_t	 now = clock_mono_ms();
+
+	if (now < cmd_run_beat_at)
+		return;
+	cmd_run_beat_at = now + HISTORY_HEARTBEAT_MS;
+	if (history_heartbeat(book, NULL, "run", NULL, err, sizeof err) ==
+	    -1)
+		log_warn("%s", err);
 }
 
 /* Drive one attempt until its worker is gone and its pipe drained. */
 static void
-cmd_run_attempt(struct run *r, PGconn *book, const sigset_t *waitmask)
+cmd_run_attempt(struct run *r, PGconn *book)
 {
-	struct pollfd	 pfd;
-	int64_t		 now, deadline, wait;
+	struct pollfd	 pfd = { .fd = r->fd, .events = POLLIN };
+	int64_t		 deadline;
 	int		 wstatus;
-	pid_t		 pid;
 
+	cmd_run_beat_at = clock_mono_ms() + RUN_SAVE_AFTER_MS;
 	while (r->pid != 0 && !r->result_seen) {
-		now = clock_mono_ms();
 		deadline = run_deadline(r);
-		wait = deadline == -1 ? 1000 : deadline - now;
+		if (deadline == -1 || deadline > cmd_run_beat_at)
+			deadline = cmd_run_beat_at;
 		pfd.fd = r->fd;
-		pfd.events = POLLIN;
-		cmd_run_wait(&pfd, r->fd != -1 ? 1 : 0, wait, waitmask);
+		cmd_run_wait(&pfd, r->fd != -1 ? 1 : 0, deadline -
+		    clock_mono_ms());
 		if (cmd_run_interrupted && !r->cancelling) {
 			log_run(QSCHED_LOG_NOTICE, r->job->name, r->id,
 			    "interrupted: cancelling the run");
@@ -92,16 +80,9 @@ cmd_run_attempt(struct run *r, PGconn *book, const sigset_t *waitmask)
 		if (r->fd != -1)
 			run_read(r, book);
 		run_timer(r, book, clock_mono_ms());
-		pid = waitpid(r->pid, &wstatus, WNOHANG);
-		if (pid == r->pid) {
-			/* Whatever it wrote before exiting is in the pipe. */
-			run_read(r, book);
-			if (r->fd != -1) {
-				close(r->fd);
-				r->fd = -1;
-			}
-			run_reaped(r, wstatus);
-		}
+		cmd_run_heartbeat(book);
+		if (waitpid(r->pid, &wstatus, WNOHANG) == r->pid)
+			run_drain(r, book, wstatus);
 	}
 }
 
@@ -111,7 +92,7 @@ cmd_run_attempt(struct run *r, PGconn *book, const sigset_t *waitmask)
  * up to CMD_RUN_RECONNECT_MS, so the outcome and any retry are recorded.
  */
 static bool
-cmd_run_reconnect(PGconn *book, const sigset_t *waitmask)
+cmd_run_reconnect(PGconn *book)
 {
 	int64_t	 until = clock_mono_ms() + CMD_RUN_RECONNECT_MS;
 
@@ -126,16 +107,77 @@ cmd_run_reconnect(PGconn *book, const sigset_t *waitmask)
 		}
 		if (cmd_run_interrupted || clock_mono_ms() >= until)
 			return (false);
-		cmd_run_wait(NULL, 0, 500, waitmask);
+		cmd_run_wait(NULL, 0, 500);
 	}
 }
 
+/* One attempt, start to recorded outcome; an exit status, or -1 when the
+ * attempt was recorded and may be retried. */
 static int
-cmd_run_usage(void)
+cmd_run_one(struct run *r, PGconn *book)
 {
-	fprintf(stderr, "usage: qsched run JOB [--dry-run] "
-	    "[--set KEY=VALUE]...\n");
-	return (QSCHED_EXIT_USAGE);
+	char	 err[QSCHED_ERRLEN];
+	int	 ch, wstatus;
+
+	ch = run_start(r, book, err, sizeof err);
+	if (ch == -1 && cmd_run_reconnect(book))
+		ch = run_start(r, book, err, sizeof err);
+	if (ch == -1) {
+		fprintf(stderr, "qsched: %s\n", err);
+		return (QSCHED_EXIT_DB);
+	}
+	if (r->flags_bad) {
+		fprintf(stderr, "qsched: %s\n", r->message);
+		return (QSCHED_EXIT_USAGE);
+	}
+	if (ch == 1) {
+		cmd_run_attempt(r, book);
+		if (run_finish(r, book, !cmd_run_interrupted, "run", err,
+		    sizeof err) == -1 && (!cmd_run_reconnect(book) ||
+		    run_finish(r, book, !cmd_run_interrupted, "run", err,
+		    sizeof err) == -1))
+			fprintf(stderr, "qsched: %s\n", err);
+		/* Recorded already; now let the worker finish exiting. */
+		if (r->pid != 0 && waitpid(r->pid, &wstatus, 0) == r->pid)
+			run_reaped(r, wstatus);
+	}
+	if (r->status == RUN_SKIPPED && r->message != NULL)
+		fprintf(stderr, "qsched: job \"%s\" not run: %s\n",
+		    r->job->name, r->message);
+	else if (r->status == RUN_BLOCKED)
+		fprintf(stderr, "qsched: job \"%s\" %s\n", r->job->name,
+		    r->message);
+	return (r->retry_id != 0 ? -1 : run_exit_status(r));
+}
+
+/* Wait for the retry R scheduled, then claim it: the next run, or NULL. */
+static struct run *
+cmd_run_next(struct run *r, PGconn *book)
+{
+	struct run	*next;
+	char		 err[QSCHED_ERRLEN];
+	int64_t		 until = clock_mono_ms() + r->retry_delay_ms;
+
+	while (!cmd_run_interrupted && clock_mono_ms() < until) {
+		cmd_run_wait(NULL, 0, until - clock_mono_ms() <
+		    HISTORY_HEARTBEAT_MS ? until - clock_mono_ms() :
+		    HISTORY_HEARTBEAT_MS);
+		cmd_run_heartbeat(book);
+	}
+	if (cmd_run_interrupted) {
+		(void)history_cancel_retry(book, r->retry_id, "cancelled before "
+		    "it started: qsched run was interrupted");
+		return (NULL);
+	}
+	if (history_claim_retry(book, r->retry_id, err, sizeof err) != 1) {
+		fprintf(stderr, "qsched: retry run %lld was not claimed%s%s\n",
+		    (long long)r->retry_id, *err ? ": " : "", err);
+		return (NULL);
+	}
+	next = run_new(r->cfg, r->job, TRIGGER_RETRY, 0, r->attempt + 1,
+	    r->dry_run);
+	next->id = r->retry_id;
+	return (next);
 }
 
 int
@@ -146,137 +188,78 @@ cmd_run(struct cmd_ctx *ctx)
 		{ "set", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const int sigs[] = { SIGINT, SIGTERM, SIGCHLD };
 	struct config	*cfg = NULL;
 	struct job	*job;
-	struct flags	 flags;
-	struct run	*r = NULL;
+	struct run	*r = NULL, *next;
 	PGconn		*book = NULL;
-	sigset_t	 waitmask;
-	char		 err[QSCHED_ERRLEN], dur[32];
-	char		**sets;
+	char		 err[QSCHED_ERRLEN], **sets;
 	size_t		 nsets = 0;
 	bool		 dry_run = false;
-	int		 ch, rc, attempt, wstatus;
+	int		 ch, rc;
 
 	sets = xcalloc((size_t)ctx->argc, sizeof *sets);
 	while ((ch = getopt_long(ctx->argc, ctx->argv, "", longopts,
 	    NULL)) != -1) {
-		switch (ch) {
-		case 'n':
+		if (ch == 'n')
 			dry_run = true;
-			break;
-		case 's':
+		else if (ch == 's')
 			sets[nsets++] = optarg;
-			break;
-		default:
-			free(sets);
-			return (cmd_run_usage());
-		}
+		else
+			goto usage;
 	}
-	if (optind != ctx->argc - 1) {
-		free(sets);
-		return (cmd_run_usage());
-	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if (optind != ctx->argc - 1)
+		goto usage;
+	if ((rc = cmd_load_config(ctx, &cfg, true)) != QSCHED_EXIT_OK)
 		goto out;
+	rc = QSCHED_EXIT_USAGE;
 	if ((job = config_job(cfg, ctx->argv[optind])) == NULL) {
 		fprintf(stderr, "qsched: %s: no job \"%s\"\n", cfg->path,
 		    ctx->argv[optind]);
-		rc = QSCHED_EXIT_USAGE;
 		goto out;
 	}
 	for (size_t i = 0; i < nsets; i++)
 		if (config_set_option(job, sets[i], err, sizeof err) == -1) {
 			fprintf(stderr, "qsched: job \"%s\": %s\n", job->name,
 			    err);
-			rc = QSCHED_EXIT_USAGE;
 			goto out;
 		}
-	cmd_run_signals(&waitmask);
+	signals_setup(sigs, sizeof sigs / sizeof sigs[0], cmd_run_signal,
+	    &cmd_run_waitmask);
+	db_set_limits(DB_BOOK_QUERY_MS, DB_BOOK_CONNECT_S);
 
-	for (attempt = 1;; attempt++) {
-		r = run_new(cfg, job, attempt == 1 ? TRIGGER_MANUAL :
-		    TRIGGER_RETRY, 0, attempt, dry_run);
-		/* Flags are re-read for every attempt: flipping one needs no
-		 * restart.  A bad file fails the run, recorded like any. */
-		if (flags_load(cfg->flags_file, &flags, err, sizeof err) ==
-		    -1) {
-			fprintf(stderr, "qsched: %s\n", err);
-			r->message = xstrdup(err);
-			if (book == NULL && (rc = cmd_connect(cfg, &book,
-			    true)) != QSCHED_EXIT_OK)
-				goto out;
-			rc = QSCHED_EXIT_USAGE;
-			if (history_insert(book, r, RUN_FAILED, err,
-			    sizeof err) == -1)
-				fprintf(stderr, "qsched: %s\n", err);
-			goto out;
-		}
-		/*
-		 * The first attempt forks its worker before connecting, so
-		 * the worker's connection opens while ours does.  A manual
-		 * run has no fire to lose to another qsched, so the early
-		 * worker is never wasted.
-		 */
-		if (book == NULL) {
-			(void)worker_start(r, &flags);
-			if ((rc = cmd_connect(cfg, &book, true)) !=
-			    QSCHED_EXIT_OK) {
-				worker_abort(r);
-				goto out;
-			}
-		}
-		ch = run_begin(r, book, &flags, err, sizeof err);
-		if (ch == -1 && cmd_run_reconnect(book, &waitmask))
-			ch = run_begin(r, book, &flags, err, sizeof err);
-		switch (ch) {
-		case -1:
-			fprintf(stderr, "qsched: %s\n", err);
-			rc = QSCHED_EXIT_DB;
-			goto out;
-		case 1:
-			cmd_run_attempt(r, book, &waitmask);
-			if (run_end(r, book, err, sizeof err) == -1 &&
-			    (!cmd_run_reconnect(book, &waitmask) ||
-			    history_finish(book, r, err, sizeof err) == -1))
-				fprintf(stderr, "qsched: %s\n", err);
-			/* Recorded already; now let the worker finish exiting. */
-			if (r->pid != 0 && waitpid(r->pid, &wstatus, 0) ==
-			    r->pid)
-				run_reaped(r, wstatus);
-			break;
-		}
-		rc = run_exit_status(r);
-		if (r->status == RUN_SKIPPED && r->message != NULL)
-			fprintf(stderr, "qsched: job \"%s\" not run: %s\n",
-			    job->name, r->message);
-		else if (r->status == RUN_BLOCKED)
-			fprintf(stderr, "qsched: job \"%s\" %s\n", job->name,
-			    r->message);
-		if (r->status != RUN_FAILED || !r->retryable ||
-		    attempt > job->retries || cmd_run_interrupted)
-			break;
-		{
-			int64_t	 delay = run_retry_delay_ms(job, attempt);
-			int64_t	 until = clock_mono_ms() + delay;
-
-			log_run(QSCHED_LOG_NOTICE, job->name, r->id, "retrying "
-			    "in %s (attempt %d of %d)", duration_format(delay,
-			    dur, sizeof dur), attempt + 1, job->retries + 1);
-			while (!cmd_run_interrupted && clock_mono_ms() < until)
-				cmd_run_wait(NULL, 0, until - clock_mono_ms(),
-				    &waitmask);
-		}
-		if (cmd_run_interrupted)
-			break;
-		run_free(r);
-		r = NULL;
+	/*
+	 * The worker forks before we connect, so its connection opens while
+	 * ours does.  A manual run has no fire to lose to another qsched, so
+	 * the early worker is never wasted.
+	 */
+	r = run_new(cfg, job, TRIGGER_MANUAL, 0, 1, dry_run);
+	if (run_load_flags(r) == 0)
+		(void)worker_start(r, &r->flags);
+	if ((rc = cmd_connect(cfg, &book, CMD_SCHEMA_ENSURE)) !=
+	    QSCHED_EXIT_OK) {
+		worker_abort(r);
+		goto out;
 	}
+	while ((rc = cmd_run_one(r, book)) == -1 &&
+	    (next = cmd_run_next(r, book)) != NULL) {
+		run_free(r);
+		r = next;
+	}
+	if (rc == -1)
+		rc = run_exit_status(r);
 out:
 	run_free(r);
-	if (book != NULL)
+	if (book != NULL) {
+		history_unregister(book);
 		PQfinish(book);
+	}
 	config_free(cfg);
 	free(sets);
 	return (rc);
+usage:
+	free(sets);
+	fprintf(stderr, "usage: qsched run JOB [--dry-run] "
+	    "[--set KEY=VALUE]...\n");
+	return (QSCHED_EXIT_USAGE);
 }

@@ -42,13 +42,23 @@
 	"WHERE r.status = 'running' "					\
 	"ORDER BY r.started_at, r.id"
 
+/* The qsched processes that own runs, and how fresh their heartbeat is. */
+#define STATUS_DAEMONS_SQL						\
+	"SELECT host, pid, kind, qsched_version AS version, "		\
+	" %s AS started, %s AS heartbeat_age, "			\
+	" CASE WHEN heartbeat_at > clock_timestamp() - lease_ms * "	\
+	"  interval '1 ms' THEN 'alive' ELSE 'lease expired' END AS state " \
+	"FROM qsched.daemons ORDER BY kind, host, pid"
+
 int
 cmd_status(struct cmd_ctx *ctx)
 {
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "daemons", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool		 daemons = false;
 	struct config	*cfg = NULL;
 	PGconn		*conn = NULL;
 	PGresult	*res;
@@ -63,23 +73,28 @@ cmd_status(struct cmd_ctx *ctx)
 			if (cmd_format_option("status", optarg, &format) == -1)
 				return (QSCHED_EXIT_USAGE);
 			break;
+		case 'd':
+			daemons = true;
+			break;
 		default:
-			fprintf(stderr, "usage: qsched status "
-			    "[--format table|json|csv]\n");
-			return (QSCHED_EXIT_USAGE);
+			goto usage;
 		}
 	}
-	if (optind != ctx->argc) {
-		fprintf(stderr, "usage: qsched status "
-		    "[--format table|json|csv]\n");
-		return (QSCHED_EXIT_USAGE);
-	}
-	if ((rc = cmd_load_config(ctx, &cfg)) != QSCHED_EXIT_OK)
+	if (optind != ctx->argc)
+		goto usage;
+	if ((rc = cmd_load_config(ctx, &cfg, false)) != QSCHED_EXIT_OK)
 		return (rc);
-	if ((rc = cmd_connect(cfg, &conn, true)) != QSCHED_EXIT_OK)
+	if ((rc = cmd_connect(cfg, &conn, CMD_SCHEMA_READ)) != QSCHED_EXIT_OK)
 		goto out;
 	/* The table reads best in UTC and whole seconds; JSON keeps types. */
-	if (format == FORMAT_TABLE)
+	if (daemons && format == FORMAT_TABLE)
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "to_char(started_at AT TIME "
+		    "ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')", "date_trunc('second', "
+		    "clock_timestamp() - heartbeat_at)::text");
+	else if (daemons)
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "started_at", "round(extract("
+		    "epoch FROM clock_timestamp() - heartbeat_at), 3)");
+	else if (format == FORMAT_TABLE)
 		xasprintf(&sql, STATUS_SQL, "to_char(r.started_at AT TIME ZONE "
 		    "'UTC', 'YYYY-MM-DD HH24:MI:SS')",
 		    "date_trunc('second', clock_timestamp() - r.started_at)"
@@ -96,13 +111,31 @@ cmd_status(struct cmd_ctx *ctx)
 		goto out;
 	}
 	if (format == FORMAT_TABLE && PQntuples(res) == 0)
-		printf("no runs in progress\n");
+		printf(daemons ? "no qsched process holds a heartbeat\n" :
+		    "no runs in progress\n");
 	else
 		format_result(res, format, stdout);
 	PQclear(res);
+	/* The table shows the daemons after the runs. */
+	if (!daemons && format == FORMAT_TABLE) {
+		xasprintf(&sql, STATUS_DAEMONS_SQL, "to_char(started_at AT TIME "
+		    "ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')", "date_trunc('second', "
+		    "clock_timestamp() - heartbeat_at)::text");
+		res = db_query(conn, sql, 0, NULL, err, sizeof err);
+		free(sql);
+		if (res != NULL && PQntuples(res) > 0) {
+			printf("\n");
+			format_result(res, format, stdout);
+		}
+		PQclear(res);
+	}
 out:
 	if (conn != NULL)
 		PQfinish(conn);
 	config_free(cfg);
 	return (rc);
+usage:
+	fprintf(stderr, "usage: qsched status [--daemons] "
+	    "[--format table|json|csv]\n");
+	return (QSCHED_EXIT_USAGE);
 }

@@ -63,6 +63,14 @@ static cfg_opt_t config_job_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t config_flag_opts[] = {
+	CFG_STR("section", NULL, CFGF_NODEFAULT),
+	CFG_BOOL_CB("default", cfg_false, CFGF_NONE, config_parse_bool),
+	CFG_STR("help", "", CFGF_NONE),
+	CFG_SEC(CONFIG_MARK, config_mark_opts, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t config_opts[] = {
 	CFG_STR("database", "", CFGF_NONE),
 	CFG_STR("plugin_dir", QSCHED_PLUGINDIR, CFGF_NONE),
@@ -71,16 +79,26 @@ static cfg_opt_t config_opts[] = {
 	CFG_STR("history_retention", "90d", CFGF_NONE),
 	CFG_SEC("job", config_job_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("flag", config_flag_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
 
-/* Keys whose value is a duration, at the top level and in a job. */
-static const char *const config_duration_keys[] = {
-	"history_retention",
-	"job|timeout",
-	"job|retry_delay",
-	"job|lock_timeout",
-	"job|statement_timeout",
+/*
+ * Keys whose value is a duration, at the top level and in a job, with
+ * their largest value: the server's own limit for its timeouts (an int of
+ * milliseconds), so a value that would fail every run fails the load.
+ */
+#define CONFIG_SERVER_MS_MAX	2147483647LL
+static const struct {
+	const char	*key;
+	int64_t		 max_ms;
+} config_duration_keys[] = {
+	{ "history_retention",		100LL * 366 * 86400 * 1000 },
+	{ "job|timeout",		366LL * 86400 * 1000 },
+	{ "job|retry_delay",		86400LL * 1000 },
+	{ "job|lock_timeout",		CONFIG_SERVER_MS_MAX },
+	{ "job|statement_timeout",	CONFIG_SERVER_MS_MAX },
 };
 
 static const char *const config_job_keys[] = {
@@ -88,76 +106,6 @@ static const char *const config_job_keys[] = {
 	"overlap", "lock", "catch_up", "depends_on", "enabled", "lock_timeout",
 	"statement_timeout",
 };
-
-void
-config_fail(struct config_parse *cp, int line, const char *fmt, ...)
-{
-	char	 msg[QSCHED_ERRLEN], *p;
-	va_list	 ap;
-
-	if (cp->failed)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	/* A value quoted over several lines must not break the one line. */
-	for (p = msg; *p != '\0'; p++) {
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	}
-	if (line > 0)
-		snprintf(cp->err, cp->errlen, "%s:%d: %s", cp->path, line, msg);
-	else
-		snprintf(cp->err, cp->errlen, "%s: %s", cp->path, msg);
-	cp->failed = true;
-}
-
-static struct config_line *
-config_find_line(struct config_parse *cp, cfg_t *sec, const char *key)
-{
-	size_t	 i;
-
-	for (i = 0; i < cp->nlines; i++) {
-		if (cp->lines[i].sec == sec && strcmp(cp->lines[i].key, key) == 0)
-			return (&cp->lines[i]);
-	}
-	return (NULL);
-}
-
-static void
-config_note_line(struct config_parse *cp, cfg_t *sec, const char *key,
-    int line)
-{
-	struct config_line *l;
-
-	if (cp->nlines == cp->alines) {
-		cp->alines = cp->alines == 0 ? 32 : cp->alines * 2;
-		cp->lines = xrealloc(cp->lines, cp->alines * sizeof *cp->lines);
-	}
-	l = &cp->lines[cp->nlines++];
-	l->sec = sec;
-	l->key = xstrdup(key);
-	l->line = line;
-}
-
-int
-config_line_of(struct config_parse *cp, cfg_t *sec, const char *key,
-    int fallback)
-{
-	struct config_line *l;
-
-	if ((l = config_find_line(cp, sec, key)) == NULL)
-		return (fallback);
-	return (l->line);
-}
-
-int
-config_job_line(cfg_t *js)
-{
-	cfg_t	*mark = cfg_getsec(js, CONFIG_MARK);
-
-	return (mark != NULL ? mark->line : js->line);
-}
 
 static int
 config_job_name_valid(const char *name)
@@ -263,8 +211,8 @@ config_valid_track(cfg_t *cfg, cfg_opt_t *opt)
 static int
 config_valid_duration(cfg_t *cfg, cfg_opt_t *opt)
 {
-	char	 err[QSCHED_ERRLEN];
-	int64_t	 ms;
+	char	 err[QSCHED_ERRLEN], a[32], b[32];
+	int64_t	 ms, max = 0;
 
 	if (config_track(cfg, opt) != 0)
 		return (-1);
@@ -272,6 +220,48 @@ config_valid_duration(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "%s: %s", opt->name, err);
 		return (-1);
 	}
+	for (size_t i = 0; i < sizeof config_duration_keys /
+	    sizeof config_duration_keys[0]; i++) {
+		const char *k = strrchr(config_duration_keys[i].key, '|');
+
+		if (strcmp(k != NULL ? k + 1 : config_duration_keys[i].key,
+		    opt->name) == 0)
+			max = config_duration_keys[i].max_ms;
+	}
+	if (max > 0 && ms > max) {
+		cfg_error(cfg, "%s: %s is above the maximum %s%s", opt->name,
+		    duration_format(ms, a, sizeof a), duration_format(max, b,
+		    sizeof b), max == CONFIG_SERVER_MS_MAX ? " (the server's "
+		    "limit for its timeouts)" : "");
+		return (-1);
+	}
+	return (0);
+}
+
+/* A conninfo or URI libpq can read; its text is never echoed (a password
+ * may be in it). */
+static int
+config_valid_database(cfg_t *cfg, cfg_opt_t *opt)
+{
+	PQconninfoOption *opts;
+	char		*msg = NULL;
+	const char	*v = config_last_str(opt);
+
+	if (config_track(cfg, opt) != 0)
+		return (-1);
+	if (v == NULL || *v == '\0')
+		return (0);
+	if ((opts = PQconninfoParse(v, &msg)) == NULL) {
+		char	*nl;
+
+		if (msg != NULL && (nl = strchr(msg, '\n')) != NULL)
+			*nl = '\0';
+		cfg_error(cfg, "database: not a libpq conninfo or URI: %s",
+		    msg != NULL ? msg : "out of memory");
+		PQfreemem(msg);
+		return (-1);
+	}
+	PQconninfoFree(opts);
 	return (0);
 }
 
@@ -435,9 +425,9 @@ config_init_cfg(void)
 	}
 	for (i = 0; i < sizeof config_duration_keys /
 	    sizeof config_duration_keys[0]; i++)
-		cfg_set_validate_func(cfg, config_duration_keys[i],
+		cfg_set_validate_func(cfg, config_duration_keys[i].key,
 		    config_valid_duration);
-	cfg_set_validate_func(cfg, "database", config_valid_track);
+	cfg_set_validate_func(cfg, "database", config_valid_database);
 	cfg_set_validate_func(cfg, "plugin_dir", config_valid_track);
 	cfg_set_validate_func(cfg, "flags_file", config_valid_track);
 	cfg_set_validate_func(cfg, "timezone", config_valid_timezone);
@@ -452,6 +442,20 @@ config_init_cfg(void)
 
 int
 config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	if (config_load_file(path, out, err, errlen) != 0)
+		return (-1);
+	if (config_bind(*out, err, errlen) != 0) {
+		config_free(*out);
+		*out = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+config_load_file(const char *path, struct config **out, char *err,
+    size_t errlen)
 {
 	struct config_parse cp;
 	struct config	*c = NULL;
@@ -513,6 +517,11 @@ config_free_job(struct job *job)
 	for (i = 0; i < job->noptions; i++)
 		free(job->options[i].text);
 	free(job->options);
+	for (i = 0; i < job->nraw; i++) {
+		free(job->raw[i].key);
+		free(job->raw[i].value);
+	}
+	free(job->raw);
 }
 
 void
@@ -525,6 +534,13 @@ config_free(struct config *c)
 	for (i = 0; i < c->njobs; i++)
 		config_free_job(&c->jobs[i]);
 	free(c->jobs);
+	for (i = 0; i < c->nflags; i++) {
+		free(c->flags[i].section);
+		free(c->flags[i].name);
+		free(c->flags[i].help);
+		free(c->flags[i].declared_by);
+	}
+	free(c->flags);
 	free(c->path);
 	free(c->database);
 	free(c->plugin_dir);
@@ -541,6 +557,26 @@ config_job(const struct config *c, const char *name)
 	if (c == NULL || name == NULL || (i = config_job_index(c, name)) < 0)
 		return (NULL);
 	return (&c->jobs[i]);
+}
+
+char *
+config_job_names(const struct config *c)
+{
+	struct buf	 b = { NULL, 0, 0 };
+
+	/* An array literal: every element quoted, " and \ escaped. */
+	buf_puts(&b, "{");
+	for (size_t i = 0; c != NULL && i < c->njobs; i++) {
+		buf_puts(&b, i > 0 ? ",\"" : "\"");
+		for (const char *p = c->jobs[i].name; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_add(&b, "\\", 1);
+			buf_add(&b, p, 1);
+		}
+		buf_puts(&b, "\"");
+	}
+	buf_puts(&b, "}");
+	return (buf_take(&b));
 }
 
 struct option_value *
@@ -579,7 +615,7 @@ config_set_option(struct job *job, const char *assignment, char *err,
 		free(key);
 		return (-1);
 	}
-	if (option_parse(v->def, eq + 1, v, oerr, sizeof oerr) != 0) {
+	if (config_option_set(job, v, eq + 1, oerr, sizeof oerr) != 0) {
 		/* option_parse() names the option already. */
 		msg = oerr;
 		if (strncmp(msg, key, klen) == 0 && strncmp(msg + klen, ": ",

@@ -1,16 +1,14 @@
 /*
  * config_jobs.c - jobs built from a parsed jobs.conf and checked as a
- * whole: each job's plugin loaded and its options { } checked against the
- * plugin's table, and depends_on resolved, without cycles.  Errors carry
- * the lines config.c recorded during the parse.
+ * whole: depends_on resolved, without cycles.  Errors carry the lines
+ * config.c recorded during the parse.  Plugins are not loaded here:
+ * options { } are kept as written for config_bind.c.
  */
 #include "config_parse.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Relative paths in jobs.conf are relative to the file, not the cwd. */
 static char *
@@ -41,85 +39,24 @@ config_duration(cfg_t *sec, const char *key)
 	return (ms);
 }
 
-/* Load the job's plugin and check options { } against its table. */
-static int
-config_job_plugin(struct config_parse *cp, struct config *c, cfg_t *js,
-    struct job *job)
+/* Keep options { } as written, with lines: config_bind() checks them
+ * against the plugin's table. */
+static void
+config_keep_options(struct config_parse *cp, cfg_t *js, struct job *job)
 {
-	const struct qsched_option *table, *def;
-	struct option_value *v;
-	struct stat	 sb;
-	cfg_t		*os;
+	cfg_t		*os = cfg_getsec(js, "options");
 	cfg_opt_t	*opt;
-	char		 err[QSCHED_ERRLEN], *path;
-	unsigned int	 i;
-	size_t		 n;
-	int		 pline, line;
+	unsigned int	 i, n = os != NULL ? cfg_num(os) : 0;
 
-	pline = config_line_of(cp, js, "plugin", job->line);
-	xasprintf(&path, "%s/%s.so", c->plugin_dir, job->plugin_name);
-	if (lstat(path, &sb) != 0 && errno == ENOENT) {
-		config_fail(cp, pline, "job \"%s\": unknown plugin \"%s\" "
-		    "(no %s.so in %s)", job->name, job->plugin_name,
-		    job->plugin_name, c->plugin_dir);
-		free(path);
-		return (-1);
-	}
-	free(path);
-	job->plugin = plugin_load(c->plugin_dir, job->plugin_name, err,
-	    sizeof err);
-	if (job->plugin == NULL) {
-		config_fail(cp, pline, "job \"%s\": %s", job->name, err);
-		return (-1);
-	}
-
-	table = job->plugin->desc->options;
-	for (n = 0; table != NULL && table[n].name != NULL; n++)
-		;
-	job->noptions = n;
-	job->options = xcalloc(n, sizeof *job->options);
-	for (n = 0; n < job->noptions; n++) {
-		v = &job->options[n];
-		v->def = &table[n];
-		if (table[n].default_value != NULL &&
-		    option_parse(&table[n], table[n].default_value, v, err,
-		    sizeof err) != 0) {
-			config_fail(cp, pline, "job \"%s\": plugin \"%s\": "
-			    "default of %s", job->name, job->plugin_name, err);
-			return (-1);
-		}
-	}
-
-	os = cfg_getsec(js, "options");
-	for (i = 0; os != NULL && i < cfg_num(os); i++) {
+	job->raw = xcalloc(n > 0 ? n : 1, sizeof *job->raw);
+	for (i = 0; i < n; i++) {
 		opt = cfg_getnopt(os, i);
-		line = config_line_of(cp, os, cfg_opt_name(opt), job->line);
-		if ((def = option_find(table, cfg_opt_name(opt))) == NULL) {
-			config_fail(cp, line, "job \"%s\": unknown plugin "
-			    "option \"%s\" (plugin \"%s\")", job->name,
-			    cfg_opt_name(opt), job->plugin_name);
-			return (-1);
-		}
-		v = &job->options[def - table];
-		if (option_parse(def, cfg_opt_getnstr(opt, 0), v, err,
-		    sizeof err) != 0) {
-			config_fail(cp, line, "job \"%s\": options: %s",
-			    job->name, err);
-			return (-1);
-		}
-		v->line = line;
+		job->raw[i].key = xstrdup(cfg_opt_name(opt));
+		job->raw[i].value = xstrdup(cfg_opt_getnstr(opt, 0));
+		job->raw[i].line = config_line_of(cp, os, cfg_opt_name(opt),
+		    job->line);
 	}
-
-	for (n = 0; n < job->noptions; n++) {
-		v = &job->options[n];
-		if ((v->def->flags & QSCHED_OPT_REQUIRED) && v->text == NULL) {
-			config_fail(cp, job->line, "job \"%s\": missing "
-			    "required plugin option \"%s\" (plugin \"%s\")",
-			    job->name, v->def->name, job->plugin_name);
-			return (-1);
-		}
-	}
-	return (0);
+	job->nraw = n;
 }
 
 static int
@@ -160,7 +97,9 @@ config_build_job(struct config_parse *cp, struct config *c, cfg_t *js,
 	for (i = 0; i < job->ndepends; i++)
 		job->depends_on[i] = xstrdup(cfg_getnstr(js, "depends_on", i));
 
-	return (config_job_plugin(cp, c, js, job));
+	job->plugin_line = config_line_of(cp, js, "plugin", job->line);
+	config_keep_options(cp, js, job);
+	return (0);
 }
 
 ssize_t
@@ -262,6 +201,42 @@ config_check_depends(struct config_parse *cp, cfg_t *cfg,
 	return (r);
 }
 
+/* flag "name" { section = "..." default = false help = "..." } */
+static int
+config_build_flags(struct config_parse *cp, cfg_t *cfg, struct config *c)
+{
+	cfg_t		*fs;
+	const char	*name, *section;
+	char		 by[64];
+	int		 line;
+
+	for (unsigned int i = 0; i < cfg_size(cfg, "flag"); i++) {
+		fs = cfg_getnsec(cfg, "flag", i);
+		name = cfg_title(fs);
+		section = cfg_getstr(fs, "section");
+		line = config_job_line(fs);
+		if (!plugin_name_valid(name)) {
+			config_fail(cp, line, "flag \"%s\": invalid flag name "
+			    "(expected [a-z0-9_]+)", name);
+			return (-1);
+		}
+		if (section == NULL || !plugin_name_valid(section)) {
+			config_fail(cp, line, "flag \"%s\": %s", name,
+			    section == NULL ? "missing required key \"section\""
+			    : "section: expected [a-z0-9_]+");
+			return (-1);
+		}
+		snprintf(by, sizeof by, "jobs.conf:%d", line);
+		if (flags_declare(c, section, name, cfg_getbool(fs, "default")
+		    == cfg_true, cfg_getstr(fs, "help"), by, cp->err,
+		    cp->errlen) != 0) {
+			cp->failed = true;
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 int
 config_build(struct config_parse *cp, cfg_t *cfg, struct config *c)
 {
@@ -273,6 +248,8 @@ config_build(struct config_parse *cp, cfg_t *cfg, struct config *c)
 	c->timezone = xstrdup(cfg_getstr(cfg, "timezone"));
 	c->history_retention_ms = config_duration(cfg, "history_retention");
 
+	if (config_build_flags(cp, cfg, c) != 0)
+		return (-1);
 	c->njobs = cfg_size(cfg, "job");
 	c->jobs = xcalloc(c->njobs, sizeof *c->jobs);
 	for (i = 0; i < c->njobs; i++) {

@@ -2,7 +2,8 @@
  * config_parse.h - what the three parts of the jobs.conf reader share
  * while one file is being loaded: config.c (libconfuse's tables and
  * callbacks, and config_load), config_read.c (the text libconfuse is
- * given) and config_jobs.c (jobs built from the parse, checked as a whole).
+ * given) and config_jobs.c (jobs built from the parse, checked as a
+ * whole); config_parse.c implements it.
  */
 #ifndef CONFIG_PARSE_H
 #define CONFIG_PARSE_H
@@ -36,10 +37,15 @@ struct config_parse {
 	size_t		 alines;
 };
 
-/* config.c */
+/* config_parse.c */
 /* Record the first error, "PATH:LINE: message" (no line when LINE is 0). */
 void	 config_fail(struct config_parse *, int line, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* The line table: where KEY of section SEC was set. */
+struct config_line *config_find_line(struct config_parse *, cfg_t *sec,
+	    const char *key);
+void	 config_note_line(struct config_parse *, cfg_t *sec, const char *key,
+	    int line);
 /* The line KEY of section SEC was set on, else FALLBACK. */
 int	 config_line_of(struct config_parse *, cfg_t *sec, const char *key,
 	    int fallback);

@@ -51,7 +51,12 @@ config_read(struct config_parse *cp)
 	fclose(f);
 	buf[n] = '\0';
 	if (strlen(buf) != n) {
-		config_fail(cp, 0, "contains a NUL byte");
+		int	 nul_line = 1;
+
+		for (char *q = buf; *q != '\0'; q++)
+			if (*q == '\n')
+				nul_line++;
+		config_fail(cp, nul_line, "contains a NUL byte");
 		free(buf);
 		return (NULL);
 	}

@@ -16,8 +16,15 @@
 #include <string.h>
 #include <strings.h>
 
-/* cron_next searches through the end of the tenth year after AFTER's. */
-#define CRON_HORIZON_YEARS	10
+/*
+ * The Gregorian calendar repeats every 400 years: 146097 days, exactly
+ * 20871 weeks, so dates and weekdays fall alike in every cycle.  A
+ * schedule that matches no civil time in some 400 consecutive years never
+ * matches at all, and cron_next searching that far finds the true next
+ * fire of any other schedule: there is no shorter horizon.
+ */
+#define CRON_CYCLE_YEARS	400
+#define CRON_YEAR_MAX		9999	/* the search stops at its end */
 #define CRON_DAY		86400
 #define CRON_TIME_MIN		(-62135596800LL + 2 * 86400)	/* 0001-01-03 */
 #define CRON_TIME_MAX		253402214400LL		/* 9999-12-31 */
@@ -82,6 +89,7 @@ struct cron_span {
 
 static int	cron_error(char *, size_t, const struct cron_field *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static bool	cron_fires(const struct cron *);
 
 static int
 cron_error(char *err, size_t errlen, const struct cron_field *f,
@@ -263,27 +271,21 @@ cron_mdays(int y, int m)
 }
 
 /*
- * Refuse a day-of-month list that no chosen month has, such as "30 2":
- * it would never fire.  When both day fields are restricted the weekday
- * alone can fire, and a restricted weekday with a '*' day of month occurs
- * in every month some year, so only the day of month needs checking.
+ * Why C, which cron_fires() found never fires, never fires.  It matches no
+ * day, as the fields below the day match some time of every day.  Each
+ * date of a month, 29 February included, falls on every weekday within a
+ * cycle.  So when both day fields are restricted (either matches) or the
+ * day of month starts with '*' (it has the 1st), some day matches; what
+ * is left is a day-of-month list that none of the chosen months has, such
+ * as "30 2".  The generic message is for completeness only.
  */
 static int
-cron_check_days(const struct cron *c, char *err, size_t errlen)
+cron_never_error(const struct cron *c, char *err, size_t errlen)
 {
 	char	 days[128], months[64];
 	size_t	 n;
 	int	 m, d, count = 0;
 
-	if (c->dom_star || !c->dow_star)
-		return (0);
-	for (m = 1; m <= 12; m++) {
-		if (!(c->months & (1U << m)))
-			continue;
-		for (d = 1; d <= (m == 2 ? 29 : cron_mdays(2001, m)); d++)
-			if (c->doms & (1U << d))
-				return (0);
-	}
 	days[0] = months[0] = '\0';
 	for (d = 1, n = 0; d <= 31; d++) {
 		if (!(c->doms & (1U << d)))
@@ -299,6 +301,10 @@ cron_check_days(const struct cron *c, char *err, size_t errlen)
 		snprintf(months + n, sizeof months - n, "%s%s", n ? "," : "",
 		    cron_month_names[m - 1]);
 	}
+	if (c->dom_star || !c->dow_star || count == 0)
+		return (cron_error(err, errlen, NULL, "never fires: no day "
+		    "of the %d-year calendar cycle matches",
+		    CRON_CYCLE_YEARS));
 	if (count == 1)
 		return (cron_error(err, errlen, &cron_fields[CRON_DOM],
 		    "%s never occurs in %s", days, months));
@@ -402,8 +408,8 @@ cron_parse(const char *text, struct cron *c, char *err, size_t errlen)
 	nc.dows = (uint8_t)bits[CRON_DOW];
 	nc.dom_star = star[CRON_DOM];
 	nc.dow_star = star[CRON_DOW];
-	if (cron_check_days(&nc, err, errlen) != 0)
-		return (-1);
+	if (!cron_fires(&nc))
+		return (cron_never_error(&nc, err, errlen));
 	*c = nc;
 	return (0);
 }
@@ -477,7 +483,9 @@ cron_next_day(struct cron_civil *cv)
 /*
  * Move CV to the first civil time at or after it that the schedule
  * matches, jumping whole months, days, hours and minutes at a time.
- * -1 when there is none up to the end of year LAST.
+ * -1 when there is none up to the end of year LAST.  Each turn jumps to
+ * the next candidate month, day, hour, minute or second; none steps
+ * through the seconds of a day.
  */
 static int
 cron_find(const struct cron *c, struct cron_civil *cv, int last)
@@ -550,6 +558,18 @@ cron_find(const struct cron *c, struct cron_civil *cv, int last)
 }
 
 /*
+ * Whether C matches any civil time at all: any 400 years will do, here
+ * 2001 to 2400.  Few iterations a year for the rarest schedule.
+ */
+static bool
+cron_fires(const struct cron *c)
+{
+	struct cron_civil	 cv = { 2001, 1, 1, 0, 0, 0 };
+
+	return (cron_find(c, &cv, 2001 + CRON_CYCLE_YEARS - 1) == 0);
+}
+
+/*
  * The latest local time the zone has shown up to instant AFTER, as
  * seconds: f(AFTER) unless the clocks went back within the last day, in
  * which case the local times just before the change were later.  Civil
@@ -609,7 +629,10 @@ cron_next(const struct cron *c, const char *zone, time_t after,
 	cv.hour = tm.tm_hour;
 	cv.min = tm.tm_min;
 	cv.sec = tm.tm_sec;
-	last = cv.year + CRON_HORIZON_YEARS;
+	/* At least a whole cycle after CV; cron_parse saw it fire in one. */
+	last = cv.year + CRON_CYCLE_YEARS;
+	if (last > CRON_YEAR_MAX)
+		last = CRON_YEAR_MAX;
 
 	/*
 	 * The first match maps past AFTER by construction; the loop only

@@ -17,7 +17,7 @@
  * by (job, scheduled_for, attempt) (run_begin); another daemon that finds
  * the row there does nothing.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -59,22 +59,9 @@ static void
 daemon_signals(sigset_t *waitmask)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
-	struct sigaction sa;
-	sigset_t	 block;
 
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	sa.sa_handler = daemon_signal;
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		sigaction(sigs[i], &sa, NULL);
-		sigaddset(&block, sigs[i]);
-	}
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigdelset(waitmask, sigs[i]);
+	signals_setup(sigs, sizeof sigs / sizeof sigs[0], daemon_signal,
+	    waitmask);
 }
 
 /* The wall clock; under QSCHED_TEST_CLOCK a fake one that runs fast. */
@@ -87,45 +74,38 @@ daemon_now(struct daemon *d)
 	return (clock_now_ms());
 }
 
-const char *
-daemon_when(const struct job *job, time_t t, char *buf, size_t len)
-{
-	return (tz_format(job->timezone, t, buf, len));
-}
-
-static bool
-daemon_uses(const struct daemon *d, const struct config *cfg)
-{
-	for (const struct run *r = d->runs; r != NULL; r = r->next)
-		if (r->cfg == cfg)
-			return (true);
-	for (const struct run *r = d->unrecorded; r != NULL; r = r->next)
-		if (r->cfg == cfg)
-			return (true);
-	return (false);
-}
-
-void
-daemon_gc(struct daemon *d)
-{
-	struct daemon_retired **pp = &d->retired, *old;
-
-	while ((old = *pp) != NULL) {
-		if (daemon_uses(d, old->cfg)) {
-			pp = &old->next;
-			continue;
-		}
-		*pp = old->next;
-		config_free(old->cfg);
-		free(old);
-	}
-}
-
 static bool
 daemon_same_schedule(const struct job *a, const struct job *b)
 {
 	return (a->enabled == b->enabled && strcmp(a->schedule,
 	    b->schedule) == 0 && strcmp(a->timezone, b->timezone) == 0);
+}
+
+/*
+ * What a reload may not do: remove every job (an empty or truncated file
+ * that happens to parse), or move the daemon to another database, which
+ * would leave its history, retries and liveness row behind: that needs a
+ * restart.
+ */
+static bool
+daemon_reload_refused(const struct daemon *d, const struct config *nc,
+    char *err, size_t errlen)
+{
+	char	 a[256], b[256];
+
+	if (nc->njobs == 0) {
+		snprintf(err, errlen, "%s: no jobs defined (an empty or "
+		    "truncated file?)", nc->path);
+		return (true);
+	}
+	if (strcmp(nc->database, d->cfg->database) != 0) {
+		snprintf(err, errlen, "%s: database changed from %s to %s: "
+		    "restart the daemon to use another database", nc->path,
+		    db_target(d->cfg->database, a, sizeof a),
+		    db_target(nc->database, b, sizeof b));
+		return (true);
+	}
+	return (false);
 }
 
 /*
@@ -142,14 +122,16 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	struct daemon_retired *old;
 	struct job	*oj;
 	char		 err[QSCHED_ERRLEN];
-	bool		 reconnect;
 
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%lld",
 	    (long long)clock_mono_ms() * 1000);
 	log_notice("reloading %s", d->path);
-	if (config_load(d->path, &nc, err, sizeof err) == -1) {
+	if (config_load(d->path, &nc, err, sizeof err) == -1 ||
+	    daemon_reload_refused(d, nc, err, sizeof err)) {
 		log_err("reload failed; the running configuration stays in "
 		    "force: %s", err);
+		config_free(nc);
+		d->reloads_failed++;
 		notify_send("READY=1");
 		d->status[0] = '\0';
 		return;
@@ -174,7 +156,6 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	for (size_t i = 0; i < d->cfg->njobs; i++)
 		if (config_job(nc, d->cfg->jobs[i].name) == NULL)
 			log_info("job=%s: removed", d->cfg->jobs[i].name);
-	reconnect = strcmp(nc->database, d->cfg->database) != 0;
 	old = xcalloc(1, sizeof *old);
 	old->cfg = d->cfg;
 	old->next = d->retired;
@@ -183,15 +164,8 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 	free(d->fires);
 	d->fires = nf;
 	daemon_gc(d);
+	d->reloads_ok++;
 	log_notice("reloaded %s: %zu jobs", d->path, nc->njobs);
-	if (reconnect) {
-		log_notice("the database setting changed: reconnecting");
-		if (d->book != NULL) {
-			PQfinish(d->book);
-			d->book = NULL;
-		}
-		(void)book_connect(d);
-	}
 	if (nc->history_retention_ms <= 0)
 		d->retention_at = 0;
 	else if (d->retention_at == 0)
@@ -203,7 +177,6 @@ daemon_reload(struct daemon *d, int64_t now_ms)
 static void
 daemon_stop(struct daemon *d, int64_t mono)
 {
-	struct daemon_retry *t;
 	struct run	*r;
 	char		 dur[32];
 	int		 n = 0;
@@ -218,12 +191,7 @@ daemon_stop(struct daemon *d, int64_t mono)
 		    "%s for them", daemon_termsig == SIGINT ? "SIGINT" :
 		    "SIGTERM", n, duration_format(d->opts->stop_wait_ms, dur,
 		    sizeof dur));
-		while ((t = d->retries) != NULL) {
-			log_notice("job=%s: retry (attempt %d) dropped: "
-			    "stopping", t->job, t->attempt);
-			d->retries = t->next;
-			dispatch_retry_free(t);
-		}
+		/* Scheduled retries are rows: the next daemon runs them. */
 	}
 	if (!d->stopping || d->cancelled || (daemon_term < 2 &&
 	    mono < d->stop_at))
@@ -317,9 +285,9 @@ daemon_wait(struct daemon *d, int64_t now_ms, int64_t mono,
 		need++;
 	}
 	if (d->book != NULL) {
-		for (struct daemon_retry *t = d->retries; t != NULL;
-		    t = t->next)
-			daemon_deadline(&deadline, t->due);
+		if (!d->stopping)
+			daemon_deadline(&deadline, d->retry_at);
+		daemon_deadline(&deadline, d->beat_at);
 		daemon_deadline(&deadline, d->retention_at);
 	} else
 		daemon_deadline(&deadline, d->reconnect_at);
@@ -395,14 +363,9 @@ daemon_started(struct daemon *d)
 static void
 daemon_free(struct daemon *d)
 {
-	struct daemon_retry *t;
 	struct daemon_retired *old;
 	struct run	*r;
 
-	while ((t = d->retries) != NULL) {
-		d->retries = t->next;
-		dispatch_retry_free(t);
-	}
 	while ((r = d->unrecorded) != NULL) {
 		d->unrecorded = r->next;
 		run_free(r);
@@ -412,8 +375,10 @@ daemon_free(struct daemon *d)
 		config_free(old->cfg);
 		free(old);
 	}
-	if (d->book != NULL)
+	if (d->book != NULL) {
+		history_unregister(d->book);
 		PQfinish(d->book);
+	}
 	if (d->tfd != -1)
 		close(d->tfd);
 	config_free(d->cfg);
@@ -438,6 +403,7 @@ daemon_main(const char *path, struct config *cfg,
 	d.cfg = cfg;
 	d.fake_mono0 = clock_mono_ms();
 	daemon_signals(&waitmask);
+	db_set_limits(DB_BOOK_QUERY_MS, DB_BOOK_CONNECT_S);
 	if (notify_init(err, sizeof err) == -1)
 		log_warn("%s", err);
 	d.tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -479,6 +445,7 @@ daemon_main(const char *path, struct config *cfg,
 			worked |= dispatch_retries(&d, mono);
 		}
 		book_retention(&d, mono);
+		book_heartbeat(&d, mono);
 		if (worked || d.abandon_at == 0)
 			book_abandon(&d, mono);
 		if (daemon_hup) {

@@ -3,9 +3,11 @@
  */
 #include "qsched.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /*
  * TCP keepalives on both ends, so a vanished peer is noticed within
@@ -23,6 +25,23 @@
 	" -c tcp_keepalives_interval=" DB_KEEPALIVE_INTERVAL		\
 	" -c tcp_keepalives_count=" DB_KEEPALIVE_COUNT			\
 	" -c tcp_user_timeout=" DB_USER_TIMEOUT_MS
+
+/*
+ * The parent's bookkeeping must not hang with the server (a frozen host,
+ * a SIGSTOPped postmaster): its queries wait at most db_query_timeout_ms
+ * for an answer.  Then the connection is shut down, so libpq and the
+ * caller see it lost (PQstatus() CONNECTION_BAD) and the outage path
+ * takes over.  0: no limit (the worker, whose plugins bound their own).
+ */
+static int64_t	db_query_timeout_ms;
+static const char *db_connect_timeout_s = "10";
+
+void
+db_set_limits(int64_t query_timeout_ms, const char *connect_timeout_s)
+{
+	db_query_timeout_ms = query_timeout_ms;
+	db_connect_timeout_s = connect_timeout_s;
+}
 
 /* The options the conninfo (or PGOPTIONS) gives, which ours must extend,
  * not replace: malloc()ed, "" when none. */
@@ -60,7 +79,7 @@ db_connect(const char *conninfo, const char *appname, const char *options,
 	    "keepalives_idle", "keepalives_interval", "keepalives_count",
 	    "tcp_user_timeout", "dbname", "application_name", "options",
 	    NULL };
-	const char	*vals[10] = { "10", "1", DB_KEEPALIVE_IDLE,
+	const char	*vals[10] = { db_connect_timeout_s, "1", DB_KEEPALIVE_IDLE,
 	    DB_KEEPALIVE_INTERVAL, DB_KEEPALIVE_COUNT, DB_USER_TIMEOUT_MS,
 	    conninfo, appname, NULL, NULL };
 	PGconn		*conn;
@@ -172,13 +191,55 @@ db_error(const PGresult *res, const PGconn *conn, char *buf, size_t len)
 	return (buf);
 }
 
+static PGresult *
+db_wait(PGconn *conn, char *err, size_t errlen)
+{
+	struct pollfd	 pfd;
+	PGresult	*res, *last = NULL;
+	int64_t		 until = clock_mono_ms() + db_query_timeout_ms, left;
+
+	while (PQisBusy(conn)) {
+		left = until - clock_mono_ms();
+		pfd.fd = PQsocket(conn);
+		pfd.events = POLLIN;
+		if (left <= 0 || (poll(&pfd, 1, (int)left) == 0 &&
+		    clock_mono_ms() >= until)) {
+			/* No answer: treat the connection as lost. */
+			(void)shutdown(PQsocket(conn), SHUT_RDWR);
+			(void)PQconsumeInput(conn);
+			snprintf(err, errlen, "08006: no answer from the server "
+			    "within %lld ms", (long long)db_query_timeout_ms);
+			while ((res = PQgetResult(conn)) != NULL)
+				PQclear(res);
+			return (NULL);
+		}
+		if (PQconsumeInput(conn) == 0)
+			break;
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (last == NULL)
+		db_error(NULL, conn, err, errlen);
+	return (last);
+}
+
 PGresult *
 db_query(PGconn *conn, const char *sql, int nparams,
     const char *const *params, char *err, size_t errlen)
 {
 	PGresult	*res;
 
-	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (db_query_timeout_ms <= 0)
+		res = PQexecParams(conn, sql, nparams, NULL, params, NULL,
+		    NULL, 0);
+	else if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL,
+	    NULL, 0)) {
+		db_error(NULL, conn, err, errlen);
+		return (NULL);
+	} else if ((res = db_wait(conn, err, errlen)) == NULL)
+		return (NULL);
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 	case PGRES_TUPLES_OK:
@@ -196,8 +257,15 @@ db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
 	PGresult	*res;
 	int		 rc = 0;
 
-	/* PQexec, not PQexecParams: SQL may hold several statements. */
-	res = PQexec(conn, sql);
+	/* Simple protocol, not PQexecParams: SQL may hold several
+	 * statements. */
+	if (db_query_timeout_ms <= 0)
+		res = PQexec(conn, sql);
+	else if (!PQsendQuery(conn, sql)) {
+		db_error(NULL, conn, err, errlen);
+		return (-1);
+	} else if ((res = db_wait(conn, err, errlen)) == NULL)
+		return (-1);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(res, conn, err, errlen);

@@ -2,7 +2,7 @@
  * dispatch.c - the daemon's fires become runs: claim and start them,
  * reap their workers, record them, retry them, catch up missed ones.
  */
-#include "qsched.h"
+#include "daemon.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +10,15 @@
 #include <unistd.h>
 
 /*
- * Claim and start one fire.  0 when it is done with (started, claimed
- * elsewhere, recorded blocked or failed); -1 when it could not be claimed
- * (the database is away, or the claim failed: logged).
+ * Claim and start one fire, or a claimed retry (ID its row).  0 when it is
+ * done with (started, claimed elsewhere, recorded blocked or failed); -1
+ * when it could not be claimed (the database is away, or the claim
+ * failed: logged).
  */
 static int
 dispatch_start(struct daemon *d, struct job *job, enum trigger trigger,
-    time_t when, int attempt)
+    time_t when, int attempt, int64_t id)
 {
-	struct flags	 flags;
 	struct run	*r;
 	char		 err[QSCHED_ERRLEN], at[64];
 	int		 rc;
@@ -26,16 +26,8 @@ dispatch_start(struct daemon *d, struct job *job, enum trigger trigger,
 	if (d->book == NULL)
 		return (-1);
 	r = run_new(d->cfg, job, trigger, when, attempt, false);
-	/* Flags are read for every run; a bad file fails the run. */
-	if (flags_load(d->cfg->flags_file, &flags, err, sizeof err) == -1) {
-		r->message = xstrdup(err);
-		r->status = RUN_FAILED;
-		rc = history_insert(d->book, r, RUN_FAILED, err, sizeof err);
-		if (rc == 0 && r->id != 0)
-			log_run(QSCHED_LOG_ERR, job->name, r->id, "failed: %s",
-			    r->message);
-	} else if ((rc = run_begin(r, d->book, &flags, err, sizeof err)) ==
-	    1) {
+	r->id = id;
+	if ((rc = run_start(r, d->book, err, sizeof err)) == 1) {
 		r->next = d->runs;
 		d->runs = r;
 		return (0);
@@ -54,52 +46,25 @@ dispatch_start(struct daemon *d, struct job *job, enum trigger trigger,
 	return (0);
 }
 
-static void
-dispatch_retry_add(struct daemon *d, const struct run *r)
-{
-	struct daemon_retry *t = xcalloc(1, sizeof *t);
-	int64_t		 delay = run_retry_delay_ms(r->job, r->attempt);
-	char		 dur[32];
-
-	t->job = xstrdup(r->job->name);
-	t->scheduled_for = r->scheduled_for;
-	t->attempt = r->attempt + 1;
-	t->due = clock_mono_ms() + delay;
-	t->next = d->retries;
-	d->retries = t;
-	log_run(QSCHED_LOG_NOTICE, r->job->name, r->id, "retrying in %s "
-	    "(attempt %d of %d)", duration_format(delay, dur, sizeof dur),
-	    t->attempt, r->job->retries + 1);
-}
-
-void
-dispatch_retry_free(struct daemon_retry *t)
-{
-	free(t->job);
-	free(t);
-}
-
-/* A run's worker is gone: record it, maybe retry it. */
+/* A run's worker is gone: record it, maybe schedule its retry. */
 static void
 dispatch_end(struct daemon *d, struct run *r)
 {
 	char	 err[QSCHED_ERRLEN];
-	bool	 held = false;
 
-	if (run_end(r, d->book, err, sizeof err) == -1) {
-		if (d->book == NULL || book_lost(d, err))
-			held = true;
-		else
-			log_run(QSCHED_LOG_ERR, r->job->name, r->id, "%s", err);
+	if (d->book == NULL || run_finish(r, d->book, !d->stopping, "daemon",
+	    err, sizeof err) == -1) {
+		if (d->book == NULL || book_lost(d, err)) {
+			/* Recorded, and its retry scheduled, once back. */
+			r->next = d->unrecorded;
+			d->unrecorded = r;
+			return;
+		}
+		log_run(QSCHED_LOG_ERR, r->job->name, r->id, "%s", err);
 	}
-	if (!d->stopping && r->status == RUN_FAILED && r->retryable &&
-	    r->attempt <= r->job->retries)
-		dispatch_retry_add(d, r);
-	if (held) {
-		r->next = d->unrecorded;
-		d->unrecorded = r;
-	} else
-		run_free(r);
+	if (r->retry_id != 0)
+		daemon_retry_due(d, clock_mono_ms() + r->retry_delay_ms);
+	run_free(r);
 }
 
 bool
@@ -113,15 +78,8 @@ dispatch_reap(struct daemon *d)
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
 		for (r = d->runs; r != NULL && r->pid != pid; r = r->next)
 			;
-		if (r == NULL)
-			continue;
-		/* Whatever it wrote before exiting is in the pipe. */
-		run_read(r, d->book);
-		if (r->fd != -1) {
-			close(r->fd);
-			r->fd = -1;
-		}
-		run_reaped(r, wstatus);
+		if (r != NULL)
+			run_drain(r, d->book, wstatus);
 	}
 	for (rp = &d->runs; (r = *rp) != NULL;) {
 		if (r->pid != 0) {
@@ -161,7 +119,7 @@ dispatch_fires(struct daemon *d, int64_t now_ms)
 				    sizeof a), daemon_when(job, when, b,
 				    sizeof b));
 			if (dispatch_start(d, job, TRIGGER_SCHEDULE, when,
-			    1) == -1) {
+			    1, 0) == -1) {
 				fire_missed(f, job, when);
 				d->missed++;
 			}
@@ -200,7 +158,7 @@ dispatch_catchups(struct daemon *d)
 		/* Claimed only if no run of that fire is recorded. */
 		log_debug("job=%s: catching up the fire of %s if it did not "
 		    "run", job->name, daemon_when(job, when, at, sizeof at));
-		if (dispatch_start(d, job, TRIGGER_CATCHUP, when, 1) == -1 &&
+		if (dispatch_start(d, job, TRIGGER_CATCHUP, when, 1, 0) == -1 &&
 		    d->book == NULL)
 			d->fires[i].catchup = when;	/* after reconnecting */
 		fired = true;
@@ -208,32 +166,53 @@ dispatch_catchups(struct daemon *d)
 	return (fired);
 }
 
+/*
+ * Retries are rows (run.c): any daemon runs a due one once, whoever
+ * scheduled it, so a daemon that died while waiting loses nothing.  Looked
+ * for at every heartbeat and when one this daemon knows of is due.
+ */
 bool
 dispatch_retries(struct daemon *d, int64_t mono)
 {
-	struct daemon_retry **tp = &d->retries, *t;
+	PGresult	*res;
 	struct job	*job;
+	char		 err[QSCHED_ERRLEN];
 	bool		 fired = false;
+	int64_t		 id, due_in;
+	int		 got;
 
-	while ((t = *tp) != NULL && d->book != NULL) {
-		if (t->due > mono) {
-			tp = &t->next;
-			continue;
-		}
-		*tp = t->next;
-		job = config_job(d->cfg, t->job);
-		if (job == NULL || !job->enabled)
-			log_notice("job=%s: retry dropped: the job is %s since "
-			    "the reload", t->job, job == NULL ? "gone" :
-			    "disabled");
-		else if (dispatch_start(d, job, TRIGGER_RETRY, t->scheduled_for,
-		    t->attempt) == -1 && d->book == NULL) {
-			t->next = *tp;	/* again once reconnected */
-			*tp = t;
+	if (d->book == NULL || d->retry_at == 0 || mono < d->retry_at)
+		return (false);
+	d->retry_at = 0;
+	if ((res = history_due_retries(d->book, d->cfg, err,
+	    sizeof err)) == NULL) {
+		if (!book_lost(d, err))
+			log_err("%s", err);
+		return (false);
+	}
+	for (int i = 0; i < PQntuples(res) && d->book != NULL; i++) {
+		due_in = atoll(PQgetvalue(res, i, 4));
+		if (due_in > 0) {
+			daemon_retry_due(d, mono + due_in);
 			break;
 		}
-		dispatch_retry_free(t);
+		id = atoll(PQgetvalue(res, i, 0));
+		job = config_job(d->cfg, PQgetvalue(res, i, 1));
+		if (job == NULL || !job->enabled)
+			continue;	/* left for a qsched that runs it */
+		if ((got = history_claim_retry(d->book, id, err,
+		    sizeof err)) == -1) {
+			if (!book_lost(d, err))
+				log_err("job=%s: %s", job->name, err);
+			break;
+		}
+		if (got == 0)
+			continue;	/* another qsched took it */
+		(void)dispatch_start(d, job, TRIGGER_RETRY,
+		    (time_t)atoll(PQgetvalue(res, i, 2)),
+		    atoi(PQgetvalue(res, i, 3)), id);
 		fired = true;
 	}
+	PQclear(res);
 	return (fired);
 }

@@ -15,8 +15,10 @@ core_libqsched_core_la_SOURCES = \
 	core/flags.c \
 	core/config_parse.h \
 	core/config.c \
+	core/config_parse.c \
 	core/config_read.c \
 	core/config_jobs.c \
+	core/config_bind.c \
 	core/host.c \
 	core/db.c \
 	core/schema.c \
@@ -25,6 +27,7 @@ core_libqsched_core_la_SOURCES = \
 	core/history.c \
 	core/worker.c \
 	core/run.c \
+	core/run_names.c \
 	core/progress.c \
 	core/format.c \
 	core/fire.c \
@@ -32,7 +35,10 @@ core_libqsched_core_la_SOURCES = \
 	core/retention.c \
 	core/book.c \
 	core/dispatch.c \
-	core/daemon.c
+	core/daemon.c \
+	core/daemon_state.c \
+	core/daemon.h \
+	core/signals.c
 nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS)
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS)

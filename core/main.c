@@ -24,6 +24,7 @@ static const struct {
 	{ "check", cmd_check },
 	{ "flags", cmd_flags },
 	{ "plugins", cmd_plugins },
+	{ "init", cmd_init },
 };
 
 static void
@@ -45,6 +46,7 @@ main_usage(FILE *out)
 	    "  check          validate config, plugins, options, flags, database\n"
 	    "  flags          effective feature flags\n"
 	    "  plugins        installed plugins and their options\n"
+	    "  init           create or upgrade the qsched schema\n"
 	    "options:\n"
 	    "  -c FILE        jobs.conf (default $QSCHED_CONFIG, else %s)\n"
 	    "  -v, -q         more or less logging\n"

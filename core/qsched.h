@@ -98,7 +98,8 @@ struct cron {
 int	 cron_parse(const char *text, struct cron *c, char *err,
 	    size_t errlen);
 /* The first fire strictly after AFTER, in ZONE, DST rules applied.
- * Returns -1 when there is none (@manual, or none in the search horizon). */
+ * Returns -1 when there is none: @manual, or none before the year 10000
+ * (cron_parse refuses a schedule that never fires). */
 int	 cron_next(const struct cron *c, const char *zone, time_t after,
 	    time_t *next);
 
@@ -181,15 +182,32 @@ extern volatile sig_atomic_t host_cancelled;
 char	*host_metrics_json(const struct qsched_run *);
 void	 host_run_free(struct qsched_run *);
 
-/* flags.c - flags.ini, design section 3.5. */
-#define FLAG_COUNT	4
-extern const char *const flag_names[FLAG_COUNT];
-struct flags {
-	bool		 value[FLAG_COUNT];
-	int		 line[FLAG_COUNT];	/* 0: default */
+/* flags.c - flags.ini, checked against declared flags, design 3.5. */
+#define FLAGS_MAX	64
+struct config;
+struct flag_decl {
+	char		*section;
+	char		*name;
+	bool		 default_value;
+	char		*help;
+	char		*declared_by;	/* "plugin x, plugin y", "jobs.conf:12" */
 };
-/* PATH NULL or "": defaults.  err: "FILE:LINE: unknown flag 'x'". */
-int	 flags_load(const char *path, struct flags *f, char *err,
+/* The flags of one run: values of the declarations of CFG. */
+struct flags {
+	const struct config *cfg;
+	size_t		 n;		/* cfg->nflags */
+	bool		 value[FLAGS_MAX];
+	int		 line[FLAGS_MAX];	/* 0: default */
+};
+struct flag_decl *flags_find_decl(const struct config *, const char *name);
+/* Add a declaration (the caller checked it is new).  0, or -1 (err). */
+int	 flags_declare(struct config *, const char *section, const char *name,
+	    bool default_value, const char *help, const char *declared_by,
+	    char *err, size_t errlen);
+void	 flags_defaults(const struct config *, struct flags *f);
+/* CFG's flags_file, NULL or "": defaults.  err: "FILE:LINE: unknown flag
+ * 'x' ...".  Either the whole file is valid or *f is left untouched. */
+int	 flags_load(const struct config *cfg, struct flags *f, char *err,
 	    size_t errlen);
 int	 flags_get(const struct flags *f, const char *name);	/* 1, 0, -1 */
 /* {"use_new_queues":true,...}; malloc()ed. */
@@ -219,8 +237,16 @@ struct job {
 	bool		 enabled;
 	int64_t		 lock_timeout_ms;	/* 0: server default */
 	int64_t		 statement_timeout_ms;	/* 0: server default */
-	struct option_value *options;	/* one per entry of the plugin's table */
+	int		 plugin_line;
+	struct raw_option *raw;		/* options { } as written */
+	size_t		 nraw;
+	struct option_value *options;	/* bound: one per entry of the table */
 	size_t		 noptions;
+};
+struct raw_option {
+	char		*key;
+	char		*value;
+	int		 line;
 };
 struct config {
 	char		*path;
@@ -231,15 +257,31 @@ struct config {
 	int64_t		 history_retention_ms;
 	struct job	*jobs;
 	size_t		 njobs;
+	struct flag_decl *flags;	/* jobs.conf's, then the plugins' */
+	size_t		 nflags;
+	bool		 bound;		/* config_bind() done */
 };
 /*
- * Parse PATH, load the plugins its jobs name and check every job's options
- * against its plugin's table.  err: "PATH:LINE: message".
+ * Parse PATH: globals, jobs, options { } as written, depends_on, flag
+ * declarations.  No plugin is loaded.  err: "PATH:LINE: message".
  */
+int	 config_load_file(const char *path, struct config **out, char *err,
+	    size_t errlen);
+/* config_load_file(), then config_bind(). */
 int	 config_load(const char *path, struct config **out, char *err,
 	    size_t errlen);
+/* config_bind.c: load every job's plugin, check its options against the
+ * plugin's table and validate(), add the flags plugins declare.  err:
+ * "PATH:LINE: message". */
+int	 config_bind(struct config *, char *err, size_t errlen);
+/* Parse TEXT into V, then the plugin's validate().  err: "name: ...". */
+int	 config_option_set(struct job *job, struct option_value *v,
+	    const char *text, char *err, size_t errlen);
 void	 config_free(struct config *);
 struct job	*config_job(const struct config *, const char *name);
+/* The job names as a PostgreSQL text[] literal, in file order ("{}" for
+ * no config); malloc()ed. */
+char	*config_job_names(const struct config *);
 /* --set KEY=VALUE for one run.  err: "--set KEY: message". */
 int	 config_set_option(struct job *job, const char *assignment, char *err,
 	    size_t errlen);
@@ -266,6 +308,11 @@ char	*db_error(const PGresult *res, const PGconn *conn, char *buf,
 PGresult *db_query(PGconn *conn, const char *sql, int nparams,
 	    const char *const *params, char *err, size_t errlen);
 int	 db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+/* Bounds for the parent's bookkeeping: db_query()/db_exec() wait at most
+ * QUERY_MS for an answer (0: no limit), connections CONNECT_S seconds. */
+#define DB_BOOK_QUERY_MS	10000
+#define DB_BOOK_CONNECT_S	"5"
+void	 db_set_limits(int64_t query_ms, const char *connect_s);
 
 /* schema.c - the qsched schema, created and upgraded from sql/core. */
 struct schema_file {
@@ -276,6 +323,8 @@ struct schema_file {
 extern const struct schema_file schema_files[];	/* core-sql.c, built */
 extern const size_t schema_nfiles;
 int	 schema_ensure(PGconn *conn, char *err, size_t errlen);
+/* The applied version, 0 when there is no qsched schema, -1 on error. */
+int	 schema_version(PGconn *conn, char *err, size_t errlen);
 
 /* lock.c - every advisory lock qsched takes: classes, keys, holders. */
 #define LOCK_CLASS_JOB		"job"		/* a job's lock, by lock name */
@@ -296,6 +345,9 @@ void	 lock_appname(const char *job, int64_t run_id, int n, char *app,
 	    size_t len);
 
 /* run.c - one attempt of one job, seen from the parent. */
+/* A run's worker and backend pids and progress reach qsched.runs (and so
+ * qsched status) a second after it starts, then at most once a second. */
+#define RUN_SAVE_AFTER_MS	1000
 enum trigger {
 	TRIGGER_SCHEDULE,
 	TRIGGER_MANUAL,
@@ -312,6 +364,7 @@ enum run_status {
 	RUN_BLOCKED,
 	RUN_CANCELLED,
 	RUN_ABANDONED,
+	RUN_RETRY_SCHEDULED,	/* a retry not yet run (history only) */
 };
 struct run {
 	const struct config *cfg;
@@ -350,11 +403,18 @@ struct run {
 	char		 signal[16];
 	int64_t		 rows;
 	char		*metrics;	/* JSON object text */
+	struct flags	 flags;		/* as read by run_start() */
+	bool		 flags_bad;	/* flags.ini refused: not run */
+	int64_t		 retry_id;	/* the retry_scheduled row, or 0 */
+	int64_t		 retry_delay_ms;
 
 	struct run	*next;		/* the daemon's list */
 };
+/* run_names.c */
 const char	*run_status_name(enum run_status);
 const char	*run_trigger_name(enum trigger);
+int	 run_status_parse(const char *name);	/* enum run_status, or -1 */
+void	 run_status_list(char *buf, size_t len);	/* "running, ..." */
 struct run	*run_new(const struct config *, struct job *, enum trigger,
 		    time_t scheduled_for, int attempt, bool dry_run);
 void	 run_free(struct run *);
@@ -366,6 +426,21 @@ void	 run_free(struct run *);
  */
 int	 run_begin(struct run *r, PGconn *book, const struct flags *flags,
 	    char *err, size_t errlen);
+/* The one way a run starts, for the daemon and qsched run: read the
+ * flags (a bad file is a failed run, recorded: r->flags_bad), then
+ * run_begin().  Returns as run_begin(). */
+int	 run_start(struct run *r, PGconn *book, char *err, size_t errlen);
+/* flags.ini for this run (once): 0, or -1 with r->flags_bad and the
+ * message set. */
+int	 run_load_flags(struct run *r);
+/* waitpid() said the worker ended: read what it left, then run_reaped(). */
+void	 run_drain(struct run *r, PGconn *book, int wstatus);
+bool	 run_should_retry(const struct run *r);
+/* Record the outcome (run_end); when MAY_RETRY and the failure is
+ * transient with retries left, register this process (KIND "daemon" or
+ * "run") and schedule the retry row: r->retry_id, r->retry_delay_ms. */
+int	 run_finish(struct run *r, PGconn *book, bool may_retry,
+	    const char *kind, char *err, size_t errlen);
 /* The report pipe is readable.  Once r->result_seen the outcome is final
  * and run_end() may record it while the worker is still exiting. */
 void	 run_read(struct run *r, PGconn *book);
@@ -421,6 +496,34 @@ int	 history_deps_met(PGconn *book, const struct job *job, char *missing,
 /* Rows of this host left running by a process that is gone: abandoned.
  * Returns how many, or -1. */
 int	 history_abandon_dead(PGconn *book, char *err, size_t errlen);
+/* Liveness (qsched(8), RELIABILITY): this process's qsched.daemons row,
+ * refreshed every HISTORY_HEARTBEAT_MS; runs of owners silent for longer
+ * than their lease are abandoned by whoever beats next.  KIND: "daemon"
+ * or "run".  *RETRY_IN (may be NULL): ms until the soonest retry of
+ * CFG's jobs is due, -1 when none.  Returns how many runs it abandoned,
+ * or -1. */
+#define HISTORY_HEARTBEAT_MS	30000
+#define HISTORY_LEASE_MS	120000
+int	 history_heartbeat(PGconn *book, const struct config *cfg,
+	    const char *kind, int64_t *retry_in, char *err, size_t errlen);
+void	 history_unregister(PGconn *book);
+bool	 history_is_registered(void);
+/* Durable retries: a retry_scheduled row due in DELAY_MS (*ID, 0 when the
+ * attempt is recorded already), claimed by one qsched (1; 0: taken),
+ * cancelled before it ran.  Due retries of CFG's jobs others may take:
+ * id, job, scheduled_for (epoch), attempt, due in ms; NULL on error. */
+int	 history_schedule_retry(PGconn *book, const struct run *r,
+	    int64_t delay_ms, int64_t *id, char *err, size_t errlen);
+int	 history_claim_retry(PGconn *book, int64_t id, char *err,
+	    size_t errlen);
+int	 history_cancel_retry(PGconn *book, int64_t id, const char *why);
+PGresult *history_due_retries(PGconn *book, const struct config *cfg,
+	    char *err, size_t errlen);
+
+/* signals.c - flag-setting handlers for SIGS; all of them blocked but
+ * inside ppoll(WAITMASK); SIGPIPE ignored. */
+void	 signals_setup(const int *sigs, size_t n, void (*handler)(int),
+	    sigset_t *waitmask);
 
 /* progress.c - the live line on a terminal, periodic log lines otherwise. */
 void	 progress_show(const struct run *r);
@@ -442,15 +545,24 @@ struct cmd_ctx {
 	char		**argv;		/* argv[0] is the command name */
 };
 int	 cmd_run(struct cmd_ctx *);
+int	 cmd_init(struct cmd_ctx *);
 int	 cmd_next(struct cmd_ctx *);
 int	 cmd_history(struct cmd_ctx *);
 int	 cmd_check(struct cmd_ctx *);
 int	 cmd_flags(struct cmd_ctx *);
 int	 cmd_plugins(struct cmd_ctx *);
-/* Shared start-up: load the config (exit status 2 on error) and connect
- * the bookkeeping connection with the schema ensured (3 on error). */
-int	 cmd_load_config(struct cmd_ctx *, struct config **);
-int	 cmd_connect(const struct config *, PGconn **, bool ensure_schema);
+/* Shared start-up: load the config, with its plugins when BIND (exit
+ * status 2 on error), and connect (3 on error, also when a reading
+ * command finds no schema). */
+int	 cmd_load_config(struct cmd_ctx *, struct config **, bool bind);
+enum cmd_schema {
+	CMD_SCHEMA_ENSURE,	/* create or upgrade it, abandon dead runs */
+	CMD_SCHEMA_READ,	/* read-only: it must exist */
+	CMD_SCHEMA_ANY,		/* just connect (qsched check) */
+};
+int	 cmd_connect(const struct config *, PGconn **, enum cmd_schema);
+/* check and daemon refuse a configuration without jobs: exit status 2. */
+int	 cmd_require_jobs(const struct config *);
 /* --format NAME of command CMD: 0, or -1 after saying what is wrong. */
 int	 cmd_format_option(const char *cmd, const char *name, enum format *f);
 /* --since T: a duration back from now ("2h", "7d") or a timestamp
@@ -504,87 +616,16 @@ void	 notify_close(void);
 int	 retention_step(PGconn *book, int64_t retention_ms, char *err,
 	    size_t errlen);
 
-/* daemon.c - the scheduler loop (qsched daemon), with book.c and
- * dispatch.c. */
+/* daemon.c - the scheduler loop (qsched daemon); its parts share the
+ * private daemon.h. */
 struct daemon_opts {
 	int64_t		 stop_wait_ms;	/* SIGTERM: wait this long for runs */
 	int64_t		 fake_start_ms;	/* tests: wall clock starts here... */
 	double		 fake_speed;	/* ...and runs this fast; 0: real */
 };
-struct daemon_retry {
-	char		*job;		/* by name: a reload may replace it */
-	time_t		 scheduled_for;
-	int		 attempt;
-	int64_t		 due;		/* mono ms */
-	struct daemon_retry *next;
-};
-/* A configuration replaced by a reload, kept while its runs go on. */
-struct daemon_retired {
-	struct config	*cfg;
-	struct daemon_retired *next;
-};
-struct daemon {
-	const char	*path;
-	const struct daemon_opts *opts;
-	struct config	*cfg;
-	struct fire	*fires;		/* one per cfg->jobs[i] */
-	struct daemon_retired *retired;
-	struct run	*runs;		/* workers started and not yet ended */
-	struct run	*unrecorded;	/* ended while the database was away */
-	struct daemon_retry *retries;
-	PGconn		*book;		/* NULL while the database is away */
-
-	/* Outage: logged once, then rate-limited (book.c). */
-	bool		 down;
-	int64_t		 down_since;	/* mono ms */
-	int64_t		 reconnect_at;
-	int64_t		 backoff;
-	int64_t		 complain_at;
-	int64_t		 complain_every;
-	int		 attempts;
-	long		 missed;	/* fires missed in this outage */
-
-	int64_t		 retention_at;	/* mono ms; 0: off */
-	int64_t		 retention_done;
-	int64_t		 abandon_at;	/* mono ms; 0: at the next chance */
-	bool		 stopping;
-	bool		 cancelled;
-	int64_t		 stop_at;
-
-	int		 tfd;		/* the next fire, CLOCK_REALTIME */
-	int64_t		 offset;	/* wall - mono ms at the last wake-up */
-	int64_t		 fake_mono0;
-	struct pollfd	*pfd;
-	size_t		 npfd;
-	char		 status[512];	/* the last STATUS= sent */
-};
+struct config;
 /* Run until SIGTERM/SIGINT; takes CFG.  Returns an exit status. */
 int	 daemon_main(const char *config_path, struct config *cfg,
 	    const struct daemon_opts *opts);
-/* Free configurations retired by reloads once no run uses them. */
-void	 daemon_gc(struct daemon *);
-/* T in JOB's zone, for log lines: "2026-03-29 02:00:00 BST". */
-const char *daemon_when(const struct job *job, time_t t, char *buf,
-	    size_t len);
-
-/* book.c - the daemon's bookkeeping connection and database outages. */
-/* Connect, ensure the schema, abandon dead runs, record held outcomes;
- * on failure the outage starts or goes on.  0 or -1. */
-int	 book_connect(struct daemon *);
-void	 book_down(struct daemon *, const char *why);
-/* After a failed query: true (and the outage begins) if the connection
- * is what failed. */
-bool	 book_lost(struct daemon *, const char *why);
-void	 book_input(struct daemon *);	/* the idle socket is readable */
-void	 book_retention(struct daemon *, int64_t mono);
-void	 book_abandon(struct daemon *, int64_t mono);
-
-/* dispatch.c - fires become runs; runs end, are recorded, retried.  The
- * bool functions say whether they started or ended anything. */
-bool	 dispatch_fires(struct daemon *, int64_t now_ms);
-bool	 dispatch_catchups(struct daemon *);
-bool	 dispatch_retries(struct daemon *, int64_t mono);
-bool	 dispatch_reap(struct daemon *);
-void	 dispatch_retry_free(struct daemon_retry *);
 
 #endif /* QSCHED_H */

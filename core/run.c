@@ -14,40 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A run's worker and backend pids and progress reach qsched.runs (and so
- * qsched status) a second after it starts, then at most once a second. */
-#define RUN_SAVE_AFTER_MS	1000
-
-static const char *const run_status_names[] = {
-	[RUN_RUNNING] = "running",
-	[RUN_SUCCEEDED] = "succeeded",
-	[RUN_FAILED] = "failed",
-	[RUN_TIMED_OUT] = "timed_out",
-	[RUN_CRASHED] = "crashed",
-	[RUN_SKIPPED] = "skipped",
-	[RUN_BLOCKED] = "blocked",
-	[RUN_CANCELLED] = "cancelled",
-	[RUN_ABANDONED] = "abandoned",
-};
-
-static const char *const run_trigger_names[] = {
-	[TRIGGER_SCHEDULE] = "schedule",
-	[TRIGGER_MANUAL] = "manual",
-	[TRIGGER_CATCHUP] = "catchup",
-	[TRIGGER_RETRY] = "retry",
-};
-
-const char *
-run_status_name(enum run_status s)
-{
-	return (run_status_names[s]);
-}
-
-const char *
-run_trigger_name(enum trigger t)
-{
-	return (run_trigger_names[t]);
-}
 
 struct run *
 run_new(const struct config *cfg, struct job *job, enum trigger trigger,
@@ -117,6 +83,9 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 	char	 missing[256];
 	int	 met = 1;
 
+	/* A claimed retry has its row, running, and met its dependencies. */
+	if (r->id != 0)
+		goto start;
 	if (r->job->ndepends > 0) {
 		met = history_deps_met(book, r->job, missing, sizeof missing,
 		    err, errlen);
@@ -140,6 +109,7 @@ run_begin(struct run *r, PGconn *book, const struct flags *flags, char *err,
 		    r->message);
 		return (0);
 	}
+start:
 	r->started_mono = clock_mono_ms();
 	if (r->job->timeout_ms > 0)
 		r->term_at = r->started_mono + r->job->timeout_ms;
@@ -242,7 +212,7 @@ run_record(struct run *r, PGconn *book, enum report_type type,
 	case REPORT_RESULT:
 		if (sscanf(s, "%d %d %d %lld %7s", &status, &busy, &retry,
 		    &rows, state) == 5 && status > RUN_RUNNING &&
-		    status <= RUN_ABANDONED) {
+		    status <= RUN_ABANDONED) {	/* not RUN_RETRY_SCHEDULED */
 			r->status = (enum run_status)status;
 			r->lock_busy = busy;
 			r->retryable = retry;
@@ -344,17 +314,17 @@ run_deadline(const struct run *r)
 static void
 run_terminate_backend(struct run *r, PGconn *book)
 {
-	char		 bpid[16], app[80], e[QSCHED_ERRLEN];
+	char		 bpid[16], app[64], e[QSCHED_ERRLEN];
 	const char	*params[2] = { bpid, app };
 	PGresult	*res;
 
 	if (r->backend_pid <= 0 || book == NULL)
 		return;
 	snprintf(bpid, sizeof bpid, "%d", r->backend_pid);
-	snprintf(app, sizeof app, "qsched/%%/%lld", (long long)r->id);
+	lock_appname(r->job->name, r->id, 0, app, sizeof app);
 	res = db_query(book, "SELECT pg_terminate_backend(pid) "
 	    "FROM pg_stat_activity WHERE pid = $1::int "
-	    "AND application_name LIKE $2", 2, params, e, sizeof e);
+	    "AND application_name = $2", 2, params, e, sizeof e);
 	if (res == NULL)
 		log_run(QSCHED_LOG_WARNING, r->job->name, r->id,
 		    "ending backend %d: %s", r->backend_pid, e);
@@ -426,6 +396,92 @@ run_end(struct run *r, PGconn *book, char *err, size_t errlen)
 	    r->message ? r->message : "", r->sqlstate[0] ? " SQLSTATE " : "",
 	    r->sqlstate);
 	return (history_finish(book, r, err, errlen));
+}
+
+int
+run_load_flags(struct run *r)
+{
+	char	 ferr[QSCHED_ERRLEN];
+
+	if (r->flags.cfg != NULL || r->flags_bad)
+		return (r->flags_bad ? -1 : 0);
+	if (flags_load(r->cfg, &r->flags, ferr, sizeof ferr) == -1) {
+		r->flags_bad = true;
+		r->status = RUN_FAILED;
+		free(r->message);
+		r->message = xstrdup(ferr);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+run_start(struct run *r, PGconn *book, char *err, size_t errlen)
+{
+	/* Flags are read for every run: flipping one needs no restart.  A
+	 * bad file fails the run, recorded like any. */
+	if (run_load_flags(r) == -1) {
+		worker_abort(r);
+		if (r->id != 0)
+			return (history_finish(book, r, err, errlen) == -1 ?
+			    -1 : 0);
+		if (history_insert(book, r, RUN_FAILED, err, errlen) == -1)
+			return (-1);
+		if (r->id != 0)
+			log_run(QSCHED_LOG_ERR, r->job->name, r->id, "failed: "
+			    "%s", r->message);
+		return (0);
+	}
+	return (run_begin(r, book, &r->flags, err, errlen));
+}
+
+void
+run_drain(struct run *r, PGconn *book, int wstatus)
+{
+	/* Whatever it wrote before exiting is in the pipe. */
+	run_read(r, book);
+	if (r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	run_reaped(r, wstatus);
+}
+
+bool
+run_should_retry(const struct run *r)
+{
+	return (r->status == RUN_FAILED && r->retryable &&
+	    r->attempt <= r->job->retries);
+}
+
+int
+run_finish(struct run *r, PGconn *book, bool may_retry, const char *kind,
+    char *err, size_t errlen)
+{
+	char	 dur[32];
+
+	if (run_end(r, book, err, errlen) == -1)
+		return (-1);
+	if (!may_retry || !run_should_retry(r))
+		return (0);
+	/*
+	 * The retry is a row before it is a wait, so no process's death
+	 * loses it; the owner registers first, so nobody takes it while
+	 * the owner lives (history_due_retries()).
+	 */
+	r->retry_delay_ms = run_retry_delay_ms(r->job, r->attempt);
+	if (!history_is_registered() && history_heartbeat(book, r->cfg, kind,
+	    NULL, err, errlen) == -1)
+		return (-1);
+	if (history_schedule_retry(book, r, r->retry_delay_ms, &r->retry_id,
+	    err, errlen) == -1)
+		return (-1);
+	if (r->retry_id != 0)
+		log_run(QSCHED_LOG_NOTICE, r->job->name, r->id, "retrying in "
+		    "%s (attempt %d of %d, run %lld)", duration_format(
+		    r->retry_delay_ms, dur, sizeof dur), r->attempt + 1,
+		    r->job->retries + 1, (long long)r->retry_id);
+	return (0);
 }
 
 int64_t

@@ -110,6 +110,18 @@ fail:
 }
 
 int
+schema_version(PGconn *conn, char *err, size_t errlen)
+{
+	char	 e[QSCHED_ERRLEN];
+	int	 v;
+
+	if ((v = schema_current(conn, e, sizeof e)) == -1)
+		snprintf(err, errlen, "reading the qsched schema version: %s",
+		    e);
+	return (v);
+}
+
+int
 schema_ensure(PGconn *conn, char *err, size_t errlen)
 {
 	char	 e[QSCHED_ERRLEN];

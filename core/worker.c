@@ -204,6 +204,8 @@ worker_main(struct run *r, const struct flags *flags, bool waiting)
 	bool		 retryable = false;
 	int		 taken;
 
+	/* The parent's bookkeeping limits are not the plugin's. */
+	db_set_limits(0, DB_BOOK_CONNECT_S);
 	memset(&qr, 0, sizeof qr);
 	qr.run = r;
 	qr.flags = flags;

@@ -24,13 +24,10 @@ static bool
 sql_command(const struct qsched_host *host, struct qsched_run *run,
     const char *command)
 {
-	PGresult	*res = PQexec(host->conn(run), command);
-	bool		 ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PGresult	*res = host->exec(run, command, command, 0, NULL);
 
-	if (!ok)
-		host->fail(run, res, "%s", command);
 	PQclear(res);
-	return (ok);
+	return (res != NULL);
 }
 
 /*
@@ -104,17 +101,10 @@ sql_run(const struct qsched_host *host, struct qsched_run *run)
 	return (QSCHED_OK);
 }
 
-static const struct qsched_plugin sql_plugin = {
-	QSCHED_PLUGIN_HEADER,
+QSCHED_PLUGIN_DEFINE(
 	.name = "sql",
 	.version = PACKAGE_VERSION,
 	.summary = "run one SQL statement or script in a transaction",
 	.options = sql_options,
 	.run = sql_run,
-};
-
-QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
-qsched_plugin_describe(void)
-{
-	return (&sql_plugin);
-}
+)

@@ -13,7 +13,7 @@ conf="$bench/bench.conf"
 cat >"$conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=bench user=postgres"
 plugin_dir = "$build/plugins/.libs"
-flags_file = "$top/flags.ini"
+flags_file = ""
 job "noop" {
 	plugin   = "sql"
 	schedule = "@manual"

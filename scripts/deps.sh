@@ -7,7 +7,8 @@
 #   scripts/deps.sh --list     print the package list
 #
 # The sanitizer build uses GCC's own ASan/UBSan runtimes (libasan8,
-# libubsan1, pulled in by build-essential), so no clang runtime is needed.
+# libubsan1, pulled in by build-essential); clang and its runtimes are for
+# the libFuzzer targets (make fuzz) only.
 set -eu
 
 # The one list.  What each is for:
@@ -20,10 +21,12 @@ set -eu
 #   tzdata                                                 IANA zones (per-job timezone)
 #   systemd                                                systemd-analyze verify of the unit
 #   procps util-linux passwd                               ps/pkill, runuser/setsid, useradd
+#   clang libclang-rt-14-dev                               libFuzzer, ASan/UBSan (make fuzz)
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libpq-dev libconfuse-dev libinih-dev libcriterion-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
-mandoc jq tzdata systemd procps util-linux passwd"
+mandoc jq tzdata systemd procps util-linux passwd
+clang libclang-rt-14-dev"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"
 

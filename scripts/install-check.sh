@@ -47,48 +47,34 @@ for so in "$build"/plugins/.libs/*.so; do
 done
 [ "$missing" -eq 0 ] || exit 1
 
-# A plugin from outside the tree, built the way qsched-plugin(3) says.
-cat >"$dest/myjob.c" <<'C'
-#include <qsched-plugin.h>
-
-static enum qsched_result
-myjob_run(const struct qsched_host *host, struct qsched_run *run)
-{
-	host->message(run, "hello from %s", host->job(run));
-	return (QSCHED_OK);
-}
-
-static const struct qsched_plugin plugin = {
-	QSCHED_PLUGIN_HEADER,
-	.name = "myjob", .version = "1", .summary = "example",
-	.run = myjob_run,
-};
-
-/* Not static, yet hidden by the .pc's -fvisibility=hidden. */
-int	 myjob_helper(void);
-int
-myjob_helper(void)
-{
-	return (1);
-}
-
-QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
-qsched_plugin_describe(void)
-{
-	return (myjob_helper() ? &plugin : 0);
-}
-C
+# A plugin from outside the tree, built the way qsched-plugin(3) says: the
+# page's own EXAMPLES plugin, taken from the installed page (roff's \e is a
+# backslash), so the documented example is the one that must build.
+sed -n '/^\.\\" example-begin/,/^\.\\" example-end/p' \
+    "$root/share/man/man3/qsched-plugin.3" |
+    sed -e '/^\.\\"/d' -e '/^\.EX$/d' -e '/^\.EE$/d' -e 's/\\e/\\/g' \
+    >"$dest/rowcount.c"
+[ -s "$dest/rowcount.c" ] || { echo "install-check: no example in qsched-plugin(3)" >&2; exit 1; }
 # The installed .pc, with its prefix moved to where DESTDIR put it (only
 # ours: --define-variable would move libpq's headers too).
 sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/qsched-plugin.pc" \
     >"$dest/qsched-plugin.pc"
 cflags=$(PKG_CONFIG_PATH="$dest" pkg-config --cflags qsched-plugin)
+mkdir -p "$dest/plugins"
 # shellcheck disable=SC2086
-cc -Wall -Wextra -Werror -fPIC -shared $cflags -o "$dest/myjob.so" \
-    "$dest/myjob.c"
-exports=$(nm -D --defined-only "$dest/myjob.so" | awk '$2 ~ /^[TDB]$/ { print $3 }')
+cc -Wall -Wextra -Werror -fPIC -shared $cflags -o "$dest/plugins/rowcount.so" \
+    "$dest/rowcount.c"
+exports=$(nm -D --defined-only "$dest/plugins/rowcount.so" | awk '$2 ~ /^[TDB]$/ { print $3 }')
 if [ "$exports" != "qsched_plugin_describe" ]; then
 	echo "install-check: the example plugin exports: $exports" >&2
+	exit 1
+fi
+# The installed qsched loads it: descriptor, options, declared flag.
+chmod 755 "$dest/plugins"
+if ! "$root/bin/qsched" plugins -d "$dest/plugins" >"$dest/plugins.out" 2>&1 ||
+    ! grep -q "rowcount" "$dest/plugins.out"; then
+	echo "install-check: the installed qsched does not load the example:" >&2
+	cat "$dest/plugins.out" >&2
 	exit 1
 fi
 echo "install-check: ok ($(find "$dest" -type f | wc -l) files installed; an external plugin builds)"

@@ -12,7 +12,9 @@ EXTRA_DIST += \
 	scripts/bench-daemon-idle.sh \
 	scripts/bench-daemon-lateness.sh \
 	scripts/bench-backfill.sh \
-	scripts/bench-population.sh
+	scripts/bench-population.sh \
+	scripts/bench-cron.sh \
+	scripts/bench-cron.c
 
 
 # Loads the legacy fixture and generated data; installed beside the SQL it

@@ -2,7 +2,7 @@
 # test.sh - the README's test command: build qsched and run every test.
 #
 #   scripts/test.sh            deps, default build + make check, sanitizer
-#                              build + make check, make distcheck
+#                              build + make check, make fuzz, make distcheck
 #   scripts/test.sh --quick    deps, default build + make check only
 #
 # Builds go to _build/default and _build/sanitize (out of tree).  JOBS sets
@@ -147,6 +147,13 @@ if show_sanitizer_reports "_build/sanitize"; then
 	finish 1
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# The libFuzzer targets (tests/fuzz), built with clang under ASan/UBSan:
+# each for 60 s, two at a time; a crash, leak or hang fails the run.
+step "make fuzz: each target for 60 s, two at a time"
+if ! make -C _build/default -s -j"$JOBS" fuzz FUZZ_SECONDS=60 FUZZ_JOBS=2; then
+	finish 1
+fi
 
 step "make distcheck"
 if ! make -C _build/default -j"$JOBS" distcheck; then

@@ -9,7 +9,7 @@ AM_TESTS_ENVIRONMENT = \
 	QSCHED_PLUGIN_BUILDDIR='$(abs_top_builddir)/plugins/.libs'; export QSCHED_PLUGIN_BUILDDIR; \
 	QSCHED_TEST_PLUGINDIR='$(abs_top_builddir)/tests/plugins/.libs'; export QSCHED_TEST_PLUGINDIR; \
 	PG_BINDIR='$(PG_BINDIR)'; export PG_BINDIR;
-EXTRA_DIST += tests/with-pg.sh
+EXTRA_DIST += tests/with-pg.sh tests/README
 
 TEST_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CRITERION_CFLAGS) -I$(top_srcdir)/tests/lib
 UNIT_LIBS = core/libqsched-core.la $(CRITERION_LIBS)
@@ -29,3 +29,7 @@ endif
 
 TESTS += tests/man-lint.sh
 EXTRA_DIST += tests/man-lint.sh
+
+# The files of core/ call each other without cycles.
+TESTS += tests/core-graph.sh
+EXTRA_DIST += tests/core-graph.sh

@@ -533,6 +533,17 @@ out:
 	return (rc);
 }
 
+/* Option values the table's types cannot check, refused at load/--set. */
+static int
+backfill_validate(const struct qsched_host *host, const char *option,
+    const char *value, char *err, size_t errlen)
+{
+	(void)host;
+	if (strcmp(option, "statuses") == 0)
+		return (query_statuses_valid(value, err, errlen));
+	return (0);
+}
+
 static const struct qsched_plugin backfill_plugin = {
 	QSCHED_PLUGIN_HEADER,
 	.name = "legacy_backfill",
@@ -542,6 +553,7 @@ static const struct qsched_plugin backfill_plugin = {
 	.options = backfill_options,
 	.check = backfill_check,
 	.run = backfill_run,
+	.validate = backfill_validate,
 };
 
 QSCHED_PLUGIN_EXPORT const struct qsched_plugin *

@@ -35,6 +35,16 @@ static const struct qsched_option population_options[] = {
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
+/* The flags this plugin reads (flags.ini, section [queue_migration]). */
+static const struct qsched_flag population_flags[] = {
+	{ "queue_migration", "populate_separated_tables", true,
+	    "qsched refreshes the separated queue tables" },
+	{ "queue_migration", "populate_legacy_queue", false,
+	    "qsched also keeps the legacy call_queue rows of each queue type "
+	    "in step (dual write)" },
+	{ NULL, NULL, false, NULL },
+};
+
 /* One query answers every precondition; columns in this order. */
 enum population_need {
 	NEED_SOURCE,		/* user_call_scores */
@@ -235,6 +245,45 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 	return (QSCHED_OK);
 }
 
+/*
+ * work_mem as the server reads it: an integer with an optional unit
+ * (kB, MB, GB, TB; no unit: kB), from 64kB to 2147483647kB, so "lots"
+ * is refused where it is written instead of failing every run.
+ */
+static int
+population_validate(const struct qsched_host *host, const char *option,
+    const char *value, char *err, size_t errlen)
+{
+	static const struct { const char *unit; long long kb; } units[] = {
+		{ "", 1 }, { "kB", 1 }, { "MB", 1024 }, { "GB", 1024 * 1024 },
+		{ "TB", 1024LL * 1024 * 1024 },
+	};
+	char		*end;
+	long long	 n;
+
+	(void)host;
+	if (strcmp(option, "work_mem") != 0)
+		return (0);
+	n = strtoll(value, &end, 10);
+	if (end == value || n < 0) {
+		snprintf(err, errlen, "not a memory size (e.g. 64MB)");
+		return (-1);
+	}
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (n > 2147483647LL / units[i].kb || n * units[i].kb < 64) {
+			snprintf(err, errlen, "outside 64kB-2147483647kB");
+			return (-1);
+		}
+		return (0);
+	}
+	snprintf(err, errlen, "unknown unit \"%s\" (kB, MB, GB, TB)", end);
+	return (-1);
+}
+
 static const struct qsched_plugin population_plugin = {
 	QSCHED_PLUGIN_HEADER,
 	.name = "queue_population",
@@ -244,6 +293,8 @@ static const struct qsched_plugin population_plugin = {
 	.options = population_options,
 	.check = population_check,
 	.run = population_run,
+	.validate = population_validate,
+	.flags = population_flags,
 };
 
 QSCHED_PLUGIN_EXPORT const struct qsched_plugin *

@@ -23,15 +23,6 @@
 
 #include "migrate.h"
 
-static int64_t
-apply_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Backoff before lock retry N (1..): 100 ms doubling, at most 5 s. */
 static void
 apply_backoff(int n)
@@ -222,7 +213,7 @@ apply_transaction(const struct qsched_host *host, struct qsched_run *run,
 		goto fail;
 	}
 	PQclear(res);
-	if (ledger_record(host, run, m, apply_now_ms() - t0) == -1 ||
+	if (ledger_record(host, run, m, host->mono_us() / 1000 - t0) == -1 ||
 	    (o->prisma && prisma_record(host, run, m) == -1) ||
 	    !apply_command(host, run, "COMMIT"))
 		goto fail;
@@ -317,7 +308,7 @@ apply_autocommit(const struct qsched_host *host, struct qsched_run *run,
 	}
 	if (!apply_command(host, run, restore))
 		return (-1);
-	if (ledger_record(host, run, m, apply_now_ms() - t0) == -1 ||
+	if (ledger_record(host, run, m, host->mono_us() / 1000 - t0) == -1 ||
 	    (o->prisma && prisma_record(host, run, m) == -1))
 		return (-1);
 	return (0);
@@ -327,7 +318,7 @@ int
 apply_one(const struct qsched_host *host, struct qsched_run *run,
     const struct migration *m, const struct apply_opts *o)
 {
-	int64_t	 t0 = apply_now_ms();
+	int64_t	 t0 = host->mono_us() / 1000;
 	int	 rc;
 
 	host->log(run, QSCHED_LOG_INFO, "applying %s (%s)", m->file,

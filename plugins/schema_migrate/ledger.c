@@ -19,17 +19,11 @@ ledger_exec(const struct qsched_host *host, struct qsched_run *run,
     PGresult **out)
 {
 	PGresult	*res;
-	ExecStatusType	 st;
 
-	/* PQexec runs several statements; parameters need PQexecParams. */
-	res = n == 0 ? PQexec(host->conn(run), sql) :
-	    PQexecParams(host->conn(run), sql, n, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		host->fail(run, res, "%s", what);
-		PQclear(res);
+	/* Without parameters, several statements may go at once. */
+	if ((res = host->exec(run, what, sql, n, n == 0 ? NULL :
+	    params)) == NULL)
 		return (false);
-	}
 	if (out != NULL)
 		*out = res;
 	else

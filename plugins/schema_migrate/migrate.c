@@ -247,8 +247,7 @@ out:
 	return (rc);
 }
 
-static const struct qsched_plugin migrate_plugin = {
-	QSCHED_PLUGIN_HEADER,
+QSCHED_PLUGIN_DEFINE(
 	.name = "schema_migrate",
 	.version = PACKAGE_VERSION,
 	.summary = "apply numbered SQL migrations once each, with a checksum "
@@ -256,10 +255,4 @@ static const struct qsched_plugin migrate_plugin = {
 	.options = migrate_options,
 	.check = migrate_check,
 	.run = migrate_run,
-};
-
-QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
-qsched_plugin_describe(void)
-{
-	return (&migrate_plugin);
-}
+)

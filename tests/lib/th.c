@@ -839,6 +839,19 @@ static const char th_default_flags[] =
     "fallback_to_legacy        = true\n"
     "populate_legacy_queue     = true\n";
 
+/*
+ * The migration flags, declared in jobs.conf as the shipped file declares
+ * the application's (and with the defaults queue_population declares its
+ * own), so tests of any plugin may read them.
+ */
+static const char th_flag_decls[] =
+    "flag \"use_new_queues\" { section = \"queue_migration\" }\n"
+    "flag \"fallback_to_legacy\" { section = \"queue_migration\" "
+    "default = true }\n"
+    "flag \"populate_separated_tables\" { section = \"queue_migration\" "
+    "default = true }\n"
+    "flag \"populate_legacy_queue\" { section = \"queue_migration\" }\n";
+
 static const char *
 th_conf_in(const char *plugin_dir, const char *jobs)
 {
@@ -854,8 +867,8 @@ th_conf_in(const char *plugin_dir, const char *jobs)
 	    "database   = \"%s\"\n"
 	    "plugin_dir = \"%s\"\n"
 	    "flags_file = \"%s\"\n"
-	    "\n%s\n", th_dbname, th_conninfo, plugin_dir, flags,
-	    jobs == NULL ? "" : jobs);
+	    "%s\n%s\n", th_dbname, th_conninfo, plugin_dir, flags,
+	    th_flag_decls, jobs == NULL ? "" : jobs);
 	return (th_confpath);
 }
 

@@ -50,7 +50,7 @@ du_schema(const char *conf)
 {
 	struct th_out	 o;
 
-	cr_assert_eq(th_qsched(&o, conf, "history", NULL), 0, "%s", o.err);
+	cr_assert_eq(th_qsched(&o, conf, "init", NULL), 0, "%s", o.err);
 	th_out_free(&o);
 }
 

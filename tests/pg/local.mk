@@ -52,3 +52,11 @@ tests_pg_backfill_faults_SOURCES = tests/pg/test_backfill_faults.c \
 	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h
 tests_pg_backfill_faults_CFLAGS = $(TEST_CFLAGS)
 tests_pg_backfill_faults_LDADD = $(PG_TEST_LIBS)
+
+# What qsched(8) RELIABILITY promises: durable retries, liveness, a frozen
+# server, reload refusals, passwords never shown, 64-bit lock keys.
+check_PROGRAMS += tests/pg_reliability
+TESTS += tests/pg_reliability
+tests_pg_reliability_SOURCES = tests/pg/test_reliability.c tests/pg/daemon_util.h
+tests_pg_reliability_CFLAGS = $(TEST_CFLAGS)
+tests_pg_reliability_LDADD = $(PG_TEST_LIBS)

@@ -133,6 +133,8 @@ ParameterizedTest(struct bad_args *b, cli, history_rejects_bad_arguments)
 	struct th_out	 o;
 	int		 rc;
 
+	cr_assert_eq(th_qsched(&o, conf, "init", NULL), 0, "%s", o.err);
+	th_out_free(&o);
 	if (b->a[1][0] != '\0')
 		rc = th_qsched(&o, conf, "history", b->a[0], b->a[1], NULL);
 	else
@@ -182,8 +184,9 @@ Test(cli, check_reports_an_unreachable_database)
 	char		 conf[4096];
 
 	th_writef("bad.conf", "database = \"host=%s port=1 dbname=x\"\n"
-	    "flags_file = \"\"\nplugin_dir = \"%s\"\n", th_tmp,
-	    getenv("QSCHED_TEST_PLUGINDIR"));
+	    "flags_file = \"\"\nplugin_dir = \"%s\"\n"
+	    "job \"j\" { plugin = \"result\" schedule = \"@manual\" }\n",
+	    th_tmp, getenv("QSCHED_TEST_PLUGINDIR"));
 	snprintf(conf, sizeof conf, "%s/bad.conf", th_tmp);
 	cr_assert_eq(th_qsched(&o, conf, "check", NULL), 3, "%s", o.err);
 	th_out_free(&o);

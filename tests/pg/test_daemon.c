@@ -247,14 +247,14 @@ Test(daemon, sighup_keeps_the_old_config_on_error_and_applies_a_good_one)
 	cr_assert(th_wait_until(c, "SELECT count(*) >= 2 FROM qsched.runs "
 	    "WHERE job = 'a'", 10000));
 
-	/* Broken: a bad minute on line 6 (after the harness's 5 lines). */
+	/* Broken: a bad minute on line 10 (after the harness's 9 lines). */
 	th_conf_shipped("job \"a\" { plugin = \"sql\" schedule = "
 	    "\"61 * * * *\"\n"
 	    "  options { statement = \"select 1\" } }\n");
 	th_kill(d, SIGHUP);
 	cr_assert(du_log_has(d, "reload failed", 10000), "%s", du_log(d));
 	log = du_log(d);
-	cr_assert(strstr(log, "jobs.conf:6: ") != NULL, "names file and line: "
+	cr_assert(strstr(log, "jobs.conf:10: ") != NULL, "names file and line: "
 	    "%s", log);
 	free(log);
 	before = th_int(c, "SELECT count(*) FROM qsched.runs WHERE job = 'a'");
@@ -419,7 +419,9 @@ Test(daemon, disabled_and_manual_jobs_are_not_scheduled)
 Test(daemon, retention_deletes_old_rows_in_batches)
 {
 	const char	*conf = th_conf_shipped(
-	    "history_retention = \"30d\"\n");
+	    "history_retention = \"30d\"\n"
+	    "job \"m\" { plugin = \"sql\" schedule = \"@manual\"\n"
+	    "  options { statement = \"select 1\" } }\n");
 	PGconn		*c = th_connect();
 	pid_t		 d;
 	char		*s;
@@ -434,6 +436,9 @@ Test(daemon, retention_deletes_old_rows_in_batches)
 	    "host, pid, qsched_version, started_at) VALUES "
 	    "('stuck', 'sql', 'manual', 'running', 'elsewhere', 1, 'x', "
 	    "now() - interval '40 days')");
+	/* Its owner is alive on another host: the row is not abandoned. */
+	th_exec(c, "INSERT INTO qsched.daemons (host, pid, kind, lease_ms, "
+	    "qsched_version) VALUES ('elsewhere', 1, 'daemon', 3600000, 'x')");
 	th_exec(c, "INSERT INTO qsched.runs (job, plugin, trigger, status, "
 	    "host, pid, qsched_version, started_at, finished_at) "
 	    "SELECT 'new', 'sql', 'manual', 'succeeded', 'h', 1, 'x', "

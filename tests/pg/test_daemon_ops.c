@@ -431,7 +431,7 @@ Test(ops, status_shows_progress_and_lock_holders)
 	cr_assert_eq(th_qsched(&o, conf, "status", "--format", "csv", NULL),
 	    0);
 	cr_assert(starts(o.out, "run,job,trigger,attempt,host,pid,started,"
-	    "elapsed,progress,pct,backend,lock,lock_holder\r\n"), "%s",
+	    "elapsed,progress,pct,state,backend,lock,lock_holder\r\n"), "%s",
 	    o.out);
 	th_out_free(&o);
 	cr_assert_eq(th_wait(slow, 30000), 0);

@@ -28,20 +28,28 @@ schema_ready(const char *conf)
 {
 	struct th_out	 o;
 
-	cr_assert_eq(th_qsched(&o, conf, "history", NULL), 0, "%s", o.err);
+	cr_assert_eq(th_qsched(&o, conf, "init", NULL), 0, "%s", o.err);
 	th_out_free(&o);
 }
 
-/* Whether no backend holds the job lock NAME now: no granted advisory
- * lock on the key a run of that lock recorded (qsched.runs.lock_key). */
+/*
+ * Whether no backend holds the job lock NAME within MS: no granted
+ * advisory lock on the key a run of that lock recorded
+ * (qsched.runs.lock_key).  A backend that is ending leaves
+ * pg_stat_activity a moment before it releases its locks.
+ */
 static bool
-lock_free(PGconn *c, const char *name)
+lock_free_within(PGconn *c, const char *name, int ms)
 {
-	return (th_int(c, "SELECT count(*) FROM pg_locks l WHERE l.locktype "
-	    "= 'advisory' AND l.granted AND l.objsubid = 1 AND "
-	    "((l.classid::bigint << 32) | l.objid::bigint) IN (SELECT "
-	    "lock_key FROM qsched.runs WHERE lock_name = '%s')", name) == 0);
+	char	 sql[512];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) = 0 FROM pg_locks l "
+	    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+	    "AND ((l.classid::bigint << 32) | l.objid::bigint) IN (SELECT "
+	    "lock_key FROM qsched.runs WHERE lock_name = '%s')", name);
+	return (th_wait_until(c, sql, ms));
 }
+#define lock_free(c, name)	lock_free_within((c), (name), 0)
 
 Test(faults, concurrent_runs_one_runs_the_other_exits_4_naming_holder)
 {
@@ -110,11 +118,8 @@ Test(faults, kill_9_of_the_worker_frees_the_lock_and_records_crashed)
 	    "reports the failure");
 	/* Its backend was terminated when the outcome was recorded; it
 	 * takes the lock with it as it exits. */
-	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_locks l "
-	    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND "
-	    "((l.classid::bigint << 32) | l.objid::bigint) IN (SELECT "
-	    "lock_key FROM qsched.runs WHERE lock_name = 'slow')", 2000),
-	    "the lock is free at once");
+	cr_assert(lock_free_within(c, "slow", 2000), "the lock is free at "
+	    "once");
 	s = th_value(c, "SELECT status || ' ' || signal FROM qsched.runs");
 	cr_assert_str_eq(s, "crashed SIGKILL");
 	free(s);
@@ -147,7 +152,7 @@ Test(faults, kill_9_of_qsched_leaves_a_row_the_next_start_abandons)
 	    "WHERE datname = current_database() AND application_name "
 	    "LIKE 'qsched/slow/%'", 5000),
 	    "the dead worker's backend ends and releases the lock");
-	cr_assert(lock_free(c, "slow"));
+	cr_assert(lock_free_within(c, "slow", 2000));
 	s = th_value(c, "SELECT status FROM qsched.runs");
 	cr_assert_str_eq(s, "running", "nobody has looked yet");
 	free(s);

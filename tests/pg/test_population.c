@@ -783,24 +783,27 @@ ParameterizedTest(struct bad_option *bo, population,
 	th_out_free(&o);
 }
 
-/* work_mem is the server's to parse: the check asks it before the run. */
-Test(population, bad_work_mem_fails_the_check)
+/* A work_mem the server would refuse is refused where it is written:
+ * exit 2 naming the line, and nothing runs or is recorded. */
+Test(population, bad_work_mem_is_refused_at_load)
 {
 	const char	*conf;
-	PGconn		*c;
-	char		*s;
+	struct th_out	 o;
 
 	conf = th_conf_shipped("job \"" PF_UNSIGNED "\" {\n"
 	    "  plugin = \"queue_population\"\n"
 	    "  schedule = \"@manual\"\n"
 	    "  options { queue = \"unsigned_users\" work_mem = \"lots\" }\n"
 	    "}\n");
-	c = th_connect();
-	pf_refresh(conf, PF_UNSIGNED, -1, false, 1);
-	s = th_value(c, "SELECT sqlstate || ' ' || message FROM qsched.runs");
-	cr_assert(strncmp(s, "22023 work_mem \"lots\": ", 23) == 0, "%s", s);
-	free(s);
-	PQfinish(c);
+	cr_assert_eq(th_qsched(&o, conf, "run", PF_UNSIGNED, NULL), 2, "%s",
+	    o.err);
+	cr_assert(strstr(o.err, "jobs.conf:13: job \"" PF_UNSIGNED "\": "
+	    "options: work_mem: \"lots\": not a memory size") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	cr_assert_eq(th_qsched(&o, conf, "run", PF_UNSIGNED, "--set",
+	    "work_mem=64MB", NULL), 2, "the file is still refused");
+	th_out_free(&o);
 }
 
 /*

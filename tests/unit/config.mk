@@ -18,10 +18,10 @@ tests_unit_flags_SOURCES = tests/unit/test_flags.c $(CONFIG_TEST_UTIL)
 tests_unit_flags_CFLAGS = $(TEST_CFLAGS)
 tests_unit_flags_LDADD = $(UNIT_LIBS)
 
-check_PROGRAMS += tests/unit_loader
-tests_unit_loader_SOURCES = tests/unit/test_loader.c $(CONFIG_TEST_UTIL)
-tests_unit_loader_CFLAGS = $(TEST_CFLAGS)
-tests_unit_loader_LDADD = $(UNIT_LIBS)
+check_PROGRAMS += tests/unit_plugin
+tests_unit_plugin_SOURCES = tests/unit/test_plugin.c $(CONFIG_TEST_UTIL)
+tests_unit_plugin_CFLAGS = $(TEST_CFLAGS)
+tests_unit_plugin_LDADD = $(UNIT_LIBS)
 
 check_PROGRAMS += tests/unit_config
 tests_unit_config_SOURCES = tests/unit/test_config.c $(CONFIG_TEST_UTIL)
@@ -29,7 +29,7 @@ tests_unit_config_CFLAGS = $(TEST_CFLAGS)
 tests_unit_config_LDADD = $(UNIT_LIBS)
 
 TESTS += tests/unit_duration tests/unit_options tests/unit_flags \
-	tests/unit_loader tests/unit_config
+	tests/unit_plugin tests/unit_config
 
 EXTRA_DIST += tests/data/conf tests/data/flags
 

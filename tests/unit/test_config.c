@@ -269,10 +269,46 @@ Test(config, nul_byte)
 	cr_assert_not_null(f = fopen(path, "w"));
 	cr_assert_eq(fwrite("database = \"x\"\n\0\n", 1, 17, f), 17);
 	cr_assert_eq(fclose(f), 0);
-	xasprintf(&want, "%s: contains a NUL byte", path);
+	xasprintf(&want, "%s:2: contains a NUL byte", path);
 	cr_assert_eq(config_load(path, &c, err, sizeof err), -1);
 	cr_assert_str_eq(err, want);
 	free(want);
+	free(path);
+	tu_expect_no_leaks();
+}
+
+/* Values that would fail every run are refused where they are read. */
+Test(config, server_timeouts_above_the_servers_limit)
+{
+	struct config	*c = NULL;
+	char		 err[QSCHED_ERRLEN], *path, *want;
+
+	xasprintf(&path, "%s/big.conf", workdir);
+	cr_assert_eq(tu_write(path, "job \"j\" {\n  plugin = \"x\"\n"
+	    "  schedule = \"@manual\"\n  statement_timeout = \"30d\"\n}\n"),
+	    0);
+	xasprintf(&want, "%s:4: job \"j\": statement_timeout: 30d is above "
+	    "the maximum 24d20h31m23s647ms (the server's limit for its "
+	    "timeouts)", path);
+	cr_assert_eq(config_load_file(path, &c, err, sizeof err), -1);
+	cr_assert_str_eq(err, want);
+	free(want);
+	free(path);
+	tu_expect_no_leaks();
+}
+
+Test(config, database_that_libpq_cannot_read_is_named_without_it)
+{
+	struct config	*c = NULL;
+	char		 err[QSCHED_ERRLEN], *path;
+
+	xasprintf(&path, "%s/db.conf", workdir);
+	cr_assert_eq(tu_write(path, "database = \"host=h password=S3cr3t "
+	    "bogus\"\n"), 0);
+	cr_assert_eq(config_load_file(path, &c, err, sizeof err), -1);
+	cr_assert(strstr(err, ":1: database: not a libpq conninfo") != NULL,
+	    "%s", err);
+	cr_assert(strstr(err, "S3cr3t") == NULL, "%s", err);
 	free(path);
 	tu_expect_no_leaks();
 }

@@ -152,6 +152,30 @@ static const struct next_case next_cases[] = {
 	{ "0 0 31 * *", "UTC", "2026-01-31T00:00:00Z",
 	    { "2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z" } },
 
+	/*
+	 * Rarer than once in ten years (issue 9, finding 8): 29 February on
+	 * a Sunday skips 2100, which is not a leap year; 1 February on a
+	 * Monday.  Both ran out at a ten-year search horizon.
+	 */
+	{ "0 0 29 2 */7", "UTC", "2026-01-01T00:00:00Z",
+	    { "2032-02-29T00:00:00Z", "2060-02-29T00:00:00Z",
+	      "2088-02-29T00:00:00Z", "2128-02-29T00:00:00Z",
+	      "2156-02-29T00:00:00Z", "2184-02-29T00:00:00Z",
+	      "2224-02-29T00:00:00Z", "2252-02-29T00:00:00Z" } },
+	{ "0 0 */31 2 1", "UTC", "2026-03-01T00:00:00Z",
+	    { "2027-02-01T00:00:00Z", "2038-02-01T00:00:00Z",
+	      "2044-02-01T00:00:00Z", "2049-02-01T00:00:00Z",
+	      "2055-02-01T00:00:00Z", "2066-02-01T00:00:00Z" } },
+	/* Both restricted: Sundays of February and the 29th. */
+	{ "30 1 29 feb sun", "Europe/London", "2032-02-20T00:00:00Z",
+	    { "2032-02-22T01:30:00Z", "2032-02-29T01:30:00Z",
+	      "2033-02-06T01:30:00Z" } },
+	{ "30 1 29 feb */7", "Europe/London", "2032-03-01T00:00:00Z",
+	    { "2060-02-29T01:30:00Z", "2088-02-29T01:30:00Z" } },
+	{ "0 0 29 2 */7", "UTC", "9900-01-01T00:00:00Z",
+	    { "9920-02-29T00:00:00Z", "9948-02-29T00:00:00Z",
+	      "9976-02-29T00:00:00Z" } },
+
 	/* Day of month and day of week: OR when both are restricted. */
 	{ "0 0 13 * 5", "UTC", "2026-03-01T00:00:00Z",
 	    { "2026-03-06T00:00:00Z", "2026-03-13T00:00:00Z",
@@ -310,18 +334,75 @@ Test(cron_next, manual_never_fires)
 	cr_expect_eq(n, 12345, "next written for @manual");
 }
 
-Test(cron_next, horizon)
+/*
+ * No horizon short of the 400-year cycle: a schedule that fires at all
+ * fires again, up to the year 9999, where the search stops.
+ */
+Test(cron_next, no_horizon)
 {
 	struct cron	 c;
 	time_t		 n;
 
 	/* Feb 1 on a Monday: 2027, then not until 2038. */
 	c = parse_ok("0 0 */31 2 1");
-	cr_expect_eq(cron_next(&c, "UTC", utc("2026-03-01T00:00:00Z"), &n), 0);
-	cr_expect_eq(n, utc("2027-02-01T00:00:00Z"));
-	cr_expect_eq(cron_next(&c, "UTC", utc("2027-03-01T00:00:00Z"), &n),
-	    -1, "found a fire beyond the ten year horizon");
+	cr_expect_eq(cron_next(&c, "UTC", utc("2027-03-01T00:00:00Z"), &n), 0,
+	    "no fire after 2027-03-01");
+	cr_expect_eq(n, utc("2038-02-01T00:00:00Z"));
+	cr_expect_eq(cron_next(&c, "UTC", utc("9999-01-01T00:00:00Z"), &n), 0);
+	cr_expect_eq(n, utc("9999-02-01T00:00:00Z"));
+	n = 12345;
+	cr_expect_eq(cron_next(&c, "UTC", utc("9999-02-01T00:00:00Z"), &n),
+	    -1, "a fire after 9999-02-01");
+	cr_expect_eq(n, 12345, "next written without a fire");
+	c = parse_ok("0 0 29 2 */7");
+	cr_expect_eq(cron_next(&c, "UTC", utc("9976-02-29T00:00:00Z"), &n),
+	    -1, "a fire after the last Sunday 29 February before 10000");
 	cr_expect_eq(cron_next(&c, "UTC", (time_t)1 << 60, &n), -1);
+}
+
+/*
+ * What cron_parse's never-fires proof rests on: each date of the year,
+ * 29 February too, falls on each weekday somewhere in any 400 years, at
+ * most 40 years apart.  Schedules are built directly for every date and
+ * weekday, as the grammar cannot name each weekday alone with a '*'.
+ */
+Test(cron_next, every_date_every_weekday)
+{
+	struct cron	 c;
+	struct tm	 tm;
+	time_t		 n, from = utc("2090-03-01T00:00:00Z");
+	int		 m, d, w, worst = 0;
+
+	for (m = 1; m <= 12; m++) {
+		for (d = 1; d <= 31; d++) {
+			memset(&tm, 0, sizeof tm);
+			tm.tm_year = 2000 - 1900;	/* a leap year */
+			tm.tm_mon = m - 1;
+			tm.tm_mday = d;
+			if (timegm(&tm) == -1 || tm.tm_mday != d)
+				continue;	/* 30 February and such */
+			for (w = 0; w < 7; w++) {
+				memset(&c, 0, sizeof c);
+				c.seconds = c.minutes = c.hours = 1;
+				c.doms = 1U << d;
+				c.months = (uint16_t)(1U << m);
+				c.dows = (uint8_t)(1U << w);
+				c.dow_star = true;
+				cr_assert_eq(cron_next(&c, "UTC", from, &n), 0,
+				    "%d-%02d on weekday %d: no fire", m, d, w);
+				gmtime_r(&n, &tm);
+				cr_assert(tm.tm_mon == m - 1 &&
+				    tm.tm_mday == d && tm.tm_wday == w,
+				    "%d-%02d on weekday %d: "
+				    "fired on %d-%02d weekday %d", m, d, w,
+				    tm.tm_mon + 1, tm.tm_mday, tm.tm_wday);
+				if (tm.tm_year + 1900 - 2090 > worst)
+					worst = tm.tm_year + 1900 - 2090;
+			}
+		}
+	}
+	/* From 2090 the longest wait crosses 2100: 29 February 2096 to 2136. */
+	cr_expect_leq(worst, 46, "waited %d years", worst);
 }
 
 /*
@@ -585,6 +666,9 @@ static struct bad_case bad_cases[] = {
 	{ "0 0 31 4,6 *", "day-of-month: 31 never occurs in apr,jun" },
 	{ "0 0 30,31 feb *", "day-of-month: none of 30,31 occurs in feb" },
 	{ "0 0 0 31 sep,nov *", "day-of-month: 31 never occurs in sep,nov" },
+	/* A weekday step starting with '*' leaves the day of month alone. */
+	{ "0 0 31 2,4 */7", "day-of-month: 31 never occurs in feb,apr" },
+	{ "0 0 30,31 2 */2,3", "day-of-month: none of 30,31 occurs in feb" },
 };
 
 ParameterizedTestParameters(cron_parse, rejects)
