@@ -6,9 +6,11 @@
  * later run is a sync pass over what the app wrote since.
  *
  * A run: take the plugin's lock; resume the pass the checkpoint describes,
- * or plan a new one (plan.c); copy batch after batch (batch.c), adapting
- * the batch size to batch_time and pacing to max_rate and pause; prove
- * (proof.c); mark the pass done.  qsched-plugins(7) has the operator's
+ * or plan a new one (plan.c); copy batch after batch (batch.c, or
+ * parallel.c on several connections), adapting the batch size to
+ * batch_time, pacing to max_rate and pause, and waiting while the
+ * database is unhealthy (throttle.c); prove (proof.c); mark the pass
+ * done.  qsched-plugins(7) has the operator's
  * view.
  */
 #include <config.h>
