@@ -244,6 +244,7 @@ struct throttle {
 	int64_t		 pauses;
 	int64_t		 by[THROTTLE_NSIGNALS];
 	int64_t		 paused_us;
+	int64_t		 pause_start_us;	/* when the pause began, or 0 */
 	int64_t		 canaries;
 	int64_t		 canary_max_us;
 	int64_t		 archive_ready;
@@ -255,6 +256,9 @@ void	 throttle_init(const struct qsched_host *, struct qsched_run *,
  * transaction. */
 int	 throttle_check(const struct qsched_host *, struct qsched_run *,
 	    struct throttle *, char *why, size_t len, int *sig);
+/* A pause begins (or changes reason): log, count and show it once. */
+void	 throttle_begin(const struct qsched_host *, struct qsched_run *,
+	    struct throttle *, const char *why, int sig);
 /* At most every interval: check, and while unhealthy wait, logging,
  * counting and showing the pause.  0 to go on, -1 failed or cancelled. */
 int	 throttle_wait(const struct qsched_host *, struct qsched_run *,

@@ -660,8 +660,12 @@ parallel_loop(struct pctx *x)
 			    &sig);
 			if (rc == -1) {
 				x->failed = x->stop = true;
-			} else if (rc == 1)
+			} else if (rc == 1) {
+				/* The pause begins now; it shows while the
+				 * batches in flight commit. */
+				throttle_begin(host, x->run, x->th, why, sig);
 				x->draining = true;
+			}
 		}
 		if (x->draining && !parallel_busy(x) && !x->stop) {
 			/* Every batch committed: wait out the pause. */

@@ -237,6 +237,26 @@ throttle_sleep(const struct qsched_host *host, struct qsched_run *run,
 	return (!host->cancelled(run));
 }
 
+void
+throttle_begin(const struct qsched_host *host, struct qsched_run *run,
+    struct throttle *th, const char *why, int sig)
+{
+	if (strcmp(why, th->reason) == 0)
+		return;
+	/* A new pause, or a new reason: once each. */
+	if (th->reason[0] == '\0') {
+		th->pause_start_us = host->mono_us();
+		th->pauses++;
+		th->by[sig]++;
+	} else if (sig != th->signal)
+		th->by[sig]++;
+	host->log(run, QSCHED_LOG_NOTICE, "throttled: %s; pausing", why);
+	host->state(run, "throttled: %s", why);
+	snprintf(th->reason, sizeof th->reason, "%s", why);
+	th->signal = sig;
+	throttle_metrics(host, run, th);
+}
+
 int
 throttle_wait(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th)
@@ -259,24 +279,15 @@ throttle_wait(const struct qsched_host *host, struct qsched_run *run,
 			return (-1);
 		if (rc == 0)
 			break;
-		if (strcmp(why, th->reason) != 0) {
-			/* A new pause, or a new reason: once each. */
-			if (th->reason[0] == '\0' || sig != th->signal) {
-				th->pauses++;
-				th->by[sig]++;
-			}
-			host->log(run, QSCHED_LOG_NOTICE, "throttled: %s; "
-			    "pausing", why);
-			host->state(run, "throttled: %s", why);
-			snprintf(th->reason, sizeof th->reason, "%s", why);
-			th->signal = sig;
-			throttle_metrics(host, run, th);
-		}
+		throttle_begin(host, run, th, why, sig);
 		if (!throttle_sleep(host, run, th->interval_ms))
 			return (-1);
 	}
 	if (th->reason[0] != '\0') {
+		if (th->pause_start_us > 0 && th->pause_start_us < t0)
+			t0 = th->pause_start_us;
 		th->paused_us += host->mono_us() - t0;
+		th->pause_start_us = 0;
 		host->log(run, QSCHED_LOG_NOTICE, "resuming after %" PRId64
 		    " ms throttled (%s)", (host->mono_us() - t0) / 1000,
 		    th->reason);

@@ -406,7 +406,8 @@ Test(backfill_faults, vacuum_on_a_target_pauses_the_backfill,
 	    "unsigned_users_queue; FETCH 1 FROM pin");
 	cr_assert(PQsendQuery(vac, "VACUUM (FREEZE) unsigned_users_queue"));
 	cr_assert(th_wait_until(c, "SELECT count(*) > 0 FROM "
-	    "pg_stat_progress_vacuum WHERE relid = "
+	    "pg_stat_progress_vacuum WHERE datid = (SELECT oid FROM pg_database "
+	    "WHERE datname = current_database()) AND relid = "
 	    "'unsigned_users_queue'::regclass", 10000), "no vacuum");
 	cr_assert(th_wait_until(c, STATE_LIKE("throttled: vacuum on "
 	    "unsigned_users_queue%%"), 30000), "never throttled");
@@ -528,8 +529,8 @@ Test(backfill_faults, parallel_kill_9_mid_run_resumes_every_range_exactly_once,
 	cr_assert(th_wait_until(c, RANGE_BATCHES_SQL " >= 6", 60000),
 	    "no batches committed");
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_activity WHERE "
-	    "application_name LIKE 'qsched/legacy-backfill/%%/%%'"), 3,
-	    "three worker connections");
+	    "datname = current_database() AND application_name LIKE "
+	    "'qsched/legacy-backfill/%%/%%'"), 3, "three worker connections");
 	cr_assert(th_wait_until(c, "SELECT worker_pid IS NOT NULL FROM "
 	    "qsched.runs WHERE job = 'legacy-backfill'", 10000));
 	worker = (pid_t)th_int(c, "SELECT worker_pid FROM qsched.runs WHERE "
@@ -537,7 +538,8 @@ Test(backfill_faults, parallel_kill_9_mid_run_resumes_every_range_exactly_once,
 	cr_assert_eq(kill(worker, SIGKILL), 0);
 	cr_assert_eq(th_wait(qs, 20000), 1);
 	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
-	    "WHERE application_name LIKE 'qsched/legacy-backfill/%%'", 20000));
+	    "WHERE datname = current_database() AND application_name LIKE "
+	    "'qsched/legacy-backfill/%%'", 20000));
 	at_kill = th_int(c, "SELECT sum(done) FROM qsched.backfill_ranges");
 	cr_assert_gt(at_kill, 0);
 	/*
@@ -588,5 +590,49 @@ Test(backfill_faults, parallel_kill_9_mid_run_resumes_every_range_exactly_once,
 	cr_assert_str_eq(resumed, clean, "the resumed run ended elsewhere");
 	free(resumed);
 	free(clean);
+	PQfinish(c);
+}
+
+/*
+ * parallel = 2 throttles too: the batches in flight commit, no new one
+ * starts while another session waits for a lock, and the copy goes on
+ * afterwards.
+ */
+Test(backfill_faults, parallel_copy_pauses_for_lock_waiters_and_resumes,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect(), *holder = th_connect();
+	PGconn		*waiter = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 83,
+	    THROTTLE_ONLY("pause_on_lock_waiters = true parallel = 2"));
+	PGresult	*r;
+	long long	 batches;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, "SELECT to_regclass("
+	    "'qsched.backfill_ranges') IS NOT NULL", 60000));
+	cr_assert(th_wait_until(c, RANGE_BATCHES_SQL " >= 2", 60000),
+	    "no batches committed");
+	th_exec(holder, "BEGIN; LOCK TABLE unsigned_users_queue IN ACCESS "
+	    "SHARE MODE");
+	cr_assert(PQsendQuery(waiter, "BEGIN; LOCK TABLE unsigned_users_queue "
+	    "IN ACCESS EXCLUSIVE MODE; COMMIT"));
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: lock waiters on "
+	    "unsigned_users_queue%%"), 30000), "never throttled");
+	batches = th_int(c, RANGE_BATCHES_SQL);
+	usleep(300000);
+	cr_assert_eq(th_int(c, RANGE_BATCHES_SQL), batches,
+	    "copied while paused");
+	th_exec(holder, "ROLLBACK");
+	while ((r = PQgetResult(waiter)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	throttled_then_done(c, qs, "throttle_pauses_lock_waiters");
+	cr_assert_eq(bf_metric(c, "parallel_connections"), 2);
+	PQfinish(waiter);
+	PQfinish(holder);
 	PQfinish(c);
 }
