@@ -48,7 +48,7 @@ conf_for() {
 	cat >"$bench/$1.conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=$1 user=postgres"
 plugin_dir = "$build/plugins/.libs"
-flags_file = "$top/flags.ini"
+flags_file = ""
 job "schema-migrate" {
 	plugin   = "schema_migrate"
 	schedule = "@manual"
