@@ -41,7 +41,9 @@ plugins_legacy_backfill_la_SOURCES = \
 	plugins/legacy_backfill/query.c \
 	plugins/legacy_backfill/plan.c \
 	plugins/legacy_backfill/batch.c \
-	plugins/legacy_backfill/proof.c
+	plugins/legacy_backfill/parallel.c \
+	plugins/legacy_backfill/proof.c \
+	plugins/legacy_backfill/throttle.c
 plugins_legacy_backfill_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_legacy_backfill_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_legacy_backfill_la_LIBADD = $(LIBPQ_LIBS)

@@ -1,30 +1,54 @@
 #!/bin/sh
-# bench-backfill.sh - the legacy_backfill plugin on 1M generated call_queue
-# rows, against (a) one INSERT ... SELECT of the same mapping into the same
-# empty tables, same indexes and foreign keys (the ceiling), and (b) one
-# client INSERT round trip per row in autocommit, as the app does (20k
-# rows).  Same run, same durable throwaway cluster (fsync and
-# synchronous_commit on); medians of REPS repetitions, (a) and the
-# backfill interleaved so both see the same noise.  Also the worker's peak
-# RSS at 100k and at 1M rows.
+# bench-backfill.sh - the legacy_backfill plugin against the ceiling, one
+# INSERT ... SELECT of the same mapping into the same empty tables (same
+# indexes and foreign keys), on generated call_queue rows: the project's
+# fixture (qsched_fixture.generate(ROWS, 1, ROWS)) and a duplicate-heavy
+# variant (a tenth as many users for as many rows: generate(ROWS / 10, 1,
+# ROWS)), with parallel = 1 and each N of PARALLEL.  Same run, same
+# durable throwaway cluster (fsync and synchronous_commit on, default
+# shared_buffers); the ceiling and the backfills interleaved so all see
+# the same noise; medians of REPS.  Also the worker's peak RSS.
 #
-#   scripts/bench-backfill.sh [REPS [ROWS]]     (default 3 reps, 1000000 rows)
+#   scripts/bench-backfill.sh [REPS [SIZES [PARALLEL [DATA]]]]
+#       defaults: 3 "100000 1000000" "2 3" "fixture dup"
+#
+# With --claims: claim latency of 8 agents (pgbench -c 8 -j 2, committed
+# queue_claim_next() calls on unsigned_users_queue, which holds 100000
+# extra pending entries at positions before every copied one, so the
+# agents never claim a copy and the proof holds) idle, while a backfill of ROWS fixture rows runs
+# with throttle = false, and while one runs with the default throttling;
+# p50/p99 per run, medians of REPS.
+#
+#   scripts/bench-backfill.sh --claims [REPS [SECS [ROWS]]]
+#       defaults: 3 10 300000
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
+mode=copy
+if [ "${1:-}" = --claims ]; then
+	mode=claims
+	shift
+fi
 reps=${1:-3}
-rows=${2:-1000000}
-small=$((rows / 10))
+if [ "$mode" = copy ]; then
+	sizes=${2:-100000 1000000}
+	pars=${3:-2 3}
+	kinds=${4:-fixture dup}
+else
+	secs=${2:-10}
+	crows=${3:-300000}
+fi
 bench_setup
 
 psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 elapsed() { echo "$1 $2" | awk '{ printf "%.3f\n", $2 - $1 }'; }
+ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 
 conf_for() {
 	cat >"$bench/$1.conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=$1 user=postgres"
 plugin_dir = "$build/plugins/.libs"
-flags_file = "$top/flags.ini"
+flags_file = ""
 job "schema-migrate" {
 	plugin   = "schema_migrate"
 	schedule = "@manual"
@@ -38,12 +62,12 @@ job "legacy-backfill" {
 CONF
 }
 
-# A database with USERS users and as many call_queue rows, migrated.
+# load DB USERS ROWS: a database with generated data, migrated.
 load() {
 	[ "$1" = bench ] || psql -d postgres -c "CREATE DATABASE $1"
 	psql -d "$1" -f "$top/sql/fixtures/legacy_schema.sql"
 	psql -d "$1" -f "$top/sql/fixtures/generate.sql"
-	psql -d "$1" -c "SELECT * FROM qsched_fixture.generate($2, 1, $2, \
+	psql -d "$1" -c "SELECT * FROM qsched_fixture.generate($2, 1, $3, \
 	    '2026-11-29 08:00:00')" >/dev/null
 	psql -d "$1" -c "VACUUM ANALYZE"
 	conf_for "$1"
@@ -54,12 +78,12 @@ reset() {
 	psql -d "$1" -c "SET client_min_messages = warning" \
 	    -c "TRUNCATE unsigned_users_queue, outstanding_requests_queue" \
 	    -c "DROP TABLE IF EXISTS qsched.backfill_conflicts, \
-	    qsched.backfill_positions" \
+	    qsched.backfill_positions, qsched.backfill_ranges" \
 	    -c "DELETE FROM qsched.checkpoints" -c "CHECKPOINT"
 }
 
-# (a) The ceiling: the same mapping as one INSERT ... SELECT per table, in
-# one transaction; NULL positions by a window, duplicates dropped by ON
+# The ceiling: the same mapping as one INSERT ... SELECT per table, in one
+# transaction; NULL positions by a window, duplicates dropped by ON
 # CONFLICT DO NOTHING (no conflict is recorded: it is the ceiling).
 ceiling_sql() {
 	cat <<'SQL'
@@ -101,25 +125,6 @@ COMMIT;
 SQL
 }
 
-# (b) What the app does: one INSERT per row, each its own transaction.
-# The statements are written out first (values as literals, as a client
-# holding the row sends them) so only the inserts are timed.
-per_row_sql() {
-	psql -d bench -At -c "SELECT format('INSERT INTO unsigned_users_queue \
-	    (id, user_id, claim_id, priority_score, queue_position, status, \
-	    queue_reason, signature_missing_since, signature_type, \
-	    available_from, assigned_to_agent, assigned_at, created_at, \
-	    updated_at, callback_id) VALUES (%L, %s, %L, %s, %s, %L, %L, %L, \
-	    ''initial'', %L, %L, %L, %L, %L, %L) ON CONFLICT DO NOTHING;', \
-	    c.id, c.user_id, c.claim_id, c.priority_score, \
-	    coalesce(c.queue_position, 1000000), CASE c.status WHEN 'invalid' \
-	    THEN 'inactive' ELSE c.status END, c.queue_reason, u.created_at, \
-	    coalesce(c.available_from, c.created_at), c.assigned_to_agent_id, \
-	    c.assigned_at, c.created_at, c.updated_at, c.callback_id) \
-	    FROM call_queue AS c JOIN user_call_scores AS u USING (user_id) \
-	    WHERE c.queue_type = 'unsigned_users' ORDER BY c.id LIMIT 20000"
-}
-
 source_rows() {
 	psql -d "$1" -At -c "SELECT count(*) FROM call_queue WHERE queue_type \
 	    IN ('unsigned_users', 'outstanding_requests')"
@@ -130,74 +135,159 @@ metric() {
 	    job = 'legacy-backfill' ORDER BY id DESC LIMIT 1"
 }
 
-echo "bench-backfill: generating $rows and $small rows" >&2
-load bench "$rows"
-load bench_small "$small"
-n=$(source_rows bench)
-ceiling_sql >"$bench/ceiling.sql"
-per_row_sql >"$bench/per_row.sql"
-
-: >"$bench/ceiling.s"
-: >"$bench/backfill.s"
-: >"$bench/per_row.s"
-: >"$bench/rss.kb"
-: >"$bench/rss_small.kb"
-for m in plan_ms copy_ms proof_ms batches final_batch_size; do
-	: >"$bench/$m"
-done
-for i in $(seq "$reps"); do
-	reset bench
-	t0=$(now); psql -d bench -f "$bench/ceiling.sql"; t1=$(now)
-	elapsed "$t0" "$t1" >>"$bench/ceiling.s"
-	echo "bench-backfill: rep $i: ceiling $(tail -n 1 "$bench/ceiling.s") s" >&2
-
-	reset bench
-	t0=$(now); "$qsched" -q -c "$bench/bench.conf" run legacy-backfill; t1=$(now)
-	elapsed "$t0" "$t1" >>"$bench/backfill.s"
-	[ "$(metric bench validation)" = ok ] ||
+# backfill DB OPTION...: one run, timed, proof checked; seconds on stdout.
+backfill() {
+	db=$1
+	shift
+	set -- $(for o in "$@"; do printf ' --set=%s' "$o"; done)
+	t0=$(now)
+	"$qsched" -q -c "$bench/$db.conf" run legacy-backfill "$@" >&2
+	t1=$(now)
+	[ "$(metric "$db" validation)" = ok ] ||
 	    { echo "bench-backfill: the proof failed" >&2; exit 1; }
-	metric bench worker_peak_rss_kb >>"$bench/rss.kb"
-	for m in plan_ms copy_ms proof_ms batches final_batch_size; do
-		metric bench "$m" >>"$bench/$m"
+	elapsed "$t0" "$t1"
+}
+
+copy_bench() {
+	ceiling_sql >"$bench/ceiling.sql"
+	echo "machine: $(bench_machine)" >"$bench/report"
+	echo "command: scripts/bench-backfill.sh $reps \"$sizes\" \"$pars\" \"$kinds\"" \
+	    >>"$bench/report"
+	printf '\n| data | source rows | conflicts | ceiling | parallel = 1 | vs ceiling |' \
+	    >>"$bench/report"
+	for n in $pars; do
+		printf ' parallel = %s | vs ceiling |' "$n" >>"$bench/report"
 	done
-	echo "bench-backfill: rep $i: backfill $(tail -n 1 "$bench/backfill.s") s" >&2
+	printf '\n|---|---|---|---|---|---|' >>"$bench/report"
+	for n in $pars; do printf -- '---|---|' >>"$bench/report"; done
+	echo >>"$bench/report"
+	for size in $sizes; do
+		for kind in $kinds; do
+			db=${kind}_$size
+			users=$size
+			[ "$kind" = dup ] && users=$((size / 10))
+			echo "bench-backfill: generating $db ($users users, $size rows)" >&2
+			load "$db" "$users" "$size"
+			for f in ceiling p1 $(for n in $pars; do echo "p$n"; done) \
+			    rss plan copy proof; do
+				: >"$bench/$db.$f"
+			done
+			for i in $(seq "$reps"); do
+				reset "$db"
+				t0=$(now); psql -d "$db" -f "$bench/ceiling.sql"; t1=$(now)
+				elapsed "$t0" "$t1" >>"$bench/$db.ceiling"
+				reset "$db"
+				backfill "$db" parallel=1 >>"$bench/$db.p1"
+				metric "$db" worker_peak_rss_kb >>"$bench/$db.rss"
+				metric "$db" plan_ms >>"$bench/$db.plan"
+				metric "$db" copy_ms >>"$bench/$db.copy"
+				metric "$db" proof_ms >>"$bench/$db.proof"
+				for n in $pars; do
+					reset "$db"
+					backfill "$db" parallel="$n" >>"$bench/$db.p$n"
+				done
+				echo "bench-backfill: $db rep $i: ceiling $(tail -n 1 "$bench/$db.ceiling") s, parallel=1 $(tail -n 1 "$bench/$db.p1") s" >&2
+			done
+			c=$(bench_median <"$bench/$db.ceiling")
+			b=$(bench_median <"$bench/$db.p1")
+			printf '| %s | %s | %s | %.2f s | %.2f s | %s |' "$kind" \
+			    "$(source_rows "$db")" "$(metric "$db" conflicts)" \
+			    "$c" "$b" "$(ratio "$c" "$b")" >>"$bench/report"
+			for n in $pars; do
+				p=$(bench_median <"$bench/$db.p$n")
+				printf ' %.2f s | %s |' "$p" "$(ratio "$c" "$p")" \
+				    >>"$bench/report"
+			done
+			echo >>"$bench/report"
+			echo "$db phases at parallel = 1 (medians): plan $(bench_median <"$bench/$db.plan") ms, copy $(bench_median <"$bench/$db.copy") ms, proof $(bench_median <"$bench/$db.proof") ms; worker peak RSS $(bench_median <"$bench/$db.rss") kB; raw seconds: ceiling $(tr '\n' ' ' <"$bench/$db.ceiling")/ p1 $(tr '\n' ' ' <"$bench/$db.p1")" \
+			    >>"$bench/phases"
+			psql -d postgres -c "DROP DATABASE $db"
+		done
+	done
+	echo
+	cat "$bench/report"
+	echo
+	cat "$bench/phases"
+}
 
-	reset bench
-	t0=$(now); psql -d bench -f "$bench/per_row.sql"; t1=$(now)
-	elapsed "$t0" "$t1" >>"$bench/per_row.s"
-	echo "bench-backfill: rep $i: per-row $(tail -n 1 "$bench/per_row.s") s" >&2
+# Claims: "p50_ms p99_ms claims" of one pgbench run of SECS seconds.
+measure() {
+	rm -rf "$bench/log" && mkdir "$bench/log"
+	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -c 8 -j 2 -T "$secs" \
+	    -f "$bench/claim.sql" -l claims) >"$bench/pgbench.out" 2>&1
+	cat "$bench/log"/* | awk '{ print $3 / 1000 }' | sort -g >"$bench/lat"
+	n=$(wc -l <"$bench/lat")
+	p50=$(sed -n "$(( (n + 1) / 2 ))p" "$bench/lat")
+	p99=$(sed -n "$(( (n * 99 + 99) / 100 ))p" "$bench/lat")
+	echo "$p50 $p99 $n"
+}
 
-	reset bench_small
-	"$qsched" -q -c "$bench/bench_small.conf" run legacy-backfill
-	metric bench_small worker_peak_rss_kb >>"$bench/rss_small.kb"
-done
+# Claims while a backfill with OPTION runs: the backfill must outlast
+# pgbench, or the figures mix in idle claims; "busy" says which.
+during() {
+	"$qsched" -q -c "$bench/claims.conf" run legacy-backfill "$@" >&2 &
+	bpid=$!
+	sleep 1
+	m=$(measure)
+	if kill -0 "$bpid" 2>/dev/null; then busy=yes; else busy=no; fi
+	wait "$bpid" || { echo "bench-backfill: the backfill failed" >&2; exit 1; }
+	echo "$m $busy $(metric claims throttle_pauses) $(metric claims throttled_ms)"
+}
 
-c_s=$(bench_median <"$bench/ceiling.s")
-b_s=$(bench_median <"$bench/backfill.s")
-p_s=$(bench_median <"$bench/per_row.s")
-rss=$(bench_median <"$bench/rss.kb")
-rss_small=$(bench_median <"$bench/rss_small.kb")
-c_rate=$(echo "$n $c_s" | awk '{ printf "%.0f", $1 / $2 }')
-b_rate=$(echo "$n $b_s" | awk '{ printf "%.0f", $1 / $2 }')
-p_n=$(wc -l <"$bench/per_row.sql")
-p_rate=$(echo "$p_n $p_s" | awk '{ printf "%.0f", $1 / $2 }')
-ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
+refill() {
+	reset claims
+	psql -d claims <<'SQL'
+INSERT INTO user_call_scores (id, user_id, current_score, current_queue_type,
+    created_at, updated_at)
+SELECT gen_random_uuid(), 100000000 + g, g % 50, 'unsigned_users',
+    '2026-11-28', '2026-11-29' FROM generate_series(1, 100000) g
+ON CONFLICT DO NOTHING;
+INSERT INTO unsigned_users_queue (user_id, priority_score, queue_position,
+    available_from)
+SELECT 100000000 + g, g % 50, g - 100001, '2026-11-29'
+FROM generate_series(1, 100000) g;
+VACUUM ANALYZE unsigned_users_queue;
+SQL
+}
 
-echo
-echo "machine: $(bench_machine)"
-echo "command: scripts/bench-backfill.sh $reps $rows"
-echo "data: qsched_fixture.generate($rows, 1, $rows): $n call_queue rows of the two copied types"
-printf '| method | rows | median wall time | rows/s | vs ceiling |\n|---|---|---|---|---|\n'
-printf '| (a) one INSERT ... SELECT (ceiling) | %s | %.1f s | %s | 1.00 |\n' \
-    "$n" "$c_s" "$c_rate"
-printf '| qsched run legacy-backfill (plan, batches, proof) | %s | %.1f s | %s | %s |\n' \
-    "$n" "$b_s" "$b_rate" "$(ratio "$b_rate" "$c_rate")"
-printf '| (b) one INSERT per row, autocommit | %s | %.1f s | %s | %s |\n' \
-    "$p_n" "$p_s" "$p_rate" "$(ratio "$p_rate" "$c_rate")"
-echo
-echo "backfill phases (medians): plan $(bench_median <"$bench/plan_ms") ms, copy $(bench_median <"$bench/copy_ms") ms in $(bench_median <"$bench/batches") batches (final batch size $(bench_median <"$bench/final_batch_size") rows), proof $(bench_median <"$bench/proof_ms") ms"
-echo
-printf '| worker peak RSS (VmHWM) | %s rows | %s rows |\n|---|---|---|\n' \
-    "$(source_rows bench_small)" "$n"
-printf '| median of %s runs | %s kB | %s kB |\n' "$reps" "$rss_small" "$rss"
-echo "(raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s"); backfill $(tr '\n' ' ' <"$bench/backfill.s"); per-row $(tr '\n' ' ' <"$bench/per_row.s"))"
+med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
+
+claims_bench() {
+	echo "bench-backfill: generating $crows rows for the claims" >&2
+	load claims "$crows" "$crows"
+	echo "SELECT id FROM queue_claim_next('unsigned_users', :client_id + 1);" \
+	    >"$bench/claim.sql"
+	: >"$bench/idle"; : >"$bench/off"; : >"$bench/on"
+	for i in $(seq "$reps"); do
+		refill
+		measure >>"$bench/idle"
+		refill
+		during --set=throttle=false >>"$bench/off"
+		refill
+		during >>"$bench/on"
+		echo "bench-backfill: claims rep $i: idle $(tail -n 1 "$bench/idle"); unthrottled $(tail -n 1 "$bench/off"); throttled $(tail -n 1 "$bench/on")" >&2
+	done
+	echo
+	echo "machine: $(bench_machine)"
+	echo "command: scripts/bench-backfill.sh --claims $reps $secs $crows"
+	echo "8 agents (pgbench -c 8 -j 2, $secs s), backfill of generate($crows, 1, $crows); medians of $reps"
+	printf '| claims | p50 | p99 | p99 vs idle | backfill outlasted the claims | pauses |\n|---|---|---|---|---|---|\n'
+	printf '| idle | %.2f ms | %.2f ms | 1.00 | - | - |\n' \
+	    "$(med "$bench/idle" 1)" "$(med "$bench/idle" 2)"
+	for f in off on; do
+		label="during a backfill, throttle = false"
+		[ "$f" = on ] && label="during a backfill, default throttling"
+		printf '| %s | %.2f ms | %.2f ms | %s | %s | %s |\n' "$label" \
+		    "$(med "$bench/$f" 1)" "$(med "$bench/$f" 2)" \
+		    "$(ratio "$(med "$bench/$f" 2)" "$(med "$bench/idle" 2)")" \
+		    "$(awk '{ print $4 }' "$bench/$f" | tr '\n' ' ')" \
+		    "$(med "$bench/$f" 5)"
+	done
+	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '))"
+}
+
+if [ "$mode" = copy ]; then
+	copy_bench
+else
+	claims_bench
+fi

@@ -6,9 +6,11 @@
  * later run is a sync pass over what the app wrote since.
  *
  * A run: take the plugin's lock; resume the pass the checkpoint describes,
- * or plan a new one (plan.c); copy batch after batch (batch.c), adapting
- * the batch size to batch_time and pacing to max_rate and pause; prove
- * (proof.c); mark the pass done.  qsched-plugins(7) has the operator's
+ * or plan a new one (plan.c); copy batch after batch (batch.c, or
+ * parallel.c on several connections), adapting the batch size to
+ * batch_time, pacing to max_rate and pause, and waiting while the
+ * database is unhealthy (throttle.c); prove (proof.c); mark the pass
+ * done.  qsched-plugins(7) has the operator's
  * view.
  */
 #include <config.h>
@@ -24,9 +26,11 @@
 /*
  * One legacy_backfill job at a time per database, whatever the jobs are
  * called: they share the bookkeeping tables.  A session lock, keyed by
- * name, polled never: a second run is skipped.
+ * host->lock_key() (stable across PostgreSQL releases, unlike the server's
+ * text hashes), polled never: a second run is skipped.
  */
-#define BACKFILL_LOCK_KEY	"hashtextextended('qsched.legacy_backfill', 0)"
+#define BACKFILL_LOCK_CLASS	"legacy_backfill"
+#define BACKFILL_LOCK_NAME	"bookkeeping"
 
 static const struct query_rels backfill_rels = {
 	"qsched.backfill_conflicts",
@@ -58,6 +62,36 @@ static const struct qsched_option backfill_options[] = {
 	{ "resync", QSCHED_OPT_BOOL, 0, "false", 0, 0, NULL,
 	    "examine every row below the high-water mark, not only those "
 	    "written since the previous pass" },
+	{ "batch_size_min", QSCHED_OPT_INT, 0, "100", BACKFILL_BATCH_MIN,
+	    BACKFILL_BATCH_MAX, NULL,
+	    "the adaptive batch size never goes below this many rows" },
+	{ "batch_size_max", QSCHED_OPT_INT, 0, "50000", BACKFILL_BATCH_MIN,
+	    BACKFILL_BATCH_MAX, NULL,
+	    "the adaptive batch size never goes above this many rows" },
+	{ "parallel", QSCHED_OPT_INT, 0, "1", 1, BACKFILL_PARALLEL_MAX, NULL,
+	    "worker connections copying block ranges at once" },
+	{ "work_mem", QSCHED_OPT_STRING, 0, "64MB", 0, 0, NULL,
+	    "work_mem of the run's own connection (plan and proof: whole-table "
+	    "sorts and hashes); \"\" keeps the server's" },
+	{ "throttle", QSCHED_OPT_BOOL, 0, "true", 0, 0, NULL,
+	    "pause while the database is unhealthy (the signals below)" },
+	{ "throttle_interval", QSCHED_OPT_DURATION, 0, "1s", 10, 600000, NULL,
+	    "how often the signals are read, and rechecked while paused" },
+	{ "pause_on_vacuum", QSCHED_OPT_BOOL, 0, "true", 0, 0, NULL,
+	    "pause while a VACUUM works on a target table" },
+	{ "pause_on_lock_waiters", QSCHED_OPT_BOOL, 0, "true", 0, 0, NULL,
+	    "pause while a session waits for a lock on a target table or "
+	    "call_queue" },
+	{ "max_replica_lag", QSCHED_OPT_DURATION, 0, "10s", 0, 86400000, NULL,
+	    "pause while a standby lags more (0: not watched)" },
+	{ "max_archive_backlog", QSCHED_OPT_INT, 0, "42", 0, 1000000, NULL,
+	    "pause while more WAL segments wait for archiving (0: not "
+	    "watched)" },
+	{ "canary_latency", QSCHED_OPT_DURATION, 0, "100ms", 0, 600000, NULL,
+	    "pause while a rolled-back claim takes longer (0: no canary)" },
+	{ "canary_queue", QSCHED_OPT_STRING, 0, "unsigned_users", 0, 0,
+	    "unsigned_users|outstanding_requests",
+	    "the separated queue the canary claims from" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -344,18 +378,28 @@ backfill_phase(const struct qsched_host *host, struct qsched_run *run,
 
 static enum qsched_result
 backfill_copy(const struct qsched_host *host, struct qsched_run *run,
-    struct state *st, struct batch_totals *t, int64_t *size)
+    struct state *st, struct batch_totals *t, int64_t *size,
+    struct throttle *th)
 {
 	int64_t		 target = host->opt_duration_ms(run, "batch_time");
 	int64_t		 pause = host->opt_duration_ms(run, "pause");
 	int64_t		 rate = host->opt_is_set(run, "max_rate") ?
 	    host->opt_int(run, "max_rate") : 0;
+	int64_t		 lo = host->opt_int(run, "batch_size_min");
+	int64_t		 hi = host->opt_int(run, "batch_size_max");
 	int64_t		 t0, elapsed, before, wait;
 	int		 rc;
 
+	/* A pass split into ranges goes on in ranges, whatever parallel
+	 * says now. */
+	if (host->opt_int(run, "parallel") > 1 || st->ranges > 0)
+		return (parallel_copy(host, run, st, t, size, th));
 	while (st->phase == PHASE_COPY) {
 		if (host->cancelled(run))
 			return (QSCHED_CANCELLED);
+		if (throttle_wait(host, run, th) == -1)
+			return (host->cancelled(run) ? QSCHED_CANCELLED :
+			    QSCHED_FAIL);
 		before = st->done;
 		t0 = backfill_mono_ms();
 		if ((rc = batch_run(host, run, st, size, t)) == -1)
@@ -367,7 +411,7 @@ backfill_copy(const struct qsched_host *host, struct qsched_run *run,
 		elapsed = backfill_mono_ms() - t0;
 		host->progress(run, st->done < st->total ? st->done :
 		    st->total, st->total);
-		*size = state_next_size(*size, elapsed, target);
+		*size = state_adapt_size(*size, elapsed, target, lo, hi);
 		wait = pause;
 		if (rate > 0 && (st->done - before) * 1000 / rate - elapsed >
 		    wait)
@@ -382,10 +426,13 @@ static enum qsched_result
 backfill_run(const struct qsched_host *host, struct qsched_run *run)
 {
 	struct batch_totals t;
+	struct throttle	 th;
 	struct state	 st;
 	struct proof	 pr;
 	enum qsched_result rc = QSCHED_FAIL;
 	PGresult	*res;
+	char		 key[24];
+	const char	*keyp[1] = { key };
 	int64_t		 size, resumed = -1, examined, t0;
 	bool		 locked = false;
 
@@ -395,9 +442,10 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	if (host->dry_run(run))
 		return (backfill_dry_run(host, run));
 
+	snprintf(key, sizeof key, "%" PRId64, host->lock_key(BACKFILL_LOCK_CLASS,
+	    BACKFILL_LOCK_NAME));
 	if ((res = query_exec(host, run, "taking the backfill lock",
-	    "SELECT pg_try_advisory_lock(" BACKFILL_LOCK_KEY ")", 0, NULL, NULL)) ==
-	    NULL)
+	    "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, keyp)) == NULL)
 		return (QSCHED_FAIL);
 	locked = *PQgetvalue(res, 0, 0) == 't';
 	PQclear(res);
@@ -405,6 +453,20 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 		host->message(run, "another legacy_backfill job is running in "
 		    "this database");
 		return (QSCHED_SKIP);
+	}
+	/*
+	 * The plan and the proof sort and hash whole tables: at the
+	 * server's default work_mem (4MB) they spill to disk at a million
+	 * rows.  The batches are small and run as they would anyway.
+	 */
+	if (*host->opt_string(run, "work_mem") != '\0') {
+		const char *wm[1] = { host->opt_string(run, "work_mem") };
+
+		if ((res = query_exec(host, run, "setting work_mem",
+		    "SELECT set_config('work_mem', $1, false)", 1, NULL,
+		    wm)) == NULL)
+			goto out;
+		PQclear(res);
 	}
 	t0 = backfill_mono_ms();
 	if (plan_tables(host, run) == -1 ||
@@ -414,12 +476,20 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	if (resumed >= 0)
 		host->counter(run, "resumed_after", resumed);
 	size = st.size > 0 ? st.size : host->opt_int(run, "batch_size");
+	size = state_adapt_size(size, 1, 1, host->opt_int(run,
+	    "batch_size_min"), host->opt_int(run, "batch_size_max"));
 	host->progress(run, st.done, st.total);
 	examined = st.done;
 	t0 = backfill_mono_ms();
-	rc = backfill_copy(host, run, &st, &t, &size);
+	throttle_init(host, run, &th);
+	rc = backfill_copy(host, run, &st, &t, &size, &th);
 	host->counter(run, "copy_ms", backfill_mono_ms() - t0);
-	examined = st.done - examined;
+	throttle_metrics(host, run, &th);
+	host->state(run, NULL);
+	examined = st.done - examined - t.resumed;
+	if (t.resumed > 0)
+		host->counter(run, "resumed_after", (resumed > 0 ? resumed : 0) +
+		    t.resumed);
 	backfill_metrics(host, run, &st, &t, size, examined);
 	if (rc != QSCHED_OK) {
 		if (rc == QSCHED_CANCELLED)
@@ -459,8 +529,9 @@ out:
 	host->log(run, QSCHED_LOG_INFO, "worker peak RSS %" PRId64 " kB",
 	    backfill_peak_rss_kb());
 	if (locked && PQstatus(host->conn(run)) == CONNECTION_OK)
-		PQclear(PQexec(host->conn(run), "SELECT pg_advisory_unlock("
-		    BACKFILL_LOCK_KEY ")"));
+		PQclear(PQexecParams(host->conn(run), "SELECT "
+		    "pg_advisory_unlock($1::bigint)", 1, NULL, keyp, NULL, NULL,
+		    0));
 	return (rc);
 }
 

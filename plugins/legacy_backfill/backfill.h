@@ -19,6 +19,7 @@
 #define BACKFILL_UUID_LEN	36
 #define BACKFILL_BLOCKS_MAX	131072	/* 1 GiB of heap per batch at most */
 #define BACKFILL_CHECKPOINT	"state"
+#define BACKFILL_PARALLEL_MAX	16
 
 /* state.c - the checkpoint of a pass, and batch sizing; no database. */
 enum state_phase {
@@ -44,6 +45,7 @@ struct state {
 	int64_t		 conflicts;
 	uint64_t	 digest[BACKFILL_NTYPES];	/* of the rows written */
 	int64_t		 size;		/* the batch size reached */
+	int64_t		 ranges;	/* split into qsched.backfill_ranges */
 };
 extern const char *const state_types[BACKFILL_NTYPES];
 int	 state_type_index(const char *queue_type);	/* -1 if not copied */
@@ -58,6 +60,9 @@ const char	*state_phase_name(enum state_phase);
  * BACKFILL_BATCH_MAX].
  */
 int64_t	 state_next_size(int64_t size, int64_t elapsed_ms, int64_t target_ms);
+/* The same within the options' [LO, HI]; elapsed = target clamps only. */
+int64_t	 state_adapt_size(int64_t size, int64_t elapsed_ms, int64_t target_ms,
+	    int64_t lo, int64_t hi);
 /* The heap blocks for a batch of SIZE rows at ST's density: at least 1,
  * at most what is left and BACKFILL_BLOCKS_MAX. */
 int64_t	 state_batch_blocks(const struct state *st, int64_t size);
@@ -154,6 +159,8 @@ int	 plan_extent(const struct qsched_host *, struct qsched_run *,
 int	 plan_begin(const struct qsched_host *, struct qsched_run *,
 	    struct state *st, const struct plan_counts *);
 
+struct throttle;
+
 /* batch.c - one batch: copy, record, checkpoint, commit. */
 struct batch_totals {
 	int64_t		 inserted[BACKFILL_NTYPES];
@@ -164,6 +171,7 @@ struct batch_totals {
 	int64_t		 batches;
 	int64_t		 timeouts;	/* statement timeouts: size halved */
 	int64_t		 retries;	/* batches retried after a conflict */
+	int64_t		 resumed;	/* rows earlier runs did in ranges */
 };
 extern const char *const batch_reasons[4];
 /*
@@ -173,6 +181,90 @@ extern const char *const batch_reasons[4];
  */
 int	 batch_run(const struct qsched_host *, struct qsched_run *,
 	    struct state *st, int64_t *size, struct batch_totals *);
+/*
+ * The pieces parallel.c shares: the statement (parameters as batch.c
+ * says; PREV: a sync pass), one result row accounted, the SQLSTATEs worth
+ * a retry, and the check that the transaction left call_queue alone.
+ */
+char	*batch_sql(const struct qsched_host *, struct qsched_run *, bool prev);
+int	 batch_account(const struct qsched_host *, struct qsched_run *,
+	    PGresult *res, int r, struct state *st, struct batch_totals *t);
+bool	 batch_transient(const char *sqlstate);
+/* The table was rewritten: scan it again from block 0 (checkpointed). */
+int	 batch_rescan(const struct qsched_host *, struct qsched_run *,
+	    struct state *st);
+#define BATCH_UNTOUCHED_SQL						\
+	"SELECT pg_stat_get_xact_tuples_inserted('call_queue'::regclass) "	\
+	"+ pg_stat_get_xact_tuples_updated('call_queue'::regclass) "	\
+	"+ pg_stat_get_xact_tuples_deleted('call_queue'::regclass), "	\
+	"coalesce((SELECT string_agg(DISTINCT l.mode, ',') FROM pg_locks "	\
+	"AS l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' "	\
+	"AND l.relation = 'call_queue'::regclass AND l.mode <> "		\
+	"'AccessShareLock'), '')"
+int	 batch_untouched_result(const struct qsched_host *,
+	    struct qsched_run *, const PGresult *res);
+#define BATCH_NPARAMS	7
+extern const Oid batch_types[BATCH_NPARAMS];
+
+/* parallel.c - the copy phase on parallel worker connections. */
+/*
+ * Copy what is left of the pass on min(parallel, ranges) connections
+ * from host->connect(), each batch committing with its range's row in
+ * qsched.backfill_ranges; then fold the ranges into ST and the
+ * checkpoint, phase proof.  Throttles as the serial copy does.
+ */
+enum qsched_result parallel_copy(const struct qsched_host *,
+	    struct qsched_run *, struct state *st, struct batch_totals *t,
+	    int64_t *size, struct throttle *th);
+
+/* throttle.c - health throttling between batches. */
+enum throttle_signal {
+	THROTTLE_VACUUM,
+	THROTTLE_LOCKS,
+	THROTTLE_LAG,
+	THROTTLE_ARCHIVE,
+	THROTTLE_CANARY,
+	THROTTLE_NSIGNALS
+};
+extern const char *const throttle_signals[THROTTLE_NSIGNALS];
+struct throttle {
+	bool		 enabled;
+	bool		 vacuum;
+	bool		 lock_waiters;
+	bool		 archiving;	/* archive_mode is not off */
+	bool		 archive_off;	/* the status is not readable */
+	int64_t		 interval_ms;
+	int64_t		 max_lag_ms;	/* 0: not watched */
+	int64_t		 max_archive;	/* 0: not watched */
+	int64_t		 canary_ms;	/* 0: no canary */
+	const char	*canary_queue;
+	int64_t		 last_check_us;	/* host->mono_us(), -1: never */
+	char		 reason[200];	/* the pause going on, or "" */
+	int		 signal;	/* its signal */
+	int64_t		 pauses;
+	int64_t		 by[THROTTLE_NSIGNALS];
+	int64_t		 paused_us;
+	int64_t		 pause_start_us;	/* when the pause began, or 0 */
+	int64_t		 canaries;
+	int64_t		 canary_max_us;
+	int64_t		 archive_ready;
+};
+void	 throttle_init(const struct qsched_host *, struct qsched_run *,
+	    struct throttle *);
+/* Read every signal once: 1 (WHY and SIG say which) over a threshold,
+ * 0 healthy, -1 error.  Uses the run's connection, outside a
+ * transaction. */
+int	 throttle_check(const struct qsched_host *, struct qsched_run *,
+	    struct throttle *, char *why, size_t len, int *sig);
+/* A pause begins (or changes reason): log, count and show it once. */
+void	 throttle_begin(const struct qsched_host *, struct qsched_run *,
+	    struct throttle *, const char *why, int sig);
+/* At most every interval: check, and while unhealthy wait, logging,
+ * counting and showing the pause.  0 to go on, -1 failed or cancelled. */
+int	 throttle_wait(const struct qsched_host *, struct qsched_run *,
+	    struct throttle *);
+void	 throttle_metrics(const struct qsched_host *, struct qsched_run *,
+	    const struct throttle *);
 
 /* proof.c - the conservation proof. */
 struct proof_type {

@@ -51,7 +51,7 @@
 
 /* The parameters' types (pg_type oids), given so a full pass may leave
  * $3 out of the statement. */
-static const Oid batch_types[7] = {
+const Oid batch_types[BATCH_NPARAMS] = {
 	QUERY_TID, QUERY_INT8, QUERY_INT8, QUERY_TEXTARRAY, QUERY_TID,
 	QUERY_INT8, QUERY_INT8,
 };
@@ -111,7 +111,7 @@ batch_live_entry(FILE *f, const char *type)
  * $4 statuses (text[], NULL: all), $5 the ctid to stop before, $6 pass,
  * $7 run id.
  */
-static char *
+char *
 batch_sql(const struct qsched_host *host, struct qsched_run *run, bool prev)
 {
 	char	*sql = NULL;
@@ -261,30 +261,32 @@ batch_untouched(const struct qsched_host *host, struct qsched_run *run)
 	int		 rc = 0;
 
 	res = query_exec(host, run, "checking that call_queue is untouched",
-	    "SELECT pg_stat_get_xact_tuples_inserted('call_queue'::regclass) "
-	    "+ pg_stat_get_xact_tuples_updated('call_queue'::regclass) "
-	    "+ pg_stat_get_xact_tuples_deleted('call_queue'::regclass), "
-	    "coalesce((SELECT string_agg(DISTINCT l.mode, ',') FROM pg_locks "
-	    "AS l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' "
-	    "AND l.relation = 'call_queue'::regclass AND l.mode <> "
-	    "'AccessShareLock'), '')", 0, NULL,
-	    NULL);
+	    BATCH_UNTOUCHED_SQL, 0, NULL, NULL);
 	if (res == NULL)
 		return (-1);
-	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0 ||
-	    *PQgetvalue(res, 0, 1) != '\0') {
-		host->message(run, "call_queue was touched by the batch "
-		    "(%s rows written, locks %s): rolled back",
-		    PQgetvalue(res, 0, 0), *PQgetvalue(res, 0, 1) != '\0' ?
-		    PQgetvalue(res, 0, 1) : "AccessShareLock");
-		rc = -1;
-	}
+	rc = batch_untouched_result(host, run, res);
 	PQclear(res);
 	return (rc);
 }
 
+int
+batch_untouched_result(const struct qsched_host *host, struct qsched_run *run,
+    const PGresult *res)
+{
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "0") != 0 ||
+	    *PQgetvalue(res, 0, 1) != '\0') {
+		host->message(run, "call_queue was touched by the batch "
+		    "(%s rows written, locks %s): rolled back",
+		    PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?",
+		    PQntuples(res) == 1 && *PQgetvalue(res, 0, 1) != '\0' ?
+		    PQgetvalue(res, 0, 1) : "AccessShareLock");
+		return (-1);
+	}
+	return (0);
+}
+
 /* Add one result row of the batch to ST and T. */
-static int
+int
 batch_account(const struct qsched_host *host, struct qsched_run *run,
     PGresult *res, int r, struct state *st, struct batch_totals *t)
 {
@@ -323,7 +325,7 @@ batch_account(const struct qsched_host *host, struct qsched_run *run,
 }
 
 /* SQLSTATEs worth another try of the same batch at once. */
-static bool
+bool
 batch_transient(const char *sqlstate)
 {
 	static const char *const codes[] = {
@@ -351,7 +353,7 @@ batch_where(const struct state *st, char *buf, size_t len)
  * scan it again from the start, as it is now.  Rows copied already are
  * found unchanged.
  */
-static int
+int
 batch_rescan(const struct qsched_host *host, struct qsched_run *run,
     struct state *st)
 {

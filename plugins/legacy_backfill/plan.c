@@ -74,6 +74,23 @@ plan_tables(const struct qsched_host *host, struct qsched_run *run)
 	    "COMMENT ON TABLE qsched.backfill_positions IS "
 	    "'queue_position given by legacy_backfill to call_queue rows "
 	    "that had none'; "
+	    "CREATE TABLE IF NOT EXISTS qsched.backfill_ranges ("
+	    "pass_id bigint NOT NULL, "
+	    "range_no integer NOT NULL, "
+	    "next_block bigint NOT NULL, "
+	    "end_block bigint NOT NULL, "
+	    "done bigint NOT NULL DEFAULT 0, "
+	    "batches bigint NOT NULL DEFAULT 0, "
+	    "inserted bigint NOT NULL DEFAULT 0, "
+	    "updated bigint NOT NULL DEFAULT 0, "
+	    "unchanged bigint NOT NULL DEFAULT 0, "
+	    "conflicts bigint NOT NULL DEFAULT 0, "
+	    "digest_u numeric NOT NULL DEFAULT 0, "
+	    "digest_o numeric NOT NULL DEFAULT 0, "
+	    "PRIMARY KEY (pass_id, range_no)); "
+	    "COMMENT ON TABLE qsched.backfill_ranges IS "
+	    "'block ranges of call_queue a parallel legacy_backfill pass "
+	    "copies, each with where it is; see qsched-plugins(7)'; "
 	    "RESET client_min_messages"));
 }
 

@@ -125,6 +125,8 @@ state_word(struct state *st, const char *key, const char *v, int64_t *ver)
 		num = &st->conflicts;
 	else if (strcmp(key, "size") == 0)
 		num = &st->size;
+	else if (strcmp(key, "ranges") == 0)
+		num = &st->ranges;
 	if (num == NULL)
 		return (0);	/* a later version's key */
 	return (state_int(v, num));
@@ -168,11 +170,13 @@ state_format(const struct state *st, char *buf, size_t len)
 	    " filenode=%" PRId64 " total=%" PRId64 " done=%" PRId64
 	    " batches=%" PRId64 " inserted=%" PRId64 " updated=%" PRId64
 	    " unchanged=%" PRId64 " conflicts=%" PRId64 " digest_u=%" PRIu64
-	    " digest_o=%" PRIu64 " size=%" PRId64, STATE_VERSION,
+	    " digest_o=%" PRIu64 " size=%" PRId64 " ranges=%" PRId64,
+	    STATE_VERSION,
 	    state_phase_name(st->phase), st->pass, st->hwm, st->prev,
 	    st->block, st->blocks, st->filenode, st->total, st->done,
 	    st->batches, st->inserted, st->updated, st->unchanged,
-	    st->conflicts, st->digest[0], st->digest[1], st->size));
+	    st->conflicts, st->digest[0], st->digest[1], st->size,
+	    st->ranges));
 }
 
 int64_t
@@ -199,6 +203,21 @@ state_next_size(int64_t size, int64_t elapsed_ms, int64_t target_ms)
 		next = BACKFILL_BATCH_MIN;
 	if (next > BACKFILL_BATCH_MAX)
 		next = BACKFILL_BATCH_MAX;
+	return (next);
+}
+
+int64_t
+state_adapt_size(int64_t size, int64_t elapsed_ms, int64_t target_ms,
+    int64_t lo, int64_t hi)
+{
+	int64_t	 next = state_next_size(size, elapsed_ms, target_ms);
+
+	if (hi < lo)
+		hi = lo;
+	if (next > hi)
+		next = hi;
+	if (next < lo)
+		next = lo;
 	return (next);
 }
 

@@ -149,6 +149,20 @@ void
 bf_reset(PGconn *c)
 {
 	th_exec(c, "TRUNCATE unsigned_users_queue, outstanding_requests_queue, "
-	    "qsched.backfill_conflicts, qsched.backfill_positions; "
+	    "qsched.backfill_conflicts, qsched.backfill_positions, "
+	    "qsched.backfill_ranges; "
 	    "DELETE FROM qsched.checkpoints WHERE job = 'legacy-backfill'");
+}
+
+long long
+bf_lock_key(void)
+{
+	const char	*s = "legacy_backfill/bookkeeping";
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return ((long long)h);
 }

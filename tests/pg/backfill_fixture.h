@@ -68,6 +68,13 @@ void	 bf_assert_live_rule(PGconn *c);
  */
 void	 bf_assert_accounted(PGconn *c);
 
+/*
+ * bf_lock_key - the plugin's advisory lock key, computed here as
+ * qsched-plugin(3) documents lock keys (FNV-1a 64 of
+ * "legacy_backfill/bookkeeping"), not by calling the core.
+ */
+long long bf_lock_key(void);
+
 /* bf_reset - forget every backfill: empty targets and bookkeeping. */
 void	 bf_reset(PGconn *c);
 

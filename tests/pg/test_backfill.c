@@ -494,9 +494,9 @@ Test(backfill, a_second_backfill_job_is_skipped)
 	const char	*conf = bf_prepare(c, 500, 500, 19, "");
 	struct th_out	 o;
 
-	/* The plugin's own lock, as another legacy_backfill job holds it. */
-	th_exec(c, "SELECT pg_advisory_lock(hashtextextended("
-	    "'qsched.legacy_backfill', 0))");
+	/* The plugin's own lock, as another legacy_backfill job holds it:
+	 * the documented key, FNV-1a 64 of "legacy_backfill/bookkeeping". */
+	th_exec(c, "SELECT pg_advisory_lock(%lld)", bf_lock_key());
 	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill", NULL), 4,
 	    "%s", o.err);
 	cr_assert(strstr(o.err, "another legacy_backfill job") != NULL, "%s",
@@ -553,5 +553,26 @@ Test(backfill, check_says_what_is_missing_before_the_migration)
 	cr_assert(strstr(o.out, "job \"legacy-backfill\": check ok") != NULL,
 	    "%s", o.out);
 	th_out_free(&o);
+	PQfinish(c);
+}
+
+/* Throttling degrades: without queue_claim_next() there is no canary. */
+Test(backfill, without_queue_claim_next_the_canary_is_off)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 500, 500, 79, "");
+	struct th_out	 o;
+	char		*s;
+
+	th_exec(c, "DROP FUNCTION queue_claim_next(text, integer)");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill", NULL), 0,
+	    "%s", o.err);
+	cr_assert(strstr(o.err, "no canary claim in this run") != NULL, "%s",
+	    o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "canary_claims"), 0);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
 	PQfinish(c);
 }

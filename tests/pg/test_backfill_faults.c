@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -35,7 +36,8 @@ TestSuite(backfill_faults, .fini = th_teardown, .timeout = 300);
 
 /*
  * The end state an uninterrupted run reaches from the same data: reset
- * the backfill, run it again in one go, and return its end state.
+ * the backfill, run it again in one go on one connection, and return its
+ * end state.
  */
 static char *
 uninterrupted_state(PGconn *c, const char *conf)
@@ -44,7 +46,7 @@ uninterrupted_state(PGconn *c, const char *conf)
 
 	bf_reset(c);
 	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
-	    "--set=pause=0", NULL), 0, "%s", o.err);
+	    "--set=pause=0", "--set=parallel=1", NULL), 0, "%s", o.err);
 	th_out_free(&o);
 	return (bf_end_state(c));
 }
@@ -299,5 +301,338 @@ Test(backfill_faults, interrupt_cancels_and_the_next_run_resumes,
 	    "FROM call_queue WHERE queue_type IN ('unsigned_users', "
 	    "'outstanding_requests')"));
 	bf_assert_accounted(c);
+	PQfinish(c);
+}
+
+/*
+ * Health throttling.  Each signal is made real in another session; the
+ * run must show "throttled: <reason>" in qsched.runs.state while it
+ * waits, count the pause, and finish with the proof holding once the
+ * signal clears.  The other signals are switched off in each test so the
+ * one under test is the reason shown.
+ */
+#define THROTTLE_ONLY(signal)						\
+	"options { batch_size = 100 batch_time = \"10ms\" "		\
+	"pause = \"100ms\" throttle_interval = \"50ms\" "		\
+	"pause_on_vacuum = false pause_on_lock_waiters = false "	\
+	"canary_latency = 0 max_archive_backlog = 0 " signal " }"
+
+#define STATE_LIKE(pattern)						\
+	"SELECT coalesce(state LIKE '" pattern "', false) FROM qsched.runs "	\
+	"WHERE job = 'legacy-backfill' ORDER BY id DESC LIMIT 1"
+
+/* The run ends well, unthrottled, with the pause counted. */
+static void
+throttled_then_done(PGconn *c, pid_t qs, const char *signal)
+{
+	struct th_out	 o;
+	char		*s;
+
+	cr_assert_eq(th_wait(qs, 120000), 0);
+	th_output(qs, &o);
+	cr_assert(strstr(o.err, "throttled: ") != NULL, "%s", o.err);
+	cr_assert(strstr(o.err, "resuming after") != NULL, "%s", o.err);
+	th_out_free(&o);
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	cr_assert_geq(bf_metric(c, "throttle_pauses"), 1);
+	cr_assert_geq(bf_metric(c, signal), 1, "%s not counted", signal);
+	cr_assert_gt(bf_metric(c, "throttled_ms"), 0);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.runs WHERE job = "
+	    "'legacy-backfill' AND coalesce(state, '') <> ''"), 0,
+	    "the state was not cleared");
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+}
+
+/* Another session waits for a lock on a target table. */
+Test(backfill_faults, lock_waiters_on_a_target_pause_the_backfill,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect(), *holder = th_connect();
+	PGconn		*waiter = th_connect();
+	const char	*conf = bf_prepare(c, 2000, 2000, 53,
+	    THROTTLE_ONLY("pause_on_lock_waiters = true"));
+	PGresult	*r;
+	long long	 batches;
+	pid_t		 qs;
+
+	/* After the plan, which reads the targets too. */
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 2", 60000),
+	    "no batches committed");
+	th_exec(holder, "BEGIN; LOCK TABLE outstanding_requests_queue IN "
+	    "ACCESS SHARE MODE");
+	cr_assert(PQsendQuery(waiter, "BEGIN; LOCK TABLE "
+	    "outstanding_requests_queue IN ACCESS EXCLUSIVE MODE; COMMIT"));
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: lock waiters on "
+	    "outstanding_requests_queue%%"), 30000), "never throttled");
+	/* Paused: nothing is copied while the waiter waits. */
+	batches = th_int(c, BATCHES_SQL);
+	usleep(300000);
+	cr_assert_eq(th_int(c, BATCHES_SQL), batches, "copied while paused");
+	th_exec(holder, "ROLLBACK");
+	while ((r = PQgetResult(waiter)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	throttled_then_done(c, qs, "throttle_pauses_lock_waiters");
+	PQfinish(waiter);
+	PQfinish(holder);
+	PQfinish(c);
+}
+
+/*
+ * A VACUUM works on a target table and cannot finish: an aggressive one
+ * (FREEZE) waits for the cleanup lock of a page another session's open
+ * cursor keeps pinned.
+ */
+Test(backfill_faults, vacuum_on_a_target_pauses_the_backfill,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect(), *pin = th_connect();
+	PGconn		*vac = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 59,
+	    THROTTLE_ONLY("pause_on_vacuum = true"));
+	PGresult	*r;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, BATCHES_SQL " >= 3", 60000),
+	    "no batches committed");
+	th_exec(pin, "BEGIN; DECLARE pin CURSOR FOR SELECT * FROM "
+	    "unsigned_users_queue; FETCH 1 FROM pin");
+	cr_assert(PQsendQuery(vac, "VACUUM (FREEZE) unsigned_users_queue"));
+	cr_assert(th_wait_until(c, "SELECT count(*) > 0 FROM "
+	    "pg_stat_progress_vacuum WHERE datid = (SELECT oid FROM pg_database "
+	    "WHERE datname = current_database()) AND relid = "
+	    "'unsigned_users_queue'::regclass", 10000), "no vacuum");
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: vacuum on "
+	    "unsigned_users_queue%%"), 30000), "never throttled");
+	th_exec(pin, "COMMIT");
+	while ((r = PQgetResult(vac)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	throttled_then_done(c, qs, "throttle_pauses_vacuum");
+	PQfinish(vac);
+	PQfinish(pin);
+	PQfinish(c);
+}
+
+/* An agent's claim is slow: a trigger sleeps in every claim's UPDATE. */
+Test(backfill_faults, a_slow_canary_claim_pauses_the_backfill,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 61,
+	    THROTTLE_ONLY("canary_latency = \"100ms\""));
+	pid_t		 qs;
+
+	th_exec(c, "CREATE FUNCTION qsched_test_slow() RETURNS trigger "
+	    "LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; "
+	    "END$$; CREATE TRIGGER slow BEFORE UPDATE ON unsigned_users_queue "
+	    "FOR EACH ROW EXECUTE FUNCTION qsched_test_slow()");
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	/* Once the first pending entries are copied, claims are slow. */
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: canary claim took "
+	    "%% ms > 100 ms"), 60000), "never throttled");
+	th_exec(c, "DROP TRIGGER slow ON unsigned_users_queue");
+	throttled_then_done(c, qs, "throttle_pauses_canary");
+	cr_assert_gt(bf_metric(c, "canary_claims"), 1);
+	cr_assert_geq(bf_metric(c, "canary_max_us"), 300000);
+	/* The canary's claims were rolled back: nothing assigned by one. */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue AS q "
+	    "JOIN call_queue AS c ON c.id = q.id WHERE q.status = 'assigned' "
+	    "AND c.status <> 'assigned'"), 0);
+	PQfinish(c);
+}
+
+/*
+ * WAL waits for an archiver whose command fails.  Needs archive_mode on,
+ * so the server restarts with it (and without it afterwards).
+ */
+Test(backfill_faults, a_failing_archive_command_pauses_the_backfill,
+    .init = th_setup_exclusive)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 2000, 2000, 67,
+	    THROTTLE_ONLY("max_archive_backlog = 2"));
+	pid_t		 qs;
+
+	th_exec(c, "ALTER SYSTEM SET archive_mode = on");
+	th_exec(c, "ALTER SYSTEM SET archive_command = '/bin/false'");
+	PQfinish(c);
+	th_pg_restart();
+	c = th_connect();
+	for (int i = 0; i < 4; i++)
+		th_exec(c, "CREATE TEMP TABLE w%d AS SELECT 1; SELECT "
+		    "pg_switch_wal()", i);
+	cr_assert(th_wait_until(c, "SELECT count(*) > 2 FROM "
+	    "pg_ls_archive_statusdir() WHERE name LIKE '%%.ready'", 30000));
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: WAL archive backlog "
+	    "%% segments > 2"), 30000), "never throttled");
+	cr_assert_eq(th_int(c, BATCHES_SQL), 0);
+	th_exec(c, "ALTER SYSTEM SET archive_command = '/bin/true'");
+	th_exec(c, "SELECT pg_reload_conf()");
+	throttled_then_done(c, qs, "throttle_pauses_archive");
+	th_exec(c, "ALTER SYSTEM RESET archive_command");
+	th_exec(c, "ALTER SYSTEM RESET archive_mode");
+	PQfinish(c);
+	th_pg_restart();
+}
+
+/* Every signal off-threshold: no pause, nothing counted. */
+Test(backfill_faults, a_healthy_database_is_never_throttled,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 1000, 1000, 71, "");
+	struct th_out	 o;
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill", NULL), 0,
+	    "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "throttle_pauses"), 0);
+	cr_assert_gt(bf_metric(c, "canary_claims"), 0);
+	PQfinish(c);
+}
+
+/* Batches committed by parallel workers so far, from the ranges. */
+#define RANGE_BATCHES_SQL						\
+	"SELECT coalesce((SELECT sum(batches) FROM qsched.backfill_ranges), 0)"
+
+/*
+ * parallel = 3, the worker killed mid-run: each range resumes after its
+ * last committed batch, and the end state is that of one uninterrupted
+ * serial run.
+ */
+Test(backfill_faults, parallel_kill_9_mid_run_resumes_every_range_exactly_once,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 73,
+	    "options { batch_size = 100 batch_time = \"10ms\" "
+	    "pause = \"150ms\" parallel = 3 }");
+	struct th_out	 o;
+	char		*resumed, *clean, *s;
+	long long	 at_kill;
+	pid_t		 qs, worker;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, "SELECT to_regclass("
+	    "'qsched.backfill_ranges') IS NOT NULL", 60000));
+	cr_assert(th_wait_until(c, RANGE_BATCHES_SQL " >= 6", 60000),
+	    "no batches committed");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "datname = current_database() AND application_name LIKE "
+	    "'qsched/legacy-backfill/%%/%%'"), 3, "three worker connections");
+	cr_assert(th_wait_until(c, "SELECT worker_pid IS NOT NULL FROM "
+	    "qsched.runs WHERE job = 'legacy-backfill'", 10000));
+	worker = (pid_t)th_int(c, "SELECT worker_pid FROM qsched.runs WHERE "
+	    "job = 'legacy-backfill' AND status = 'running'");
+	cr_assert_eq(kill(worker, SIGKILL), 0);
+	cr_assert_eq(th_wait(qs, 20000), 1);
+	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND application_name LIKE "
+	    "'qsched/legacy-backfill/%%'", 20000));
+	at_kill = th_int(c, "SELECT sum(done) FROM qsched.backfill_ranges");
+	cr_assert_gt(at_kill, 0);
+	/*
+	 * Within each range, every row before its next_block is copied or a
+	 * conflict, and nothing from next_block on is copied.
+	 */
+	th_exec(c, "CREATE TEMP TABLE pos AS SELECT c.id, "
+	    "(c.ctid::text::point)[0] AS blk FROM call_queue AS c WHERE "
+	    "c.queue_type IN ('unsigned_users', 'outstanding_requests')");
+	th_exec(c, "CREATE TEMP TABLE rng AS SELECT coalesce(lag(end_block) "
+	    "OVER (ORDER BY range_no), 0) AS first, next_block, end_block "
+	    "FROM qsched.backfill_ranges");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pos JOIN rng ON pos.blk "
+	    ">= rng.first AND pos.blk < rng.next_block WHERE NOT EXISTS ("
+	    "SELECT 1 FROM unsigned_users_queue AS t WHERE t.id = pos.id) AND "
+	    "NOT EXISTS (SELECT 1 FROM outstanding_requests_queue AS t WHERE "
+	    "t.id = pos.id) AND NOT EXISTS (SELECT 1 FROM "
+	    "qsched.backfill_conflicts AS k WHERE k.legacy_id = pos.id)"), 0,
+	    "a row of a committed batch is missing");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pos JOIN rng ON pos.blk "
+	    ">= rng.next_block AND pos.blk < rng.end_block WHERE EXISTS ("
+	    "SELECT 1 FROM unsigned_users_queue AS t WHERE t.id = pos.id) OR "
+	    "EXISTS (SELECT 1 FROM outstanding_requests_queue AS t WHERE "
+	    "t.id = pos.id)"), 0, "a row of the killed batch stayed");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pos JOIN rng ON pos.blk "
+	    ">= rng.first AND pos.blk < rng.next_block"), at_kill,
+	    "the ranges count the rows of their committed batches");
+
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-backfill",
+	    "--set=pause=0", NULL), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(bf_metric(c, "pass_examined"), th_int(c, "SELECT count(*) "
+	    "FROM call_queue WHERE queue_type IN ('unsigned_users', "
+	    "'outstanding_requests')"), "every row examined once");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.backfill_ranges"),
+	    0, "the ranges are folded into the checkpoint");
+	cr_assert_eq(bf_metric(c, "resumed_after"), at_kill);
+	cr_assert_eq(bf_metric(c, "examined") + at_kill, bf_metric(c,
+	    "pass_examined"), "this run examined only what was left");
+	s = bf_message(c);
+	cr_assert(strstr(s, "proof holds") != NULL, "%s", s);
+	free(s);
+	bf_assert_accounted(c);
+	bf_assert_live_rule(c);
+	resumed = bf_end_state(c);
+
+	clean = uninterrupted_state(c, conf);
+	cr_assert_str_eq(resumed, clean, "the resumed run ended elsewhere");
+	free(resumed);
+	free(clean);
+	PQfinish(c);
+}
+
+/*
+ * parallel = 2 throttles too: the batches in flight commit, no new one
+ * starts while another session waits for a lock, and the copy goes on
+ * afterwards.
+ */
+Test(backfill_faults, parallel_copy_pauses_for_lock_waiters_and_resumes,
+    .init = th_setup)
+{
+	PGconn		*c = th_connect(), *holder = th_connect();
+	PGconn		*waiter = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 83,
+	    THROTTLE_ONLY("pause_on_lock_waiters = true parallel = 2"));
+	PGresult	*r;
+	long long	 batches;
+	pid_t		 qs;
+
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, "SELECT to_regclass("
+	    "'qsched.backfill_ranges') IS NOT NULL", 60000));
+	cr_assert(th_wait_until(c, RANGE_BATCHES_SQL " >= 2", 60000),
+	    "no batches committed");
+	th_exec(holder, "BEGIN; LOCK TABLE unsigned_users_queue IN ACCESS "
+	    "SHARE MODE");
+	cr_assert(PQsendQuery(waiter, "BEGIN; LOCK TABLE unsigned_users_queue "
+	    "IN ACCESS EXCLUSIVE MODE; COMMIT"));
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: lock waiters on "
+	    "unsigned_users_queue%%"), 30000), "never throttled");
+	batches = th_int(c, RANGE_BATCHES_SQL);
+	usleep(300000);
+	cr_assert_eq(th_int(c, RANGE_BATCHES_SQL), batches,
+	    "copied while paused");
+	th_exec(holder, "ROLLBACK");
+	while ((r = PQgetResult(waiter)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	throttled_then_done(c, qs, "throttle_pauses_lock_waiters");
+	cr_assert_eq(bf_metric(c, "parallel_connections"), 2);
+	PQfinish(waiter);
+	PQfinish(holder);
 	PQfinish(c);
 }

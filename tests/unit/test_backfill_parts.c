@@ -39,6 +39,7 @@ Test(state, format_then_parse_gives_the_same_state)
 	a.digest[0] = UINT64_MAX;
 	a.digest[1] = 1;
 	a.size = 2500;
+	a.ranges = 12;
 	cr_assert_lt(state_format(&a, buf, sizeof buf), (int)sizeof buf);
 	cr_assert_eq(state_parse(buf, &b), 0, "%s", buf);
 	cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "%s", buf);
@@ -287,4 +288,16 @@ Test(query, each_table_gets_its_own_columns)
 	cr_assert_eq(strncmp(query_columns("unsigned_users"), "id, ", 4), 0);
 	cr_assert_eq(strncmp(query_columns("outstanding_requests"), "id, ",
 	    4), 0);
+}
+
+/* The options' bounds hold after the proportional step. */
+Test(state, batch_size_stays_within_the_options_bounds)
+{
+	cr_assert_eq(state_adapt_size(5000, 10, 250, 100, 8000), 8000);
+	cr_assert_eq(state_adapt_size(5000, 5000, 250, 3000, 50000), 3000);
+	cr_assert_eq(state_adapt_size(5000, 200, 250, 100, 50000), 6250);
+	cr_assert_eq(state_adapt_size(20000, 1, 1, 100, 8000), 8000,
+	    "a stored size above the maximum is clamped");
+	cr_assert_eq(state_adapt_size(5000, 250, 250, 6000, 4000), 6000,
+	    "max below min: min wins");
 }
