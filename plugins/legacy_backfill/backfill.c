@@ -159,15 +159,6 @@ backfill_sleep(const struct qsched_host *host, struct qsched_run *run,
 	return (!host->cancelled(run));
 }
 
-static int64_t
-backfill_mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* The worker's peak resident set (VmHWM), in kB; 0 if unknown. */
 static int64_t
 backfill_peak_rss_kb(void)
@@ -401,14 +392,14 @@ backfill_copy(const struct qsched_host *host, struct qsched_run *run,
 			return (host->cancelled(run) ? QSCHED_CANCELLED :
 			    QSCHED_FAIL);
 		before = st->done;
-		t0 = backfill_mono_ms();
+		t0 = host->mono_us() / 1000;
 		if ((rc = batch_run(host, run, st, size, t)) == -1)
 			return (host->cancelled(run) ? QSCHED_CANCELLED :
 			    QSCHED_FAIL);
 		if (rc == 0)
 			return (backfill_phase(host, run, st, PHASE_PROOF) ==
 			    -1 ? QSCHED_FAIL : QSCHED_OK);
-		elapsed = backfill_mono_ms() - t0;
+		elapsed = host->mono_us() / 1000 - t0;
 		host->progress(run, st->done < st->total ? st->done :
 		    st->total, st->total);
 		*size = state_adapt_size(*size, elapsed, target, lo, hi);
@@ -468,11 +459,11 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 			goto out;
 		PQclear(res);
 	}
-	t0 = backfill_mono_ms();
+	t0 = host->mono_us() / 1000;
 	if (plan_tables(host, run) == -1 ||
 	    backfill_begin(host, run, &st, &resumed) == -1)
 		goto out;
-	host->counter(run, "plan_ms", backfill_mono_ms() - t0);
+	host->counter(run, "plan_ms", host->mono_us() / 1000 - t0);
 	if (resumed >= 0)
 		host->counter(run, "resumed_after", resumed);
 	size = st.size > 0 ? st.size : host->opt_int(run, "batch_size");
@@ -480,10 +471,10 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	    "batch_size_min"), host->opt_int(run, "batch_size_max"));
 	host->progress(run, st.done, st.total);
 	examined = st.done;
-	t0 = backfill_mono_ms();
+	t0 = host->mono_us() / 1000;
 	throttle_init(host, run, &th);
 	rc = backfill_copy(host, run, &st, &t, &size, &th);
-	host->counter(run, "copy_ms", backfill_mono_ms() - t0);
+	host->counter(run, "copy_ms", host->mono_us() / 1000 - t0);
 	throttle_metrics(host, run, &th);
 	host->state(run, NULL);
 	examined = st.done - examined - t.resumed;
@@ -500,10 +491,10 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	}
 
 	rc = QSCHED_FAIL;
-	t0 = backfill_mono_ms();
+	t0 = host->mono_us() / 1000;
 	if (proof_run(host, run, &backfill_rels, st.hwm, &pr) == -1)
 		goto out;
-	host->counter(run, "proof_ms", backfill_mono_ms() - t0);
+	host->counter(run, "proof_ms", host->mono_us() / 1000 - t0);
 	backfill_proof_metrics(host, run, &pr);
 	/* Done either way: a failed proof is reported by every later run
 	 * until it holds (resync repairs copies changed by others). */
@@ -546,8 +537,18 @@ backfill_validate(const struct qsched_host *host, const char *option,
 	return (0);
 }
 
-static const struct qsched_plugin backfill_plugin = {
-	QSCHED_PLUGIN_HEADER,
+/* What qsched metrics shows of a backfill (qsched(8), METRICS). */
+static const struct qsched_metric backfill_exported[] = {
+	{ "qsched_backfill_throttle_pauses_total", QSCHED_METRIC_RUN_SUM,
+	    "pauses of legacy_backfill for the database's health",
+	    "throttle_pauses" },
+	{ "qsched_backfill_throttled_ms_total", QSCHED_METRIC_RUN_SUM,
+	    "milliseconds legacy_backfill spent paused for the database's "
+	    "health", "throttled_ms" },
+	{ NULL, 0, NULL, NULL },
+};
+
+QSCHED_PLUGIN_DEFINE(
 	.name = "legacy_backfill",
 	.version = PACKAGE_VERSION,
 	.summary = "copy call_queue rows into the separated queue tables, "
@@ -556,10 +557,5 @@ static const struct qsched_plugin backfill_plugin = {
 	.check = backfill_check,
 	.run = backfill_run,
 	.validate = backfill_validate,
-};
-
-QSCHED_PLUGIN_EXPORT const struct qsched_plugin *
-qsched_plugin_describe(void)
-{
-	return (&backfill_plugin);
-}
+	.metrics = backfill_exported,
+)
