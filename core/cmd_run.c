@@ -228,14 +228,8 @@ cmd_run(struct cmd_ctx *ctx)
 	    &cmd_run_waitmask);
 	db_set_limits(DB_BOOK_QUERY_MS, DB_BOOK_CONNECT_S);
 
-	/*
-	 * The worker forks before we connect, so its connection opens while
-	 * ours does.  A manual run has no fire to lose to another qsched, so
-	 * the early worker is never wasted.
-	 */
 	r = run_new(cfg, job, TRIGGER_MANUAL, 0, 1, dry_run);
-	if (run_load_flags(r) == 0)
-		(void)worker_start(r, &r->flags);
+	run_prefork(r);
 	if ((rc = cmd_connect(cfg, &book, CMD_SCHEMA_ENSURE)) !=
 	    QSCHED_EXIT_OK) {
 		worker_abort(r);

@@ -434,6 +434,9 @@ int	 run_start(struct run *r, PGconn *book, char *err, size_t errlen);
 /* flags.ini for this run (once): 0, or -1 with r->flags_bad and the
  * message set. */
 int	 run_load_flags(struct run *r);
+/* A manual run: fork its worker now, to connect while the parent does;
+ * run_start() then lets it go. */
+void	 run_prefork(struct run *r);
 /* waitpid() said the worker ended: read what it left, then run_reaped(). */
 void	 run_drain(struct run *r, PGconn *book, int wstatus);
 bool	 run_should_retry(const struct run *r);

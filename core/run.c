@@ -415,6 +415,20 @@ run_load_flags(struct run *r)
 	return (0);
 }
 
+void
+run_prefork(struct run *r)
+{
+	/*
+	 * The worker forks before its parent connects, so its connection
+	 * opens while the parent's does, and waits for its run id
+	 * (run_begin() sends it).  Only for a run that cannot lose its fire
+	 * to another qsched (a manual one): the early worker is never wasted.
+	 */
+	if (r->trigger == TRIGGER_MANUAL && r->pid == 0 &&
+	    run_load_flags(r) == 0)
+		(void)worker_start(r, &r->flags);
+}
+
 int
 run_start(struct run *r, PGconn *book, char *err, size_t errlen)
 {
