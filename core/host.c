@@ -164,15 +164,17 @@ host_metric(struct qsched_run *qr, const char *name)
 	return (m);
 }
 
-/* "flags" is where the core puts the effective feature flags. */
+/* "flags" and "worker_peak_rss_kb" are the core's own metrics. */
 static bool
 host_metric_name_ok(struct qsched_run *qr, const char *name)
 {
 	if (qr == NULL || name == NULL)
 		return (false);
-	if (strcmp(name, "flags") != 0)
+	if (strcmp(name, "flags") != 0 && strcmp(name,
+	    "worker_peak_rss_kb") != 0)
 		return (true);
-	host_log(qr, QSCHED_LOG_ERR, "the metric name \"flags\" is reserved");
+	host_log(qr, QSCHED_LOG_ERR, "the metric name \"%s\" is reserved",
+	    name);
 	return (false);
 }
 
@@ -418,13 +420,31 @@ const struct qsched_host host_services = {
 	.lock_key = lock_key,
 };
 
+/* The worker's peak resident set (VmHWM) in kB, 0 if unknown: every run
+ * records it, so memory that does not stay flat shows in the history. */
+static long long
+host_peak_rss_kb(void)
+{
+	FILE		*f = fopen("/proc/self/status", "r");
+	char		 line[256];
+	long long	 kb = 0;
+
+	if (f == NULL)
+		return (0);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (kb);
+}
+
 char *
 host_metrics_json(const struct qsched_run *qr)
 {
 	struct buf	 b = { 0 };
 	char		*flags = flags_json(qr->flags);
 
-	buf_puts(&b, "{");
+	buf_printf(&b, "{\"worker_peak_rss_kb\":%lld,", host_peak_rss_kb());
 	for (size_t i = 0; i < qr->nmetrics; i++) {
 		const struct metric *m = &qr->metrics[i];
 

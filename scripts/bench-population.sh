@@ -283,7 +283,7 @@ unch0_rows=$((w1 - w0))
 
 set -- $(pct_changed bench "$conf" 0)
 p0_ms=$1 p0_rows=$2
-rss=$(psql_ -d bench -c "SELECT max((metrics->>'peak_rss_kb')::bigint)
+rss=$(psql_ -d bench -c "SELECT max((metrics->>'worker_peak_rss_kb')::bigint)
     FROM qsched.runs WHERE job IN ('unsigned', 'outstanding')")
 
 # --- the application's way, on APP_USERS users ---------------------------

@@ -142,7 +142,7 @@ backfill_check(const struct qsched_host *host, struct qsched_run *run)
 }
 
 /* Sleep MS in short steps, so a cancel is seen at once. */
-static bool
+bool
 backfill_sleep(const struct qsched_host *host, struct qsched_run *run,
     int64_t ms)
 {
@@ -157,23 +157,6 @@ backfill_sleep(const struct qsched_host *host, struct qsched_run *run,
 		ms -= step;
 	}
 	return (!host->cancelled(run));
-}
-
-/* The worker's peak resident set (VmHWM), in kB; 0 if unknown. */
-static int64_t
-backfill_peak_rss_kb(void)
-{
-	FILE		*f = fopen("/proc/self/status", "r");
-	char		 line[256];
-	long long	 kb = 0;
-
-	if (f == NULL)
-		return (0);
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (kb);
 }
 
 /* The pass in the checkpoint: 1 read, 0 none, -1 unreadable or error. */
@@ -516,9 +499,6 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	    pr.t[1].conflicts);
 	rc = QSCHED_OK;
 out:
-	host->counter(run, "worker_peak_rss_kb", backfill_peak_rss_kb());
-	host->log(run, QSCHED_LOG_INFO, "worker peak RSS %" PRId64 " kB",
-	    backfill_peak_rss_kb());
 	if (locked && PQstatus(host->conn(run)) == CONNECTION_OK)
 		PQclear(PQexecParams(host->conn(run), "SELECT "
 		    "pg_advisory_unlock($1::bigint)", 1, NULL, keyp, NULL, NULL,

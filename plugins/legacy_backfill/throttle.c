@@ -219,24 +219,6 @@ throttle_check(const struct qsched_host *host, struct qsched_run *run,
 	return (throttle_canary(host, run, th, why, len, sig));
 }
 
-/* Sleep MS in short steps, so a cancel is seen at once. */
-static bool
-throttle_sleep(const struct qsched_host *host, struct qsched_run *run,
-    int64_t ms)
-{
-	struct timespec	 ts;
-	int64_t		 step;
-
-	while (ms > 0 && !host->cancelled(run)) {
-		step = ms < 50 ? ms : 50;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)step * 1000000L;
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-	return (!host->cancelled(run));
-}
-
 void
 throttle_begin(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th, const char *why, int sig)
@@ -280,7 +262,7 @@ throttle_wait(const struct qsched_host *host, struct qsched_run *run,
 		if (rc == 0)
 			break;
 		throttle_begin(host, run, th, why, sig);
-		if (!throttle_sleep(host, run, th->interval_ms))
+		if (!backfill_sleep(host, run, th->interval_ms))
 			return (-1);
 	}
 	if (th->reason[0] != '\0') {

@@ -338,23 +338,6 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
 	return (0);
 }
 
-/* The worker's peak resident set (VmHWM), in kB; 0 if unknown. */
-static int64_t
-dep_peak_rss_kb(void)
-{
-	FILE		*f = fopen("/proc/self/status", "r");
-	char		 line[256];
-	long long	 kb = 0;
-
-	if (f == NULL)
-		return (0);
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (kb);
-}
-
 /* Do PL's step for object INDEX: 0 done (or nothing to do), 1 stopped
  * (cancelled), -1 failed. */
 static int
@@ -514,7 +497,6 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 			    plans[i].why);
 	}
 	host->counter(run, "purged_rows", purged);
-	host->counter(run, "worker_peak_rss_kb", dep_peak_rss_kb());
 	if (rc != 0) {
 		/* Each object reached so far is recorded; say where. */
 		if (host->cancelled(run) || rc == 1) {

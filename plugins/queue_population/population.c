@@ -134,23 +134,6 @@ population_check(const struct qsched_host *host, struct qsched_run *run)
 	return (-1);
 }
 
-/* The worker's peak resident set (VmHWM) in kB, or -1. */
-static int64_t
-population_peak_rss_kb(void)
-{
-	FILE		*f;
-	char		 line[256];
-	long long	 kb = -1;
-
-	if ((f = fopen("/proc/self/status", "r")) == NULL)
-		return (-1);
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (kb);
-}
-
 static void
 population_report(const struct qsched_host *host, struct qsched_run *run,
     const struct refresh_opts *o, const struct refresh_counts *c)
@@ -190,7 +173,6 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 		    (long long)c->legacy_unchanged,
 		    (long long)c->legacy_kept_assigned);
 	}
-	host->counter(run, "peak_rss_kb", population_peak_rss_kb());
 	if (!o->dry_run)
 		host->add_rows(run, rows);
 	host->message(run, "%s%s: %lld eligible; %lld inserted, %lld updated, "
