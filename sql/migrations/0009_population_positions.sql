@@ -15,10 +15,11 @@
 -- priority_score.
 --
 --   queue_claim_next(queue, agent_id)
---	As in 0006, plus: when SKIP LOCKED finds nothing because every
---	available entry is locked (a refresh or another claim is writing
---	them), it claims again and waits for the first of them instead of
---	returning no row.  An empty answer again means "nothing to claim".
+--	As in 0006, plus: when SKIP LOCKED finds nothing while available
+--	entries exist (a refresh or other claims hold them all), it looks
+--	again after a short nap, for up to 5 seconds, instead of returning
+--	no row; it never waits for a row lock, so claims cannot deadlock
+--	each other.  An empty answer means "nothing to claim".
 --   unsigned_users_queue_ranked, outstanding_requests_queue_ranked
 --	The pending entries with display_position = 1..N in claim order:
 --	the number to show people ("you are 3rd in the queue").
@@ -44,29 +45,23 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
 	v_now	timestamp(3) without time zone := now() AT TIME ZONE 'UTC';
+	v_wait	double precision := 0;	-- seconds waited so far
+	v_nap	double precision := 0.001;
 BEGIN
 	IF p_agent_id IS NULL THEN
 		RAISE EXCEPTION 'queue_claim_next: agent_id must not be NULL'
 		    USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF p_queue = 'unsigned_users' THEN
-		RETURN QUERY
-		UPDATE unsigned_users_queue AS q
-		SET status = 'assigned', assigned_to_agent = p_agent_id,
-		    assigned_at = v_now, updated_at = v_now
-		WHERE q.id = (
-			SELECT c.id FROM unsigned_users_queue AS c
-			WHERE c.status = 'pending' AND c.available_from <= v_now
-			ORDER BY c.queue_position, c.priority_score
-			LIMIT 1
-			FOR UPDATE SKIP LOCKED)
-		    AND q.status = 'pending'
-		RETURNING p_queue, q.id, q.user_id, q.claim_id,
-		    q.priority_score, q.queue_position, q.status,
-		    q.queue_reason, q.available_from, q.assigned_to_agent,
-		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
-		IF NOT FOUND THEN
-			-- Every available entry is locked: wait for the first.
+	PERFORM queue_table(p_queue);	-- raises: unknown queue
+	/*
+	 * SKIP LOCKED, again and again: while available entries exist but
+	 * every one is locked (a refresh or other claims are writing them),
+	 * look again after a nap (1 ms, doubling to 50 ms, 5 s in all)
+	 * instead of answering "nothing".  Never waiting for a row lock is
+	 * what keeps concurrent claims free of deadlocks.
+	 */
+	LOOP
+		IF p_queue = 'unsigned_users' THEN
 			RETURN QUERY
 			UPDATE unsigned_users_queue AS q
 			SET status = 'assigned', assigned_to_agent = p_agent_id,
@@ -77,31 +72,18 @@ BEGIN
 				    AND c.available_from <= v_now
 				ORDER BY c.queue_position, c.priority_score
 				LIMIT 1
-				FOR UPDATE)
+				FOR UPDATE SKIP LOCKED)
 			    AND q.status = 'pending'
 			RETURNING p_queue, q.id, q.user_id, q.claim_id,
 			    q.priority_score, q.queue_position, q.status,
 			    q.queue_reason, q.available_from,
 			    q.assigned_to_agent, q.assigned_at, q.callback_id,
 			    q.created_at, q.updated_at;
-		END IF;
-	ELSIF p_queue = 'outstanding_requests' THEN
-		RETURN QUERY
-		UPDATE outstanding_requests_queue AS q
-		SET status = 'assigned', assigned_to_agent = p_agent_id,
-		    assigned_at = v_now, updated_at = v_now
-		WHERE q.id = (
-			SELECT c.id FROM outstanding_requests_queue AS c
-			WHERE c.status = 'pending' AND c.available_from <= v_now
-			ORDER BY c.queue_position, c.priority_score
-			LIMIT 1
-			FOR UPDATE SKIP LOCKED)
-		    AND q.status = 'pending'
-		RETURNING p_queue, q.id, q.user_id, q.claim_id,
-		    q.priority_score, q.queue_position, q.status,
-		    q.queue_reason, q.available_from, q.assigned_to_agent,
-		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
-		IF NOT FOUND THEN
+			EXIT WHEN FOUND OR NOT EXISTS (SELECT 1
+			    FROM unsigned_users_queue AS c
+			    WHERE c.status = 'pending'
+				AND c.available_from <= v_now);
+		ELSE
 			RETURN QUERY
 			UPDATE outstanding_requests_queue AS q
 			SET status = 'assigned', assigned_to_agent = p_agent_id,
@@ -112,17 +94,23 @@ BEGIN
 				    AND c.available_from <= v_now
 				ORDER BY c.queue_position, c.priority_score
 				LIMIT 1
-				FOR UPDATE)
+				FOR UPDATE SKIP LOCKED)
 			    AND q.status = 'pending'
 			RETURNING p_queue, q.id, q.user_id, q.claim_id,
 			    q.priority_score, q.queue_position, q.status,
 			    q.queue_reason, q.available_from,
 			    q.assigned_to_agent, q.assigned_at, q.callback_id,
 			    q.created_at, q.updated_at;
+			EXIT WHEN FOUND OR NOT EXISTS (SELECT 1
+			    FROM outstanding_requests_queue AS c
+			    WHERE c.status = 'pending'
+				AND c.available_from <= v_now);
 		END IF;
-	ELSE
-		PERFORM queue_table(p_queue);	-- raises: unknown queue
-	END IF;
+		EXIT WHEN v_wait >= 5;
+		PERFORM pg_sleep(v_nap);
+		v_wait := v_wait + v_nap;
+		v_nap := least(v_nap * 2, 0.05);
+	END LOOP;
 END
 $$;
 

@@ -479,15 +479,20 @@ claimer(int agent)
 	PGresult	*res;
 	char		 sql[256];
 
-	if (PQstatus(conn) != CONNECTION_OK)
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "claimer %d: %s", agent, PQerrorMessage(conn));
 		_exit(2);
+	}
 	snprintf(sql, sizeof sql, "INSERT INTO claims SELECT id, %d FROM "
 	    "queue_claim_next('unsigned_users', %d) RETURNING 1", agent,
 	    agent);
 	for (;;) {
 		res = PQexec(conn, sql);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "claimer %d: %s", agent,
+			    PQresultErrorMessage(res));
 			_exit(3);
+		}
 		if (PQntuples(res) == 0)
 			break;
 		PQclear(res);
