@@ -175,7 +175,7 @@ Test(reliability, reload_refuses_no_jobs_and_a_new_database)
 	const char	*conf = th_conf_shipped(
 	    "job \"a\" { plugin = \"sql\" schedule = \"@manual\"\n"
 	    "  options { statement = \"select 1\" } }\n");
-	char		 path[4096];
+	char		 path[4096], *log;
 	pid_t		 d;
 
 	d = du_start(conf);
@@ -193,7 +193,9 @@ Test(reliability, reload_refuses_no_jobs_and_a_new_database)
 	th_kill(d, SIGHUP);
 	cr_assert(du_log_has(d, "restart the daemon to use another database",
 	    10000), "%s", du_log(d));
-	cr_assert(strstr(du_log(d), "S3cr3t") == NULL, "%s", du_log(d));
+	log = du_log(d);
+	cr_assert(strstr(log, "S3cr3t") == NULL, "%s", log);
+	free(log);
 	du_stop(d, 30000);
 }
 
