@@ -15,11 +15,11 @@
 -- priority_score.
 --
 --   queue_claim_next(queue, agent_id)
---	As in 0006, plus: when SKIP LOCKED finds nothing while available
---	entries exist (a refresh or other claims hold them all), it looks
---	again after a short nap, for up to 5 seconds, instead of returning
---	no row; it never waits for a row lock, so claims cannot deadlock
---	each other.  An empty answer means "nothing to claim".
+--	As in 0006, plus: when SKIP LOCKED finds nothing because every
+--	available entry is locked (a refresh or another claim is writing
+--	them), it claims again and waits for the first of them instead of
+--	returning no row; a deadlock between two such claims is caught and
+--	the claim tries again.  An empty answer means "nothing to claim".
 --   unsigned_users_queue_ranked, outstanding_requests_queue_ranked
 --	The pending entries with display_position = 1..N in claim order:
 --	the number to show people ("you are 3rd in the queue").
@@ -45,8 +45,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
 	v_now	timestamp(3) without time zone := now() AT TIME ZONE 'UTC';
-	v_wait	double precision := 0;	-- seconds waited so far
-	v_nap	double precision := 0.001;
+	v_uu	boolean := (p_queue = 'unsigned_users');
 BEGIN
 	IF p_agent_id IS NULL THEN
 		RAISE EXCEPTION 'queue_claim_next: agent_id must not be NULL'
@@ -54,62 +53,90 @@ BEGIN
 	END IF;
 	PERFORM queue_table(p_queue);	-- raises: unknown queue
 	/*
-	 * SKIP LOCKED, again and again: while available entries exist but
-	 * every one is locked (a refresh or other claims are writing them),
-	 * look again after a nap (1 ms, doubling to 50 ms, 5 s in all)
-	 * instead of answering "nothing".  Never waiting for a row lock is
-	 * what keeps concurrent claims free of deadlocks.
+	 * Take the first entry nobody holds (SKIP LOCKED).  When every
+	 * available entry is held (a refresh or other claims are writing
+	 * them), wait for the first of them rather than answer "nothing".
+	 * Two claims waiting for each other's entries end in a deadlock
+	 * error for one of them: its wait is rolled back (a subtransaction)
+	 * and it tries again, so a claim never fails for that.
 	 */
 	LOOP
-		IF p_queue = 'unsigned_users' THEN
+		IF v_uu THEN
 			RETURN QUERY
-			UPDATE unsigned_users_queue AS q
-			SET status = 'assigned', assigned_to_agent = p_agent_id,
-			    assigned_at = v_now, updated_at = v_now
-			WHERE q.id = (
-				SELECT c.id FROM unsigned_users_queue AS c
-				WHERE c.status = 'pending'
-				    AND c.available_from <= v_now
-				ORDER BY c.queue_position, c.priority_score
-				LIMIT 1
-				FOR UPDATE SKIP LOCKED)
-			    AND q.status = 'pending'
-			RETURNING p_queue, q.id, q.user_id, q.claim_id,
-			    q.priority_score, q.queue_position, q.status,
-			    q.queue_reason, q.available_from,
-			    q.assigned_to_agent, q.assigned_at, q.callback_id,
-			    q.created_at, q.updated_at;
-			EXIT WHEN FOUND OR NOT EXISTS (SELECT 1
-			    FROM unsigned_users_queue AS c
-			    WHERE c.status = 'pending'
-				AND c.available_from <= v_now);
+		UPDATE unsigned_users_queue AS q
+		SET status = 'assigned', assigned_to_agent = p_agent_id,
+		    assigned_at = v_now, updated_at = v_now
+		WHERE q.id = (
+			SELECT c.id FROM unsigned_users_queue AS c
+			WHERE c.status = 'pending'
+			    AND c.available_from <= v_now
+			ORDER BY c.queue_position, c.priority_score
+			LIMIT 1
+			FOR UPDATE SKIP LOCKED)
+		    AND q.status = 'pending'
+		RETURNING p_queue, q.id, q.user_id, q.claim_id,
+		    q.priority_score, q.queue_position, q.status,
+		    q.queue_reason, q.available_from, q.assigned_to_agent,
+		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
 		ELSE
 			RETURN QUERY
-			UPDATE outstanding_requests_queue AS q
-			SET status = 'assigned', assigned_to_agent = p_agent_id,
-			    assigned_at = v_now, updated_at = v_now
-			WHERE q.id = (
-				SELECT c.id FROM outstanding_requests_queue AS c
-				WHERE c.status = 'pending'
-				    AND c.available_from <= v_now
-				ORDER BY c.queue_position, c.priority_score
-				LIMIT 1
-				FOR UPDATE SKIP LOCKED)
-			    AND q.status = 'pending'
-			RETURNING p_queue, q.id, q.user_id, q.claim_id,
-			    q.priority_score, q.queue_position, q.status,
-			    q.queue_reason, q.available_from,
-			    q.assigned_to_agent, q.assigned_at, q.callback_id,
-			    q.created_at, q.updated_at;
-			EXIT WHEN FOUND OR NOT EXISTS (SELECT 1
-			    FROM outstanding_requests_queue AS c
-			    WHERE c.status = 'pending'
-				AND c.available_from <= v_now);
+		UPDATE outstanding_requests_queue AS q
+		SET status = 'assigned', assigned_to_agent = p_agent_id,
+		    assigned_at = v_now, updated_at = v_now
+		WHERE q.id = (
+			SELECT c.id FROM outstanding_requests_queue AS c
+			WHERE c.status = 'pending'
+			    AND c.available_from <= v_now
+			ORDER BY c.queue_position, c.priority_score
+			LIMIT 1
+			FOR UPDATE SKIP LOCKED)
+		    AND q.status = 'pending'
+		RETURNING p_queue, q.id, q.user_id, q.claim_id,
+		    q.priority_score, q.queue_position, q.status,
+		    q.queue_reason, q.available_from, q.assigned_to_agent,
+		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
 		END IF;
-		EXIT WHEN v_wait >= 5;
-		PERFORM pg_sleep(v_nap);
-		v_wait := v_wait + v_nap;
-		v_nap := least(v_nap * 2, 0.05);
+		EXIT WHEN FOUND;
+		BEGIN
+			IF v_uu THEN
+				RETURN QUERY
+		UPDATE unsigned_users_queue AS q
+		SET status = 'assigned', assigned_to_agent = p_agent_id,
+		    assigned_at = v_now, updated_at = v_now
+		WHERE q.id = (
+			SELECT c.id FROM unsigned_users_queue AS c
+			WHERE c.status = 'pending'
+			    AND c.available_from <= v_now
+			ORDER BY c.queue_position, c.priority_score
+			LIMIT 1
+			FOR UPDATE)
+		    AND q.status = 'pending'
+		RETURNING p_queue, q.id, q.user_id, q.claim_id,
+		    q.priority_score, q.queue_position, q.status,
+		    q.queue_reason, q.available_from, q.assigned_to_agent,
+		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
+			ELSE
+				RETURN QUERY
+		UPDATE outstanding_requests_queue AS q
+		SET status = 'assigned', assigned_to_agent = p_agent_id,
+		    assigned_at = v_now, updated_at = v_now
+		WHERE q.id = (
+			SELECT c.id FROM outstanding_requests_queue AS c
+			WHERE c.status = 'pending'
+			    AND c.available_from <= v_now
+			ORDER BY c.queue_position, c.priority_score
+			LIMIT 1
+			FOR UPDATE)
+		    AND q.status = 'pending'
+		RETURNING p_queue, q.id, q.user_id, q.claim_id,
+		    q.priority_score, q.queue_position, q.status,
+		    q.queue_reason, q.available_from, q.assigned_to_agent,
+		    q.assigned_at, q.callback_id, q.created_at, q.updated_at;
+			END IF;
+			EXIT;	-- claimed, or nothing left to claim
+		EXCEPTION WHEN deadlock_detected THEN
+			NULL;	-- try again
+		END;
 	END LOOP;
 END
 $$;
