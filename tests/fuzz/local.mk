@@ -19,9 +19,10 @@ FUZZ_JOBS = 2
 FUZZ_TARGETS = cron duration config flags options
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -Wall -Wextra
-FUZZ_CPPFLAGS = -I$(top_builddir) $(AM_CPPFLAGS) $(LIBPQ_CFLAGS) \
+FUZZ_CPPFLAGS = -I$(top_builddir) $(AM_CPPFLAGS) $(LIBPQ_CFLAGS) $(MHD_CFLAGS) \
 	$(CONFUSE_CFLAGS) $(INIH_CFLAGS)
-FUZZ_LIBS = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS) $(LIBS)
+FUZZ_LIBS = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS) $(MHD_LIBS) -lm \
+	-lpthread $(LIBS)
 
 fuzz_core_src = $(filter %.c,$(core_libqsched_core_la_SOURCES))
 fuzz_core_obj = $(patsubst core/%.c,tests/fuzz/obj/%.o,$(fuzz_core_src)) \
