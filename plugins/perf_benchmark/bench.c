@@ -369,8 +369,11 @@ bench_run(const struct qsched_host *host, struct qsched_run *run)
 			}
 			goto out;
 		}
-		if (bench_one(host, run, &cfg, load, op, r) == -1)
+		if (bench_one(host, run, &cfg, load, op, r) == -1) {
+			if (load_client_lost(load))
+				rc = QSCHED_RETRY;
 			goto out;
+		}
 		if (host->cancelled(run)) {
 			rc = QSCHED_CANCELLED;
 			goto out;

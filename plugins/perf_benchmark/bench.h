@@ -134,6 +134,9 @@ int		 load_run(struct bench_load *, const struct bench_op *,
 		    const struct bench_users *, int64_t duration_us,
 		    int64_t iterations, struct bench_result *);
 void		 load_close(struct bench_load *);
+/* Whether the measurement failed because one client's connection was
+ * lost while the run's own connection lived (a transient failure). */
+bool		 load_client_lost(const struct bench_load *);
 
 /* plan.c: param values for a step; returns the number of params. */
 int		 plan_params(const struct bench_cfg *, const enum bench_param *,

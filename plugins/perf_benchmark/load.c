@@ -44,6 +44,7 @@ struct bench_load {
 	struct qsched_run *run;
 	const struct bench_cfg *cfg;
 	int		 n;
+	bool		 lost;		/* a client lost on its own */
 	struct client	 c[BENCH_MAX_CLIENTS];
 };
 
@@ -124,12 +125,42 @@ load_rand(struct load_drive *d)
 	return (d->rng);
 }
 
+/*
+ * C's connection is lost.  Record why, so the run is retried as the
+ * transient failure it is: what the server said as it went, when libpq
+ * kept it; else, when the run's own connection went too (a restart, an
+ * administrator ending the job's backends), its SQLSTATE (57P01, or
+ * 08006 for the lost connection); else only this client went, which is
+ * transient as well (load_client_lost).
+ */
 static int
 load_lost(struct load_drive *d, struct client *c, const char *what)
 {
-	d->l->host->fail(d->l->run, NULL, "client %d: %s",
-	    (int)(c - d->l->c) + 1, what);
+	const struct qsched_host *host = d->l->host;
+	struct qsched_run *run = d->l->run;
+	PGresult	*res = PQgetResult(c->conn), *probe = NULL;
+	const char	*state = res != NULL ? PQresultErrorField(res,
+	    PG_DIAG_SQLSTATE) : NULL;
+	int		 n = (int)(c - d->l->c) + 1;
+
+	if (state != NULL && *state != '\0')
+		host->fail(run, res, "client %d: %s", n, what);
+	else if ((probe = PQexec(host->conn(run), "SELECT 1")) == NULL ||
+	    PQresultStatus(probe) != PGRES_TUPLES_OK)
+		host->fail(run, probe, "client %d: %s", n, what);
+	else {
+		host->message(run, "client %d: connection lost: %s", n, what);
+		d->l->lost = true;
+	}
+	PQclear(probe);
+	PQclear(res);
 	return (-1);
+}
+
+bool
+load_client_lost(const struct bench_load *l)
+{
+	return (l != NULL && l->lost);
 }
 
 static int

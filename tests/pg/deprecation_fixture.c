@@ -55,13 +55,20 @@ const char *
 dep_prepare_job(PGconn *c, int users, int rows, int seed,
     const char *settings, const char *extra)
 {
+	const char	*conf = dep_conf(settings, extra);
+
+	dep_load(c, conf, users, rows, seed);
+	return (conf);
+}
+
+const char *
+dep_conf(const char *settings, const char *extra)
+{
 	const char	*src = getenv("QSCHED_SRCDIR");
 	const char	*conf;
 	char		*jobs;
 
 	cr_assert_not_null(src, "QSCHED_SRCDIR is not set");
-	bf_load(c, users, rows, seed);
-	dep_flag(1);
 	cr_assert_gt(asprintf(&jobs,
 	    "job \"schema-migrate\" {\n"
 	    "  plugin = \"schema_migrate\"\n  schedule = \"@manual\"\n"
@@ -76,11 +83,21 @@ dep_prepare_job(PGconn *c, int users, int rows, int seed,
 	    "  plugin = \"queue_population\"\n  schedule = \"@manual\"\n"
 	    "  options { queue = \"outstanding_requests\" }\n}\n"
 	    "job \"legacy-deprecation\" {\n"
-	    "  plugin = \"legacy_deprecation\"\n  schedule = \"@manual\"\n"
-	    "  %s\n  options { %s }\n}\n", src, settings,
+	    "  plugin = \"legacy_deprecation\"\n  %s\n"
+	    "  %s\n  options { %s }\n}\n", src,
+	    settings != NULL && strstr(settings, "schedule") != NULL ? "" :
+	    "schedule = \"@manual\"", settings != NULL ? settings : "",
 	    extra != NULL ? extra : ""), 0);
 	conf = th_conf_shipped(jobs);
 	free(jobs);
+	return (conf);
+}
+
+void
+dep_load(PGconn *c, const char *conf, int users, int rows, int seed)
+{
+	bf_load(c, users, rows, seed);
+	dep_flag(1);
 	dep_job(conf, "schema-migrate", NULL, NULL);
 	dep_job(conf, "legacy-backfill", NULL, NULL);
 	dep_populate(conf);
@@ -92,7 +109,6 @@ dep_prepare_job(PGconn *c, int users, int rows, int seed,
 	    "(c.queue_type = 'outstanding_requests' AND NOT EXISTS (SELECT 1 "
 	    "FROM outstanding_requests_queue AS q WHERE q.user_id = c.user_id "
 	    "AND q.status IN ('pending', 'assigned'))))");
-	return (conf);
 }
 
 void

@@ -26,6 +26,13 @@ const char *dep_prepare(PGconn *c, int users, int rows, int seed,
 const char *dep_prepare_job(PGconn *c, int users, int rows, int seed,
 	    const char *settings, const char *extra);
 
+/* dep_conf - only write that jobs.conf (SETTINGS and EXTRA as above);
+ * SETTINGS may set the job's schedule (else "@manual");
+ * dep_load - only load the data and run the jobs of CONF. */
+const char *dep_conf(const char *settings, const char *extra);
+void	 dep_load(PGconn *c, const char *conf, int users, int rows,
+	    int seed);
+
 /* dep_flag - write flags.ini with populate_legacy_queue = ON. */
 void	 dep_flag(int on);
 

@@ -68,7 +68,8 @@ TESTS += tests/pg_fault_matrix
 tests_pg_fault_matrix_SOURCES = tests/pg/test_fault_matrix.c \
 	tests/pg/daemon_util.h \
 	tests/pg/backfill_fixture.c tests/pg/backfill_fixture.h \
-	tests/pg/population_fixture.c tests/pg/population_fixture.h
+	tests/pg/population_fixture.c tests/pg/population_fixture.h \
+	tests/pg/deprecation_fixture.c tests/pg/deprecation_fixture.h
 tests_pg_fault_matrix_CFLAGS = $(TEST_CFLAGS)
 tests_pg_fault_matrix_LDADD = $(PG_TEST_LIBS)
 EXTRA_DIST += tests/FAULTS.md

@@ -28,8 +28,16 @@
 #include "daemon_util.h"
 #include "backfill_fixture.h"
 #include "population_fixture.h"
+#include "deprecation_fixture.h"
 
 TestSuite(matrix, .fini = th_teardown, .timeout = 150);
+
+/* How a cell holds the job's work up. */
+enum fm_gate {
+	FM_GATE_SLEEP,		/* fm_gate's row: the statement sleeps */
+	FM_GATE_LOCK,		/* the test holds a lock on gate_table */
+	FM_GATE_NONE,		/* nothing: the work is long by itself */
+};
 
 /* How a plugin's cell is set up, slowed, and checked. */
 struct fm_plugin {
@@ -38,9 +46,17 @@ struct fm_plugin {
 	/* jobs.conf text of the job: %s is its settings (schedule ...) */
 	const char	*(*conf)(const char *settings);
 	void		 (*load)(PGconn *, const char *conf);
-	/* NULL: the sql gate (fm_gate); else the table the gate locks */
-	const char	*gate_table;
-	int		 gate_after_batches; /* lock only after this many */
+	enum fm_gate	 gate;
+	const char	*gate_table;	/* FM_GATE_LOCK: the table locked */
+	/* FM_GATE_LOCK: lock only once this query is true (NULL: before
+	 * the job starts) */
+	const char	*gate_when;
+	/* true while the job works (NULL: its backend waits at the gate) */
+	const char	*busy_sql;
+	/* what a cancelled run records after its status: ":57014" when
+	 * the cancelled statement is the run's own, "" when the plugin
+	 * stops between statements on its own */
+	const char	*cancel_sqlstate;
 	char		*(*digest)(PGconn *);	/* what the job wrote */
 	/* asserts what an interrupted run left, before any rerun */
 	void		 (*interrupted)(PGconn *);
@@ -57,6 +73,7 @@ struct fm_cell {
 	const char	*conf;
 	PGconn		*c;		/* the test's connection */
 	PGconn		*gate;		/* holds the gate's lock, or NULL */
+	long long	 after;		/* the last run of the set-up */
 };
 
 /* The sql job: writes 3000 rows, then sleeps as long as fm_gate says,
@@ -69,6 +86,16 @@ struct fm_cell {
 #define FM_BATCHES_SQL							\
 	"SELECT coalesce((SELECT substring(value FROM 'batches=([0-9]+)')"	\
 	"::int FROM qsched.checkpoints WHERE job = 'legacy-backfill'), 0)"
+
+/* Rows of unsigned_users the deprecation's archive has committed. */
+#define FM_ARCHIVED_SQL							\
+	"SELECT coalesce((SELECT substring(value FROM 'done=([0-9]+)')"	\
+	"::bigint FROM qsched.checkpoints WHERE job = 'legacy-deprecation' "	\
+	"AND key = 'archive_unsigned_users'), 0)"
+
+/* The call_queue rows the deprecation retires (the two queue types). */
+#define FM_RETIRED	"queue_type IN ('unsigned_users', " \
+			"'outstanding_requests')"
 
 static const char *
 fm_conf_sql(const char *settings)
@@ -127,6 +154,25 @@ fm_conf_population(const char *settings)
 	    settings, "queue = \"unsigned_users\""));
 }
 
+/* The migration jobs by hand and legacy-deprecation: monitoring passes
+ * at once, and the archive goes in small batches with a pause. */
+static const char *
+fm_conf_deprecation(const char *settings)
+{
+	return (dep_conf(settings, "monitoring_period = \"0s\" "
+	    "batch_size = 20 pause = \"50ms\""));
+}
+
+/* Two operations on both tables for 2 s each: a run of about 8 s. */
+static const char *
+fm_conf_benchmark(const char *settings)
+{
+	return (fm_conf_after_migrate("perf-benchmark", "perf_benchmark",
+	    settings, "clients = 2 duration = \"2s\" warmup = \"0s\" "
+	    "operations = \"claim,next_pending\" "
+	    "min_regression_us = 1000000"));
+}
+
 static void
 fm_load_sql(PGconn *c, const char *conf)
 {
@@ -153,6 +199,41 @@ static void
 fm_load_population(PGconn *c, const char *conf)
 {
 	pf_load(c, conf, 1500, 13, false);
+}
+
+/* The retirement in monitoring, ready to archive; what the archive must
+ * never change (the source rows) is kept in fm_source. */
+static void
+fm_load_deprecation(PGconn *c, const char *conf)
+{
+	dep_load(c, conf, 1000, 2000, 29);
+	dep_monitoring(c, conf);
+	th_exec(c, "CREATE TABLE fm_source AS SELECT count(*) AS n, "
+	    "md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) AS "
+	    "digest FROM call_queue AS t WHERE " FM_RETIRED);
+}
+
+/* Both queues with entries, agents to claim for; the tables the
+ * benchmark must not change are kept in fm_source. */
+static void
+fm_load_benchmark(PGconn *c, const char *conf)
+{
+	pf_load(c, conf, 1500, 31, false);
+	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
+	    "priority_score, queue_position, status, available_from, "
+	    "created_at, updated_at) SELECT gen_random_uuid(), user_id, "
+	    "current_score, row_number() OVER (ORDER BY current_score, "
+	    "user_id), 'pending', now() AT TIME ZONE 'UTC' - interval "
+	    "'1 minute', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' "
+	    "FROM user_call_scores WHERE current_queue_type = "
+	    "'unsigned_users'; ANALYZE");
+	th_exec(c, "CREATE TABLE fm_source AS SELECT "
+	    "(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
+	    " FROM unsigned_users_queue AS t) AS queue, "
+	    "(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
+	    " FROM call_queue AS t) AS legacy");
+	cr_assert_gt(th_int(c, "SELECT count(*) FROM unsigned_users_queue"),
+	    0);
 }
 
 static char *
@@ -218,6 +299,33 @@ fm_digest_population(PGconn *c)
 	    "ORDER BY user_id, status), '')) FROM unsigned_users_queue"));
 }
 
+/* The states of the two queue types, the archive's rows and the source
+ * rows (which the archive never changes). */
+static char *
+fm_digest_deprecation(PGconn *c)
+{
+	return (th_value(c, "SELECT (SELECT string_agg(object || '=' || "
+	    "state, ',' ORDER BY object) FROM qsched_legacy.retirement WHERE "
+	    "object <> 'call_queue') || ' ' || count(*) || ' ' || "
+	    "md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) || ' ' "
+	    "|| (SELECT md5(coalesce(string_agg(s::text, '|' ORDER BY s.id), "
+	    "'')) FROM call_queue AS s WHERE " FM_RETIRED ") FROM "
+	    "qsched_legacy.call_queue_archive AS t WHERE " FM_RETIRED));
+}
+
+/* The result rows (how many, of how many runs) and both queue tables,
+ * which no run may change. */
+static char *
+fm_digest_benchmark(PGconn *c)
+{
+	return (th_value(c, "SELECT (SELECT count(*) || ' ' || "
+	    "count(DISTINCT run_id) FROM qsched_bench.results) || ' ' || "
+	    "(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
+	    " FROM unsigned_users_queue AS t) || ' ' || "
+	    "(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
+	    " FROM call_queue AS t)"));
+}
+
 /* The sql job's transaction went with it. */
 static void
 fm_interrupted_sql(PGconn *c)
@@ -265,6 +373,46 @@ fm_interrupted_population(PGconn *c)
 	    "entries of the interrupted refresh are left");
 }
 
+/* The archive holds exactly what its checkpoint says, the state has not
+ * moved, and no source row changed. */
+static void
+fm_interrupted_deprecation(PGconn *c)
+{
+	long long	 done;
+
+	done = th_int(c, FM_ARCHIVED_SQL);
+	cr_assert_gt(done, 0, "no archive batch committed before the fault");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive WHERE queue_type = "
+	    "'unsigned_users'"), done, "the archive is not what its "
+	    "checkpoint says");
+	dep_assert_state(c, "unsigned_users", "monitoring");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM fm_source WHERE "
+	    "(n, digest) = (SELECT count(*), md5(coalesce(string_agg(t::text, "
+	    "'|' ORDER BY t.id), '')) FROM call_queue AS t WHERE " FM_RETIRED
+	    ")"), 1, "call_queue rows changed");
+}
+
+/* No result row, no session left, nothing changed. */
+static void
+fm_interrupted_benchmark(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT CASE WHEN to_regclass("
+	    "'qsched_bench.results') IS NULL THEN 0 ELSE (SELECT count(*) "
+	    "FROM qsched_bench.results) END"), 0, "a partial result is "
+	    "stored");
+	cr_assert(th_wait_until(c, "SELECT count(*) = 0 FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND (application_name LIKE "
+	    "'qsched/perf-benchmark/%' OR state LIKE 'idle in transaction%') "
+	    "AND pid <> pg_backend_pid()", 10000), "a session of the "
+	    "benchmark is left");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM fm_source WHERE "
+	    "queue = (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY "
+	    "t.id), '')) FROM unsigned_users_queue AS t) AND legacy = (SELECT "
+	    "md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM "
+	    "call_queue AS t)"), 1, "the benchmark changed a row");
+}
+
 /* The rerun resumed after the committed batches, and its proof held. */
 static void
 fm_rerun_backfill(PGconn *c)
@@ -278,6 +426,28 @@ fm_rerun_backfill(PGconn *c)
 	free(s);
 	bf_assert_accounted(c);
 	bf_assert_live_rule(c);
+}
+
+/* The rerun resumed the archive: each queue type was archived once,
+ * and no checkpoint is left. */
+static void
+fm_rerun_deprecation(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.transitions WHERE to_state = 'archived'"), 2,
+	    "each queue type archived once");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.checkpoints WHERE "
+	    "job = 'legacy-deprecation'"), 0, "a checkpoint is left");
+}
+
+/* The rerun's results are one run's, and it was the baseline. */
+static void
+fm_rerun_benchmark(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id <> (SELECT max(id) FROM qsched.runs WHERE job = "
+	    "'perf-benchmark' AND status = 'succeeded')"), 0, "results of "
+	    "another run are stored");
 }
 
 static void
@@ -352,27 +522,87 @@ fm_reference_population(PGconn *c, const char *conf)
 	return (fm_digest_population(c));
 }
 
+/*
+ * An archive is a copy: what an uninterrupted run leaves is both queue
+ * types archived and the archive equal to the source rows, which the
+ * cell's run never changes.  (The deprecation suite checks an
+ * uninterrupted archive against the source the same way.)
+ */
+static char *
+fm_reference_deprecation(PGconn *c, const char *conf)
+{
+	(void)conf;
+	return (th_value(c, "SELECT 'outstanding_requests=archived,"
+	    "unsigned_users=archived ' || n || ' ' || digest || ' ' || digest "
+	    "FROM fm_source"));
+}
+
+/* One uninterrupted run after the results are deleted. */
+static char *
+fm_reference_benchmark(PGconn *c, const char *conf)
+{
+	th_exec(c, "DELETE FROM qsched_bench.results");
+	fm_run_ok(conf, "perf-benchmark", "duration=300ms");
+	return (fm_digest_benchmark(c));
+}
+
 static const struct fm_plugin fm_sql = {
-	"sql", "fm-sql", fm_conf_sql, fm_load_sql, NULL, 0,
-	fm_digest_sql, fm_interrupted_sql, NULL, fm_reference_sql, NULL
+	.name = "sql", .job = "fm-sql", .conf = fm_conf_sql,
+	.load = fm_load_sql, .gate = FM_GATE_SLEEP,
+	.cancel_sqlstate = ":57014", .digest = fm_digest_sql,
+	.interrupted = fm_interrupted_sql, .reference = fm_reference_sql,
 };
 /* 0002 adds the foreign keys to user_call_scores: it waits for the
  * lock, with the plugin's lock_timeout and lock_retries. */
 static const struct fm_plugin fm_migrate = {
-	"schema_migrate", "schema-migrate", fm_conf_migrate, fm_load_migrate,
-	"user_call_scores", 0, fm_digest_migrate, fm_interrupted_migrate, NULL,
-	fm_reference_migrate, NULL
+	.name = "schema_migrate", .job = "schema-migrate",
+	.conf = fm_conf_migrate, .load = fm_load_migrate,
+	.gate = FM_GATE_LOCK, .gate_table = "user_call_scores",
+	.cancel_sqlstate = ":57014", .digest = fm_digest_migrate,
+	.interrupted = fm_interrupted_migrate,
+	.reference = fm_reference_migrate,
 };
 static const struct fm_plugin fm_backfill = {
-	"legacy_backfill", "legacy-backfill", fm_conf_backfill,
-	fm_load_backfill, "unsigned_users_queue", 2, fm_digest_backfill,
-	fm_interrupted_backfill, fm_rerun_backfill, fm_reference_backfill,
-	"pause=0"
+	.name = "legacy_backfill", .job = "legacy-backfill",
+	.conf = fm_conf_backfill, .load = fm_load_backfill,
+	.gate = FM_GATE_LOCK, .gate_table = "unsigned_users_queue",
+	.gate_when = "SELECT (" FM_BATCHES_SQL ") >= 2",
+	.cancel_sqlstate = ":57014", .digest = fm_digest_backfill,
+	.interrupted = fm_interrupted_backfill, .rerun = fm_rerun_backfill,
+	.reference = fm_reference_backfill, .rerun_set = "pause=0",
 };
 static const struct fm_plugin fm_population = {
-	"queue_population", PF_UNSIGNED, fm_conf_population,
-	fm_load_population, "unsigned_users_queue", 0, fm_digest_population,
-	fm_interrupted_population, NULL, fm_reference_population, NULL
+	.name = "queue_population", .job = PF_UNSIGNED,
+	.conf = fm_conf_population, .load = fm_load_population,
+	.gate = FM_GATE_LOCK, .gate_table = "unsigned_users_queue",
+	.cancel_sqlstate = ":57014", .digest = fm_digest_population,
+	.interrupted = fm_interrupted_population,
+	.reference = fm_reference_population,
+};
+/* The archive's next batch waits for the archive table, locked after
+ * two batches committed. */
+static const struct fm_plugin fm_deprecation = {
+	.name = "legacy_deprecation", .job = "legacy-deprecation",
+	.conf = fm_conf_deprecation, .load = fm_load_deprecation,
+	.gate = FM_GATE_LOCK, .gate_table = "qsched_legacy.call_queue_archive",
+	.gate_when = "SELECT (" FM_ARCHIVED_SQL ") >= 40",
+	.cancel_sqlstate = ":57014", .digest = fm_digest_deprecation,
+	.interrupted = fm_interrupted_deprecation,
+	.rerun = fm_rerun_deprecation, .reference = fm_reference_deprecation,
+	.rerun_set = "pause=0",
+};
+/* No gate: measuring is long by itself; the fault lands while the
+ * clients run their rolled-back transactions. */
+static const struct fm_plugin fm_benchmark = {
+	.name = "perf_benchmark", .job = "perf-benchmark",
+	.conf = fm_conf_benchmark, .load = fm_load_benchmark,
+	.gate = FM_GATE_NONE,
+	.busy_sql = "SELECT coalesce(bool_or(state LIKE 'measuring %'), "
+	    "false) FROM qsched.runs WHERE job = 'perf-benchmark' AND status "
+	    "= 'running'",
+	.cancel_sqlstate = "", .digest = fm_digest_benchmark,
+	.interrupted = fm_interrupted_benchmark, .rerun = fm_rerun_benchmark,
+	.reference = fm_reference_benchmark, .rerun_set = "duration=300ms",
 };
 
 /* Set the cell up: the job with SETTINGS, its data, the schema. */
@@ -385,35 +615,36 @@ fm_begin(struct fm_cell *k, const struct fm_plugin *p, const char *settings)
 	k->c = th_connect();
 	du_schema(k->conf);
 	p->load(k->c, k->conf);
+	/* The set-up may run the job itself (the deprecation's freeze). */
+	k->after = th_int(k->c, "SELECT coalesce(max(id), 0) FROM "
+	    "qsched.runs");
 }
 
-/* Close the gate before the job starts (sql and the lock before the
- * first statement needing it). */
+/* Close the gate before the job starts (the sleep, or the lock before
+ * the first statement needing it). */
 static void
 fm_gate_close(struct fm_cell *k)
 {
-	if (k->p->gate_table == NULL) {
+	if (k->p->gate == FM_GATE_SLEEP) {
 		th_exec(k->c, "INSERT INTO fm_gate VALUES (120)");
 		return;
 	}
-	if (k->p->gate_after_batches > 0)
+	if (k->p->gate != FM_GATE_LOCK || k->p->gate_when != NULL)
 		return;
 	k->gate = th_connect();
 	th_exec(k->gate, "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 	    k->p->gate_table);
 }
 
-/* Once the job runs: the lock of a gate taken after some batches. */
+/* Once the job runs: the lock of a gate taken when the job got far
+ * enough (some batches committed). */
 static void
 fm_gate_started(struct fm_cell *k)
 {
-	char	 sql[512];
-
-	if (k->p->gate_after_batches == 0)
+	if (k->p->gate != FM_GATE_LOCK || k->p->gate_when == NULL)
 		return;
-	snprintf(sql, sizeof sql, "SELECT (" FM_BATCHES_SQL ") >= %d",
-	    k->p->gate_after_batches);
-	cr_assert(th_wait_until(k->c, sql, 60000), "no batches committed");
+	cr_assert(th_wait_until(k->c, k->p->gate_when, 60000), "the job "
+	    "never got as far as the gate (%s)", k->p->gate_when);
 	k->gate = th_connect();
 	th_exec(k->gate, "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 	    k->p->gate_table);
@@ -423,7 +654,7 @@ fm_gate_started(struct fm_cell *k)
 static void
 fm_gate_open(struct fm_cell *k)
 {
-	if (k->p->gate_table == NULL) {
+	if (k->p->gate == FM_GATE_SLEEP) {
 		th_exec(k->c, "DELETE FROM fm_gate");
 		return;
 	}
@@ -439,6 +670,8 @@ fm_waiting(struct fm_cell *k, int ms)
 {
 	char	 sql[512];
 
+	if (k->p->busy_sql != NULL)
+		return (th_wait_until(k->c, k->p->busy_sql, ms));
 	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM pg_stat_activity "
 	    "WHERE datname = current_database() AND application_name LIKE "
 	    "'qsched/%s/%%' AND (wait_event_type = 'Lock' OR wait_event = "
@@ -453,7 +686,7 @@ fm_history(struct fm_cell *k)
 	return (th_value(k->c, "SELECT coalesce(string_agg(attempt || ':' || "
 	    "status || coalesce(':' || signal, '') || coalesce(':' || "
 	    "nullif(sqlstate, ''), ''), ',' ORDER BY id), '') FROM qsched.runs "
-	    "WHERE job = '%s'", k->p->job));
+	    "WHERE job = '%s' AND id > %lld", k->p->job, k->after));
 }
 
 static void
@@ -541,6 +774,7 @@ fm_timeout_cancelled(const struct fm_plugin *p)
 {
 	struct fm_cell	 k;
 	struct th_out	 o;
+	char		 want[64];
 	int		 st;
 	pid_t		 qs;
 
@@ -556,7 +790,8 @@ fm_timeout_cancelled(const struct fm_plugin *p)
 	cr_assert(strstr(o.err, "killing process group") == NULL, "the "
 	    "cancelled worker did not return: %s", o.err);
 	th_out_free(&o);
-	fm_assert_history(&k, "1:timed_out:57014");
+	snprintf(want, sizeof want, "1:timed_out%s", p->cancel_sqlstate);
+	fm_assert_history(&k, want);
 	fm_end(&k, true);
 }
 
@@ -695,7 +930,8 @@ fm_kill9_daemon_retry_pending(const struct fm_plugin *p)
 	    "a liveness row is left (the killed daemon's, or the second's)");
 	s = th_value(k.c, "SELECT string_agg(attempt || ':' || status || ':' "
 	    "|| trigger || ':' || coalesce(sqlstate, ''), ',' ORDER BY id) "
-	    "FROM qsched.runs WHERE job = '%s'", p->job);
+	    "FROM qsched.runs WHERE job = '%s' AND id > %lld", p->job,
+	    k.after);
 	cr_assert(strcmp(s, "1:failed:schedule:57P01,2:succeeded:retry:") ==
 	    0 || strcmp(s, "1:failed:schedule:08006,2:succeeded:retry:") == 0,
 	    "%s", s);
@@ -722,7 +958,7 @@ fm_pg_restart(const struct fm_plugin *p)
 	cr_assert(fm_waiting(&k, 20000), "the job never waited at the gate");
 	/* The sql statement read its sleep already; a lock gate goes with
 	 * the server. */
-	if (p->gate_table == NULL)
+	if (p->gate == FM_GATE_SLEEP)
 		fm_gate_open(&k);
 	PQfinish(k.c);
 	th_pg_restart();
@@ -747,7 +983,7 @@ static void
 fm_daemon_sigterm(const struct fm_plugin *p)
 {
 	struct fm_cell	 k;
-	char		 settings[256], sql[256], *log;
+	char		 settings[256], sql[256], want[64], *log;
 	pid_t		 d;
 	int		 st;
 
@@ -771,7 +1007,8 @@ fm_daemon_sigterm(const struct fm_plugin *p)
 	cr_assert(strstr(log, "killing process group") == NULL, "the worker "
 	    "did not return: %s", log);
 	free(log);
-	fm_assert_history(&k, "1:cancelled:57014");
+	snprintf(want, sizeof want, "1:cancelled%s", p->cancel_sqlstate);
+	fm_assert_history(&k, want);
 	cr_assert_eq(th_int(k.c, "SELECT count(*) FROM qsched.daemons"), 0,
 	    "the stopped daemon left its liveness row");
 	fm_end(&k, true);
@@ -796,6 +1033,8 @@ FM_ROW(sql, sql)
 FM_ROW(schema_migrate, migrate)
 FM_ROW(legacy_backfill, backfill)
 FM_ROW(queue_population, population)
+FM_ROW(legacy_deprecation, deprecation)
+FM_ROW(perf_benchmark, benchmark)
 
 /* Cells mostly wait: run several at once. */
 int
