@@ -476,3 +476,59 @@ Test(benchmark, bad_operations_refused)
 	    "operation") != NULL, "%s", o.err);
 	th_out_free(&o);
 }
+
+/*
+ * One client's backend ended while the run's own connection lives (an
+ * administrator's pg_terminate_backend of one session): a transient
+ * failure, recorded as such and retried; the failed attempt stores no
+ * result.
+ */
+Test(benchmark, a_client_lost_alone_is_retried)
+{
+	const char	*src = getenv("QSCHED_SRCDIR");
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+	char		 jobs[2048], *s;
+	const char	*conf;
+	pid_t		 qs;
+
+	cr_assert(src != NULL, "QSCHED_SRCDIR is not set");
+	snprintf(jobs, sizeof jobs,
+	    "job \"schema-migrate\" {\n"
+	    "  plugin = \"schema_migrate\"\n  schedule = \"@manual\"\n"
+	    "  options { dir = \"%s/sql/migrations\" }\n}\n"
+	    "job \"" JOB "\" {\n"
+	    "  plugin = \"perf_benchmark\"\n  schedule = \"@manual\"\n"
+	    "  retries = 1\n  retry_delay = \"1s\"\n"
+	    "  options { clients = 2 duration = \"2s\" warmup = \"0s\" "
+	    "operations = \"claim\" variants = \"separated\" "
+	    "min_regression_us = 1000000 }\n}\n", src);
+	conf = th_conf_shipped(jobs);
+	bench_load(c, conf, 1000);
+	qs = th_qsched_spawn(conf, "run", JOB, NULL);
+	cr_assert(th_wait_until(c, "SELECT count(*) = 1 FROM qsched.runs "
+	    "WHERE job = '" JOB "' AND status = 'running' AND state LIKE "
+	    "'measuring %'", 30000), "the benchmark never measured");
+	th_exec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND application_name LIKE "
+	    "'qsched/" JOB "/%%/2'");
+	cr_assert_eq(th_wait(qs, 60000), 0, "the retry did not succeed");
+	th_output(qs, &o);
+	th_out_free(&o);
+	s = th_value(c, "SELECT string_agg(attempt || ':' || status || ':' || "
+	    "coalesce(sqlstate, ''), ',' ORDER BY id) FROM qsched.runs WHERE "
+	    "job = '" JOB "'");
+	/* 57P01 when the client had a statement in flight (the server's
+	 * answer to it), none when it was between statements. */
+	cr_assert(strcmp(s, "1:failed:57P01,2:succeeded:") == 0 ||
+	    strcmp(s, "1:failed:,2:succeeded:") == 0, "%s", s);
+	free(s);
+	s = th_value(c, "SELECT message FROM qsched.runs WHERE job = '" JOB
+	    "' AND attempt = 1");
+	cr_assert(strncmp(s, "client 2: ", 10) == 0, "%s", s);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE run_id = (SELECT id FROM qsched.runs WHERE job = '" JOB
+	    "' AND attempt = 1)"), 0, "the failed attempt stored results");
+	PQfinish(c);
+}
