@@ -356,6 +356,13 @@ else
 	show; echo "    0005 in qsched's ledger: $still"
 	fail "prisma migrate deploy during 0005's index build (exit $drc)"
 fi
+# What migrate status says meanwhile (qsched-plugins(7) says so too).
+if prisma_on race migrate status && grep -q 'Database schema is up to date!' "$work/out" &&
+    [ "$(sql race "SELECT count(*) FROM qsched.schema_migrations WHERE version = 5")" = 0 ]; then
+	ok "prisma migrate status during the build: up to date (the claims count as applied)"
+else
+	show; fail "prisma migrate status during the build"
+fi
 blocker_stop race
 wait "$qpid"; qrc=$?
 if [ $qrc -eq 0 ]; then

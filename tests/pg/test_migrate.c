@@ -700,10 +700,14 @@ Test(migrate, prisma_lock_is_free_during_a_concurrent_build_and_claims_keep_depl
  * copies parameters into the test's process). */
 struct build_stop {
 	char	 fn[32];
+	int	 status;		/* qsched's exit status */
 };
 static struct build_stop build_stops[] = {
-	{ "pg_cancel_backend" },	/* the statement fails: 57014 */
-	{ "pg_terminate_backend" },	/* the run's connection goes too */
+	/* The statement fails (57014): the job failed. */
+	{ "pg_cancel_backend", 1 },
+	/* The run's connection goes too (08006): the database is
+	 * unreachable; the claims go through a connection of their own. */
+	{ "pg_terminate_backend", 3 },
 };
 
 ParameterizedTestParameters(migrate, a_failed_build_withdraws_the_claims)
@@ -732,9 +736,8 @@ ParameterizedTest(struct build_stop *stop, migrate,
 	    "AND application_name LIKE 'qsched/schema-migrate/%%'", stop->fn);
 	rc = th_wait(qs, 30000);
 	th_output(qs, &o);
-	/* 1, or 3 when the connection is lost (08006). */
-	cr_assert(rc == 1 || rc == 3, "%s: the run fails (%d): %s", stop->fn,
-	    rc, o.err);
+	cr_assert_eq(rc, stop->status, "%s: the run fails: %s", stop->fn,
+	    o.err);
 	if (strcmp(stop->fn, "pg_cancel_backend") == 0)
 		cr_assert_eq(invalid_indexes(c), 0, "the failed build's "
 		    "INVALID index is dropped at once");
