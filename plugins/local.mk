@@ -15,6 +15,7 @@ plugins_schema_migrate_la_SOURCES = \
 	plugins/schema_migrate/migrate.c \
 	plugins/schema_migrate/files.c \
 	plugins/schema_migrate/ledger.c \
+	plugins/schema_migrate/prisma.c \
 	plugins/schema_migrate/lock.c \
 	plugins/schema_migrate/apply.c \
 	plugins/schema_migrate/split.c \

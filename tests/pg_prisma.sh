@@ -297,11 +297,152 @@ else
 fi
 
 # --- prisma migrate deploy and qsched together ----------------------------
-# A release adds a migration; the operator runs schema-migrate while the
-# app's deploy step runs prisma migrate deploy.  A session holding
-# user_call_scores keeps qsched inside the migration (holding Prisma's
-# lock 72707369) until deploy is seen waiting for that lock; then both
-# must succeed, the migration applied once, by qsched.
+# The app's deploy step runs prisma migrate deploy while the operator runs
+# schema-migrate.  qsched holds Prisma's lock 72707369 only while it
+# writes the mirror, and claims every pending migration there first, so
+# deploy neither waits behind a migration nor applies one itself.
+
+# What Prisma reads of the mirror, as a finished run must leave it.
+mirror() {
+	sql "$1" "SELECT migration_name, checksum, finished_at IS NOT NULL,
+	    rolled_back_at IS NULL, applied_steps_count, logs IS NULL
+	    FROM _prisma_migrations ORDER BY 1, 2, 3, 4, 5, 6"
+}
+# wait_for DB SQL: until SQL is true, at most 30 s.
+wait_for() {
+	i=0
+	until [ "$(sql "$1" "SELECT ($2)")" = t ]; do
+		i=$((i + 1)); [ $i -lt 300 ] || return 1; sleep 0.1
+	done
+}
+# blocker_start DB SQL: a session that runs SQL in a REPEATABLE READ
+# transaction and keeps it open until blocker_stop: CREATE INDEX
+# CONCURRENTLY waits for its snapshot, DDL for the locks it took.
+blocker_start() {
+	PGAPPNAME=qsched-test-blocker psql -X -q -d "$1" -c "BEGIN ISOLATION LEVEL
+	    REPEATABLE READ; $2; SELECT pg_sleep(300)" >/dev/null 2>&1 &
+	blocker=$!
+	wait_for "$1" "EXISTS (SELECT 1 FROM pg_stat_activity WHERE
+	    application_name = 'qsched-test-blocker' AND wait_event = 'PgSleep')"
+}
+blocker_stop() {
+	sql "$1" "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+	    WHERE application_name = 'qsched-test-blocker'" >/dev/null
+	wait "$blocker"
+}
+holders="SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+    AND classid = 0 AND objid = 72707369 AND objsubid = 1"
+build="EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE
+    'qsched/schema-migrate/%' AND query LIKE 'CREATE INDEX CONCURRENTLY%'
+    AND state = 'active')"
+
+# 1. During 0005's concurrent index build: the first migration of a
+# database, with schema-migrate's default options.
+legacy_db race
+conf=$(conf race "$src/sql/migrations")
+blocker_start race "SELECT count(*) FROM agents"
+"$qsched" -c "$conf" run schema-migrate >"$work/migrate-race.out" 2>&1 &
+qpid=$!
+wait_for race "$build" || fail "0005's index build starts"
+t0=$(date +%s)
+prisma_on race migrate deploy; drc=$?
+cp "$work/out" "$work/deploy-race.out"
+t1=$(date +%s)
+still=$(sql race "SELECT count(*) FROM qsched.schema_migrations WHERE version = 5")
+if [ $drc -eq 0 ] && grep -q 'No pending migrations to apply' "$work/out" &&
+    [ "$still" = 0 ] && kill -0 $qpid 2>/dev/null && wait_for race "$build"; then
+	ok "prisma migrate deploy during 0005's index build: nothing to apply, in $((t1 - t0)) s, the build still running"
+else
+	show; echo "    0005 in qsched's ledger: $still"
+	fail "prisma migrate deploy during 0005's index build (exit $drc)"
+fi
+# What migrate status says meanwhile (qsched-plugins(7) says so too).
+if prisma_on race migrate status && grep -q 'Database schema is up to date!' "$work/out" &&
+    [ "$(sql race "SELECT count(*) FROM qsched.schema_migrations WHERE version = 5")" = 0 ]; then
+	ok "prisma migrate status during the build: up to date (the claims count as applied)"
+else
+	show; fail "prisma migrate status during the build"
+fi
+blocker_stop race
+wait "$qpid"; qrc=$?
+if [ $qrc -eq 0 ]; then
+	ok "schema-migrate with prisma migrate deploy beside it: succeeded"
+else
+	sed 's/^/    /' "$work/migrate-race.out"
+	fail "schema-migrate with prisma migrate deploy beside it (exit $qrc)"
+fi
+mirror app >"$work/mirror.alone"
+mirror race >"$work/mirror.race"
+if [ -s "$work/mirror.alone" ] && cmp -s "$work/mirror.alone" "$work/mirror.race"; then
+	ok "the mirror is the one a run alone leaves ($(wc -l <"$work/mirror.race") rows: names, checksums, finished, applied_steps_count 1)"
+else
+	diff "$work/mirror.alone" "$work/mirror.race" | sed 's/^/    /'
+	fail "the mirror is the one a run alone leaves"
+fi
+held=$(sql race "SELECT metrics->>'prisma_lock_held_ms' FROM qsched.runs
+    WHERE job = 'schema-migrate' ORDER BY id DESC LIMIT 1")
+if [ -n "$held" ] && [ "$held" -lt 1000 ]; then
+	ok "qsched held Prisma's lock $held ms (Prisma waits 10 s)"
+else
+	fail "qsched held Prisma's lock briefly (held: ${held:-?} ms)"
+fi
+if [ "$(sql race "SELECT count(*) FROM pg_index WHERE NOT indisvalid")" = 0 ] &&
+    prisma_on race migrate status && grep -q 'Database schema is up to date!' "$work/out"; then
+	ok "afterwards: no INVALID index, prisma migrate status up to date"
+else
+	show; fail "afterwards: no INVALID index, prisma migrate status up to date"
+fi
+
+# 2. A build that fails mid-way (the test cancels it): the claims are
+# withdrawn, so Prisma says what is true, and a rerun completes the mirror.
+legacy_db broken
+conf=$(conf broken "$src/sql/migrations")
+# The build waits without timing out, so the test's cancel finds it.
+sed 's/prisma_ledger = true/&\n        lock_timeout = "1h"/' "$conf" >"$conf.new" &&
+    mv "$conf.new" "$conf"
+blocker_start broken "SELECT count(*) FROM agents"
+"$qsched" -c "$conf" run schema-migrate >"$work/migrate-broken.out" 2>&1 &
+qpid=$!
+wait_for broken "$build" || fail "0005's index build starts"
+sql broken "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+    WHERE application_name LIKE 'qsched/schema-migrate/%'
+    AND query LIKE 'CREATE INDEX CONCURRENTLY%'" >/dev/null
+wait "$qpid"; qrc=$?
+blocker_stop broken
+rows=$(sql broken "SELECT count(*) FROM _prisma_migrations")
+if [ $qrc -eq 1 ] && [ "$rows" = 4 ] &&
+    ! prisma_on broken migrate status &&
+    grep -q '00000000000005_separated_queue_indexes' "$work/out" &&
+    grep -q 'have not yet been applied' "$work/out"; then
+	ok "a cancelled build: the run fails, its claims go, migrate status lists 0005 and later as not yet applied"
+else
+	sed 's/^/    /' "$work/migrate-broken.out"; show
+	fail "a cancelled build leaves a truthful mirror (qsched exit $qrc, $rows rows)"
+fi
+# A deploy in that window tries 0005 itself and cannot run it (CREATE
+# INDEX CONCURRENTLY in a multi-statement script; through adapter-pg it
+# fails earlier, splitting the DO block at its semicolons), so it
+# records 0005 failed: every later deploy refuses (P3009) until the rerun.
+prisma_on broken migrate deploy; drc=$?
+failed=$(sql broken "SELECT count(*) FROM _prisma_migrations
+    WHERE finished_at IS NULL AND rolled_back_at IS NULL")
+if [ $drc -ne 0 ] && [ "$failed" = 1 ]; then
+	ok "prisma migrate deploy before the rerun fails on 0005 (exit $drc) and records it failed"
+else
+	show; fail "prisma migrate deploy before the rerun (exit $drc, $failed failed rows)"
+fi
+if "$qsched" -c "$conf" run schema-migrate >"$work/migrate-broken2.out" 2>&1 &&
+    [ "$(sql broken "SELECT count(*) FROM _prisma_migrations
+        WHERE finished_at IS NULL AND rolled_back_at IS NULL")" = 0 ] &&
+    [ "$(sql broken "SELECT count(*) FROM pg_index WHERE NOT indisvalid")" = 0 ] &&
+    prisma_on broken migrate status && grep -q 'Database schema is up to date!' "$work/out"; then
+	ok "the rerun completes it: the failed row resolved, no INVALID index, migrate status up to date"
+else
+	sed 's/^/    /' "$work/migrate-broken2.out"; show
+	fail "the rerun completes the mirror"
+fi
+
+# 3. During a transactional migration held up by a table lock: the same.
 cp -r "$src/sql/migrations" "$work/sql-migrations"
 cat >"$work/sql-migrations/0999_prisma_concurrency_test.sql" <<'EOF'
 -- A test migration: one column on a legacy table.
@@ -309,45 +450,28 @@ ALTER TABLE user_call_scores ADD COLUMN IF NOT EXISTS qsched_test_note text;
 EOF
 sh "$src/prisma/migrations.sh" "$work/prisma-migrations" "$work"/sql-migrations/*.sql ||
     exit 99
-QSCHED_PRISMA_MIGRATIONS="$work/prisma-migrations"
 conf=$(conf app "$work/sql-migrations")
-holds="SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369"
-PGAPPNAME=qsched-test-blocker psql -X -q -d app -c "BEGIN;
-    LOCK TABLE user_call_scores IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(50)" \
-    >/dev/null 2>&1 &
-blocker=$!
-i=0
-until [ "$(sql app "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'qsched-test-blocker' AND wait_event = 'PgSleep'")" = 1 ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
-done
+blocker_start app "LOCK TABLE user_call_scores IN ACCESS EXCLUSIVE MODE"
 "$qsched" -c "$conf" run schema-migrate >"$work/migrate2.out" 2>&1 &
 qpid=$!
-i=0
-until [ "$(sql app "$holds AND granted")" = 1 ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
-done
-timeout 60 "$prisma" migrate deploy >"$work/deploy.out" 2>&1 &
-dpid=$!
-i=0
-until [ "$(sql app "$holds AND NOT granted")" = 1 ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
-done
-[ $i -lt 100 ] && ok "prisma migrate deploy waits for qsched's lock 72707369" ||
-    fail "prisma migrate deploy waits for qsched's lock 72707369"
-sql app "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
-    WHERE application_name = 'qsched-test-blocker'" >/dev/null
-wait "$blocker"
+wait_for app "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name
+    LIKE 'qsched/schema-migrate/%' AND query LIKE '%qsched_test_note%')" ||
+    fail "0999 starts"
+QSCHED_PRISMA_MIGRATIONS="$work/prisma-migrations" prisma migrate deploy; drc=$?
+cp "$work/out" "$work/deploy.out"
+kill -0 $qpid 2>/dev/null; alive=$?
+blocker_stop app
 wait "$qpid"; qrc=$?
-wait "$dpid"; drc=$?
-if [ $qrc -eq 0 ] && [ $drc -eq 0 ] &&
+if [ $qrc -eq 0 ] && [ $drc -eq 0 ] && [ $alive -eq 0 ] &&
     grep -q 'No pending migrations to apply' "$work/deploy.out" &&
-    [ "$(sql app "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '00000000000999_prisma_concurrency_test'")" = 1 ] &&
-    [ "$(sql app "SELECT count(*) FROM qsched.schema_migrations WHERE version = 999")" = 1 ]; then
-	ok "prisma migrate deploy and qsched run schema-migrate together: both succeed"
+    [ "$(sql app "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '00000000000999_prisma_concurrency_test' AND applied_steps_count = 1")" = 1 ] &&
+    [ "$(sql app "SELECT count(*) FROM qsched.schema_migrations WHERE version = 999")" = 1 ] &&
+    [ "$(sql app "$holders")" = 0 ]; then
+	ok "prisma migrate deploy during a transactional migration: nothing to apply, both succeed, applied once, by qsched"
 else
 	echo "    qsched exited $qrc:"; sed 's/^/    /' "$work/migrate2.out"
 	echo "    prisma migrate deploy exited $drc:"; sed 's/^/    /' "$work/deploy.out"
-	fail "prisma migrate deploy and qsched run schema-migrate together"
+	fail "prisma migrate deploy during a transactional migration"
 fi
 
 if [ "$failures" -gt 0 ]; then

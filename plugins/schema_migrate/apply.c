@@ -308,9 +308,16 @@ apply_autocommit(const struct qsched_host *host, struct qsched_run *run,
 	}
 	if (!apply_command(host, run, restore))
 		return (-1);
-	if (ledger_record(host, run, m, host->mono_us() / 1000 - t0) == -1 ||
-	    (o->prisma && prisma_record(host, run, m) == -1))
+	/* Both ledgers at once: a claim in Prisma's is never left behind
+	 * for a migration qsched's own ledger records as applied. */
+	if (!apply_command(host, run, "BEGIN"))
 		return (-1);
+	if (ledger_record(host, run, m, host->mono_us() / 1000 - t0) == -1 ||
+	    (o->prisma && prisma_record(host, run, m) == -1) ||
+	    !apply_command(host, run, "COMMIT")) {
+		PQclear(PQexec(host->conn(run), "ROLLBACK"));
+		return (-1);
+	}
 	return (0);
 }
 

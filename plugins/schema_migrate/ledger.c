@@ -1,7 +1,6 @@
 /*
- * ledger.c - what has been applied: qsched.schema_migrations, and when
- * prisma_ledger is on, a mirror in Prisma's _prisma_migrations so the
- * app's `prisma migrate deploy` treats qsched's migrations as applied.
+ * ledger.c - what has been applied: qsched.schema_migrations.  The
+ * mirror in Prisma's _prisma_migrations is prisma.c's.
  */
 #include <config.h>
 
@@ -109,49 +108,4 @@ ledger_record(const struct qsched_host *host, struct qsched_run *run,
 	    "qsched.schema_migrations", "INSERT INTO qsched.schema_migrations "
 	    "(version, name, checksum, duration_ms, host, pid, qsched_version) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, params, NULL) ? 0 : -1);
-}
-
-/* The DDL Prisma itself uses, so `prisma migrate` finds what it expects. */
-int
-prisma_prepare(const struct qsched_host *host, struct qsched_run *run)
-{
-	return (ledger_exec(host, run, "creating _prisma_migrations",
-	    "SET client_min_messages = warning; "
-	    "CREATE TABLE IF NOT EXISTS \"_prisma_migrations\" ("
-	    "\"id\" VARCHAR(36) PRIMARY KEY NOT NULL, "
-	    "\"checksum\" VARCHAR(64) NOT NULL, "
-	    "\"finished_at\" TIMESTAMPTZ, "
-	    "\"migration_name\" VARCHAR(255) NOT NULL, "
-	    "\"logs\" TEXT, "
-	    "\"rolled_back_at\" TIMESTAMPTZ, "
-	    "\"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(), "
-	    "\"applied_steps_count\" INTEGER NOT NULL DEFAULT 0); "
-	    "RESET client_min_messages", 0, NULL, NULL) ? 0 : -1);
-}
-
-int
-prisma_record(const struct qsched_host *host, struct qsched_run *run,
-    const struct migration *m)
-{
-	const char	*params[2] = { m->prisma_name, m->checksum };
-
-	/*
-	 * A failed row of the same name (finished_at and rolled_back_at both
-	 * NULL) would make `prisma migrate deploy` refuse to run: once the
-	 * migration has succeeded, such rows are marked rolled back.
-	 */
-	if (!ledger_exec(host, run, "resolving failed _prisma_migrations rows",
-	    "UPDATE \"_prisma_migrations\" SET rolled_back_at = now() "
-	    "WHERE migration_name = $1::text AND finished_at IS NULL "
-	    "AND rolled_back_at IS NULL", 1, params, NULL))
-		return (-1);
-	return (ledger_exec(host, run, "recording the migration in "
-	    "_prisma_migrations", "INSERT INTO \"_prisma_migrations\" "
-	    "(id, checksum, finished_at, migration_name, logs, rolled_back_at, "
-	    "started_at, applied_steps_count) "
-	    "SELECT gen_random_uuid()::text, $2::text, now(), $1::text, NULL, "
-	    "NULL, now(), 1 WHERE NOT EXISTS (SELECT 1 FROM "
-	    "\"_prisma_migrations\" WHERE migration_name = $1::text "
-	    "AND finished_at IS NOT NULL "
-	    "AND rolled_back_at IS NULL)", 2, params, NULL) ? 0 : -1);
 }

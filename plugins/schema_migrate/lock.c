@@ -47,3 +47,26 @@ lock_poll(const struct qsched_host *host, struct qsched_run *run,
 		nanosleep(&ts, NULL);
 	}
 }
+
+int
+lock_release(const struct qsched_host *host, struct qsched_run *run,
+    const char *unlock_sql)
+{
+	char		 sql[128];
+	PGresult	*res;
+	bool		 held;
+
+	if (PQstatus(host->conn(run)) != CONNECTION_OK)
+		return (-1);	/* the server released it with the session */
+	snprintf(sql, sizeof sql, "SELECT %s", unlock_sql);
+	res = PQexec(host->conn(run), sql);
+	held = PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    *PQgetvalue(res, 0, 0) == 't';
+	if (!held)
+		host->log(run, QSCHED_LOG_WARNING, "%s: the lock was not held%s%s",
+		    unlock_sql, PQresultStatus(res) == PGRES_TUPLES_OK ? "" :
+		    ": ", PQresultStatus(res) == PGRES_TUPLES_OK ? "" :
+		    PQresultErrorMessage(res));
+	PQclear(res);
+	return (held ? 0 : -1);
+}

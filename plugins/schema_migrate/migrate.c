@@ -104,18 +104,6 @@ migrate_verify(const struct qsched_host *host, struct qsched_run *run)
 	return (rc);
 }
 
-static void
-migrate_unlock(const struct qsched_host *host, struct qsched_run *run,
-    bool prisma)
-{
-	if (PQstatus(host->conn(run)) != CONNECTION_OK)
-		return;
-	PQclear(PQexec(host->conn(run), "SELECT pg_advisory_unlock(29044, 1)"));
-	if (prisma)
-		PQclear(PQexec(host->conn(run),
-		    "SELECT pg_advisory_unlock(72707369)"));
-}
-
 /*
  * Which files are pending; an applied file whose checksum changed is
  * drift and stops everything.  Returns the number pending, or -1.
@@ -155,7 +143,7 @@ migrate_run(const struct qsched_host *host, struct qsched_run *run)
 	struct migration_set set;
 	struct apply_opts o;
 	enum qsched_result rc = QSCHED_FAIL;
-	bool		*pending = NULL, locked = false;
+	bool		*pending = NULL, locked = false, claimed = false;
 	int		 target, npending, applied = 0, version = 0;
 
 	o.lock_timeout_ms = host->opt_duration_ms(run, "lock_timeout");
@@ -168,9 +156,9 @@ migrate_run(const struct qsched_host *host, struct qsched_run *run)
 		return (QSCHED_FAIL);
 	if ((pending = calloc(set.n + 1, sizeof *pending)) == NULL)
 		goto out;
+	/* Held for the whole run; Prisma's lock only briefly (prisma.c). */
 	if (lock_poll(host, run, MIGRATE_LOCK_SQL, "the migration lock") ==
-	    -1 || (o.prisma && lock_poll(host, run, PRISMA_LOCK_SQL,
-	    "Prisma's migration lock") == -1)) {
+	    -1) {
 		rc = host->cancelled(run) ? QSCHED_CANCELLED : QSCHED_FAIL;
 		goto out;
 	}
@@ -197,8 +185,14 @@ migrate_run(const struct qsched_host *host, struct qsched_run *run)
 		goto out;
 	}
 
-	if (o.prisma && prisma_prepare(host, run) == -1)
-		goto out;
+	if (o.prisma) {
+		claimed = true;
+		if (prisma_claim_all(host, run, &set, pending, target) == -1) {
+			rc = host->cancelled(run) ? QSCHED_CANCELLED :
+			    QSCHED_FAIL;
+			goto out;
+		}
+	}
 	if (host->opt_bool(run, "resolve_duplicates"))
 		PQclear(PQexec(host->conn(run), "SELECT set_config("
 		    "'qsched.resolve_duplicates', 'true', false)"));
@@ -206,10 +200,6 @@ migrate_run(const struct qsched_host *host, struct qsched_run *run)
 		if (!pending[i]) {
 			if (set.m[i].version <= target)
 				version = set.m[i].version;
-			/* Mirror what was applied before prisma_ledger was on. */
-			if (o.prisma && set.m[i].version <= target &&
-			    prisma_record(host, run, &set.m[i]) == -1)
-				goto out;
 			continue;
 		}
 		if (host->cancelled(run)) {
@@ -240,8 +230,11 @@ migrate_run(const struct qsched_host *host, struct qsched_run *run)
 	rc = QSCHED_OK;
 out:
 	host->counter(run, "applied", applied);
+	/* Claims of migrations this run did not apply must not stay. */
+	if (claimed)
+		(void)prisma_unclaim(host, run);
 	if (locked)
-		migrate_unlock(host, run, o.prisma);
+		(void)lock_release(host, run, MIGRATE_UNLOCK_SQL);
 	free(pending);
 	files_free(&set);
 	return (rc);

@@ -47,7 +47,7 @@ int	 files_load(const struct qsched_host *, struct qsched_run *,
 	    const char *dir, struct migration_set *);
 void	 files_free(struct migration_set *);
 
-/* ledger.c - qsched.schema_migrations and the Prisma mirror. */
+/* ledger.c - qsched.schema_migrations. */
 int	 ledger_prepare(const struct qsched_host *, struct qsched_run *);
 /* The checksum recorded for VERSION into OUT; 1 found, 0 not, -1 error. */
 int	 ledger_checksum(const struct qsched_host *, struct qsched_run *,
@@ -58,17 +58,33 @@ int	 ledger_orphans(const struct qsched_host *, struct qsched_run *,
 /* Record M as applied, in the caller's transaction if one is open. */
 int	 ledger_record(const struct qsched_host *, struct qsched_run *,
 	    const struct migration *, int64_t duration_ms);
-int	 prisma_prepare(const struct qsched_host *, struct qsched_run *);
-/* A finished _prisma_migrations row for M unless one exists. */
+
+/* prisma.c - the mirror in Prisma's _prisma_migrations. */
+/*
+ * Under Prisma's lock, held only for this: create the table, delete
+ * claims an interrupted run left, mirror the applied migrations up to
+ * TARGET, and claim each PENDING one (a row Prisma counts as applied).
+ */
+int	 prisma_claim_all(const struct qsched_host *, struct qsched_run *,
+	    const struct migration_set *, const bool *pending, int target);
+/* Delete the claims no migration of this run finished (after a failure). */
+int	 prisma_unclaim(const struct qsched_host *, struct qsched_run *);
+/* M applied: its claim, else a new row, becomes a finished row; failed
+ * rows of its name are marked rolled back.  In the caller's transaction. */
 int	 prisma_record(const struct qsched_host *, struct qsched_run *,
 	    const struct migration *);
 
 /* lock.c - migrators serialise on advisory locks, polled from autocommit. */
 #define MIGRATE_LOCK_SQL	"pg_try_advisory_lock(29044, 1)"
+#define MIGRATE_UNLOCK_SQL	"pg_advisory_unlock(29044, 1)"
 #define PRISMA_LOCK_SQL		"pg_try_advisory_lock(72707369)"
+#define PRISMA_UNLOCK_SQL	"pg_advisory_unlock(72707369)"
 /* Poll TRY_SQL until it returns true; 0, or -1 (cancelled or error). */
 int	 lock_poll(const struct qsched_host *, struct qsched_run *,
 	    const char *try_sql, const char *what);
+/* Run UNLOCK_SQL; 0, or -1 (logged) when the lock was not held. */
+int	 lock_release(const struct qsched_host *, struct qsched_run *,
+	    const char *unlock_sql);
 
 /* apply.c - one migration file, with lock_timeout retries. */
 struct apply_opts {

@@ -3,7 +3,8 @@
  * separated-queue schema on generated legacy data: fresh and adopted
  * databases, drift, duplicates, an interrupted concurrent index build,
  * concurrent migrators, lock timeouts, the claim function under
- * concurrency, and the Prisma ledger mirror.
+ * concurrency, and the Prisma ledger mirror: claims that keep a concurrent
+ * `prisma migrate deploy` off, withdrawn when a build fails.
  */
 #include <config.h>
 
@@ -19,6 +20,7 @@
 #include <dirent.h>
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "th.h"
 
@@ -357,10 +359,30 @@ Test(migrate, adopting_duplicates_fails_cleanly_then_resolves_keeping_rows)
 	PQfinish(c);
 }
 
+/*
+ * The Prisma mirror as a finished run leaves it: one row per migration
+ * file, its checksum qsched's, finished, one step, no logs, no failed or
+ * rolled-back row, and no claim.
+ */
+static void
+assert_prisma_mirror_complete(PGconn *c)
+{
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM \"_prisma_migrations\""),
+	    MIGRATIONS, "one row per file, nothing else");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.schema_migrations "
+	    "s JOIN \"_prisma_migrations\" p ON p.migration_name = "
+	    "lpad(s.version::text, 14, '0') || '_' || s.name AND p.checksum = "
+	    "s.checksum AND p.finished_at IS NOT NULL AND p.rolled_back_at IS "
+	    "NULL AND p.applied_steps_count = 1 AND p.logs IS NULL AND "
+	    "length(p.id) = 36"), MIGRATIONS, "each row as Prisma writes an "
+	    "applied migration, with qsched's checksum");
+}
+
 Test(migrate, kill_9_during_a_concurrent_index_build_is_repaired)
 {
 	PGconn		*c = th_connect(), *blocker = th_connect();
-	const char	*conf = migrate_conf(NULL, "lock_timeout = \"1h\"");
+	const char	*conf = migrate_conf(NULL, "lock_timeout = \"1h\" "
+	    "prisma_ledger = true");
 	struct th_out	 o;
 	pid_t		 qs;
 
@@ -387,9 +409,15 @@ Test(migrate, kill_9_during_a_concurrent_index_build_is_repaired)
 	th_exec(blocker, "COMMIT");
 	cr_assert_geq(invalid_indexes(c), 1, "the interrupted build left an "
 	    "INVALID index");
+	/* Nobody was left to withdraw the claims of 0005 and later. */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM \"_prisma_migrations\" "
+	    "WHERE applied_steps_count = 0 AND logs LIKE 'qsched: applying%%'"),
+	    MIGRATIONS - 4);
 	cr_assert_eq(migrate(conf, &o), 0, "%s", o.err);
+	cr_assert(strstr(o.err, "deleted 4 claims") != NULL, "%s", o.err);
 	th_out_free(&o);
 	assert_schema(c);
+	assert_prisma_mirror_complete(c);
 	cr_assert(th_int(c, "SELECT (metrics->>'invalid_indexes_dropped')::int "
 	    "FROM qsched.runs ORDER BY id DESC LIMIT 1") >= 1);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.schema_migrations"),
@@ -596,5 +624,142 @@ Test(migrate, prisma_mirror_rows_carry_names_and_checksums)
 	th_out_free(&o);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM \"_prisma_migrations\""),
 	    3);
+	PQfinish(c);
+}
+
+/* A transaction whose snapshot every CREATE INDEX CONCURRENTLY waits for;
+ * true once schema-migrate's build is seen waiting for it. */
+static bool
+build_waiting(PGconn *c)
+{
+	return (th_wait_until(c, "SELECT EXISTS (SELECT 1 FROM "
+	    "pg_stat_activity WHERE datname = current_database() AND "
+	    "wait_event_type = 'Lock' AND application_name LIKE "
+	    "'qsched/schema-migrate/%' AND query LIKE "
+	    "'CREATE INDEX CONCURRENTLY%')", 30000));
+}
+
+#define PRISMA_LOCK_HOLDERS	"SELECT count(*) FROM pg_locks WHERE " \
+	"locktype = 'advisory' AND classid = 0 AND objid = 72707369 AND " \
+	"objsubid = 1"
+
+Test(migrate, prisma_lock_is_free_during_a_concurrent_build_and_claims_keep_deploy_off)
+{
+	PGconn		*c = th_connect(), *blocker = th_connect();
+	PGconn		*deploy = th_connect();
+	const char	*conf = migrate_conf(NULL, "prisma_ledger = true "
+	    "lock_timeout = \"1h\"");
+	long long	 t0, waited;
+	pid_t		 qs;
+
+	legacy_db(c, 500, false, 0);
+	th_exec(blocker, "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+	    "SELECT count(*) FROM agents");
+	qs = th_qsched_spawn(conf, "run", "schema-migrate", NULL);
+	cr_assert(build_waiting(c), "0005's build waits for the open "
+	    "transaction");
+	cr_assert_eq(th_int(c, PRISMA_LOCK_HOLDERS), 0, "nobody holds "
+	    "Prisma's lock while the build runs");
+	/*
+	 * What `prisma migrate deploy` does: wait for the lock inside a
+	 * statement (10 s at most), read the ledger, apply what has no
+	 * row that is not rolled back, and fail on a row neither finished
+	 * nor rolled back (P3009).
+	 */
+	t0 = now_ms();
+	th_exec(deploy, "SET statement_timeout = '10s'; "
+	    "SELECT pg_advisory_lock(72707369)");
+	waited = now_ms() - t0;
+	cr_assert_lt(waited, 2000, "deploy waited %lld ms for the lock",
+	    waited);
+	cr_assert_eq(th_int(deploy, "SELECT count(*) FROM "
+	    "\"_prisma_migrations\" WHERE finished_at IS NULL AND "
+	    "rolled_back_at IS NULL"), 0, "no row deploy calls failed");
+	cr_assert_eq(th_int(deploy, "SELECT count(DISTINCT migration_name) "
+	    "FROM \"_prisma_migrations\" WHERE rolled_back_at IS NULL"),
+	    MIGRATIONS, "every migration has a row deploy leaves alone");
+	cr_assert_geq(th_int(deploy, "SELECT count(*) FROM "
+	    "\"_prisma_migrations\" WHERE applied_steps_count = 0 AND logs "
+	    "LIKE 'qsched: applying%%' AND migration_name LIKE "
+	    "'00000000000005_%%'"), 1, "0005 is claimed, not yet applied");
+	/* Holding Prisma's lock now delays neither the build nor the run. */
+	th_exec(blocker, "COMMIT");
+	cr_assert_eq(th_wait(qs, 60000), 0);
+	th_exec(deploy, "SELECT pg_advisory_unlock(72707369)");
+	assert_prisma_mirror_complete(c);
+	assert_schema(c);
+	cr_assert_lt(th_int(c, "SELECT (metrics->>'prisma_lock_held_ms')::int "
+	    "FROM qsched.runs ORDER BY id DESC LIMIT 1"), 1000,
+	    "Prisma's lock held well under its 10 s wait");
+	PQfinish(deploy);
+	PQfinish(blocker);
+	PQfinish(c);
+}
+
+/* How the build is stopped mid-way (arrays, not pointers: Criterion
+ * copies parameters into the test's process). */
+struct build_stop {
+	char	 fn[32];
+	int	 status;		/* qsched's exit status */
+};
+static struct build_stop build_stops[] = {
+	/* The statement fails (57014): the job failed. */
+	{ "pg_cancel_backend", 1 },
+	/* The run's connection goes too (08006): the database is
+	 * unreachable; the claims go through a connection of their own. */
+	{ "pg_terminate_backend", 3 },
+};
+
+ParameterizedTestParameters(migrate, a_failed_build_withdraws_the_claims)
+{
+	return (cr_make_param_array(struct build_stop, build_stops,
+	    sizeof build_stops / sizeof build_stops[0]));
+}
+
+ParameterizedTest(struct build_stop *stop, migrate,
+    a_failed_build_withdraws_the_claims)
+{
+	PGconn		*c = th_connect(), *blocker = th_connect();
+	const char	*conf = migrate_conf(NULL, "prisma_ledger = true "
+	    "lock_timeout = \"1h\"");
+	struct th_out	 o;
+	pid_t		 qs;
+	int		 rc;
+
+	legacy_db(c, 500, false, 0);
+	th_exec(blocker, "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+	    "SELECT count(*) FROM agents");
+	qs = th_qsched_spawn(conf, "run", "schema-migrate", NULL);
+	cr_assert(build_waiting(c));
+	th_exec(c, "SELECT %s(pid) FROM pg_stat_activity WHERE datname = "
+	    "current_database() AND query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+	    "AND application_name LIKE 'qsched/schema-migrate/%%'", stop->fn);
+	rc = th_wait(qs, 30000);
+	th_output(qs, &o);
+	cr_assert_eq(rc, stop->status, "%s: the run fails: %s", stop->fn,
+	    o.err);
+	if (strcmp(stop->fn, "pg_cancel_backend") == 0)
+		cr_assert_eq(invalid_indexes(c), 0, "the failed build's "
+		    "INVALID index is dropped at once");
+	cr_assert(strstr(o.err, "withdrew 4 claims") != NULL, "%s", o.err);
+	th_out_free(&o);
+	th_exec(blocker, "COMMIT");
+	/*
+	 * What Prisma reads: 0001-0004 applied; nothing for the others,
+	 * so `migrate status` lists them as not yet applied (a rolled-back
+	 * row would make it say "up to date"); no failed row.
+	 */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM \"_prisma_migrations\""),
+	    4);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM \"_prisma_migrations\" "
+	    "WHERE migration_name < '00000000000005' AND finished_at IS NOT "
+	    "NULL AND rolled_back_at IS NULL AND applied_steps_count = 1"), 4);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.schema_migrations"),
+	    4);
+	cr_assert_eq(migrate(conf, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	assert_prisma_mirror_complete(c);
+	assert_schema(c);
+	PQfinish(blocker);
 	PQfinish(c);
 }
