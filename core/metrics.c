@@ -101,32 +101,51 @@ struct metrics_db {
 	int64_t		 wait_ms;	/* a refresh waits this long at most */
 };
 
+/*
+ * The exposition has a few thousand samples (about 35 per job), formatted
+ * on every scrape: the functions below copy runs of plain characters at
+ * once and format numbers on the stack, without a malloc() per piece.
+ */
 static void
 metrics_label_value(struct buf *b, const char *v)
 {
-	for (; *v != '\0'; v++) {
-		if (*v == '\\')
-			buf_puts(b, "\\\\");
-		else if (*v == '"')
-			buf_puts(b, "\\\"");
-		else if (*v == '\n')
-			buf_puts(b, "\\n");
-		else
-			buf_add(b, v, 1);
+	size_t	 n;
+
+	for (;;) {
+		n = strcspn(v, "\\\"\n");
+		buf_add(b, v, n);
+		v += n;
+		if (*v == '\0')
+			break;
+		buf_puts(b, *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : "\\n");
+		v++;
 	}
 }
 
 static void
 metrics_value(struct buf *b, double v)
 {
+	char		 num[64], *p = num + sizeof num;
+	uint64_t	 u;
+
 	if (isnan(v))
 		buf_puts(b, "NaN");
 	else if (isinf(v))
 		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-	else if (v == floor(v) && fabs(v) < 1e15)
-		buf_printf(b, "%.0f", v);
-	else
-		buf_printf(b, "%.6f", v);
+	else if (v == floor(v) && fabs(v) < 1e15) {
+		/* What "%.0f" prints, "-0" included. */
+		u = (uint64_t)fabs(v);
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u != 0);
+		if (signbit(v))
+			*--p = '-';
+		buf_add(b, p, (size_t)(num + sizeof num - p));
+	} else {
+		snprintf(num, sizeof num, "%.6f", v);
+		buf_puts(b, num);
+	}
 }
 
 /*
@@ -139,15 +158,15 @@ metrics_sample(struct buf *b, const char *name, const char *const *labels,
 {
 	buf_puts(b, name);
 	for (size_t i = 0; i < nlabels; i++) {
-		buf_printf(b, "%s%s=\"", i == 0 ? "{" : ",", labels[2 * i]);
+		buf_add(b, i == 0 ? "{" : ",", 1);
+		buf_puts(b, labels[2 * i]);
+		buf_add(b, "=\"", 2);
 		metrics_label_value(b, labels[2 * i + 1]);
-		buf_puts(b, "\"");
+		buf_add(b, "\"", 1);
 	}
-	if (nlabels > 0)
-		buf_puts(b, "}");
-	buf_puts(b, " ");
+	buf_puts(b, nlabels > 0 ? "} " : " ");
 	metrics_value(b, v);
-	buf_puts(b, "\n");
+	buf_add(b, "\n", 1);
 }
 
 static void

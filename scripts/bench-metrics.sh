@@ -97,7 +97,7 @@ start() { # start BUILD CONF LOG: sets $started
 	started=$!
 	pids="$pids $started"
 	for _ in $(seq 1 100); do
-		grep -q "daemon started" "$3" && return 0
+		grep -q "daemon started" "$3" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	cat "$3" >&2
