@@ -12,7 +12,9 @@
 # ratios (perf_benchmark / pgbench: within 0.85..1.15 is the target), and
 # the run-to-run spread of perf_benchmark's p99 (the median absolute
 # change between consecutive runs, and (max - min) / median), which the
-# regression threshold must sit above.  pgbench's latencies come from its
+# regression threshold must sit above, and the gate's verdict on each of
+# the repeated runs of the unchanged database (with the shipped gate
+# options: none may fail).  pgbench's latencies come from its
 # per-transaction log, BEGIN to ROLLBACK as perf_benchmark times them,
 # with -M extended (perf_benchmark's statements are parameterised) and
 # -j 1 (one thread drives every client, as perf_benchmark does).
@@ -77,10 +79,14 @@ SQL
 
 # One perf_benchmark run: "p50_ms p99_ms tps".
 measure_plugin() {
-	"$qsched" -q -c "$conf" run perf-benchmark >&2 || true
-	psql -At -F ' ' -c "SELECT p50_ms, p99_ms, ops_per_s FROM
-	    qsched_bench.comparison WHERE op = 'claim' ORDER BY run_id DESC
-	    LIMIT 1"
+	st=0
+	"$qsched" -q -c "$conf" run perf-benchmark >&2 || st=$?
+	echo "$(psql -At -F ' ' -c "SELECT p50_ms, p99_ms, ops_per_s,
+	    coalesce(vs_previous_pct || '%', '-'), coalesce(spread_pct, 0) +
+	    threshold_pct || '%', replace(verdict, ' ', '_')
+	    FROM qsched_bench.comparison WHERE op = 'claim'
+	    ORDER BY run_id DESC LIMIT 1") exit=$st load=$(cut -d ' ' -f 1 \
+	    /proc/loadavg)"
 }
 
 # One pgbench run: "p50_ms p99_ms tps".
@@ -121,6 +127,7 @@ range=$(awk -v m="$p99a" 'NR == 1 || $2 < lo { lo = $2 }
     "$bench/plugin.runs")
 verdicts=$(psql -At -c "SELECT string_agg(verdict, ', ' ORDER BY run_id)
     FROM qsched_bench.comparison WHERE op = 'claim'")
+failed=$(awk '$7 != "exit=0"' "$bench/plugin.runs" | wc -l)
 
 echo
 echo "machine: $(bench_machine)"
@@ -132,9 +139,9 @@ printf '| pgbench -M extended -j 1 | %.3f ms | %.3f ms | %.0f |\n' "$p50b" "$p99
 awk -v a="$p50a" -v b="$p50b" -v c="$p99a" -v d="$p99b" -v e="$tpsa" \
     -v f="$tpsb" 'BEGIN { printf "| ratio | %.2f | %.2f | %.2f |\n", a / b, c / d, e / f }'
 echo
-echo "perf_benchmark runs (p50 p99 tps):"
+echo "perf_benchmark runs (p50 p99 tps, p99 vs the gate's reference, limit, verdict, exit status, load average):"
 sed 's/^/  /' "$bench/plugin.runs"
 echo "pgbench runs (p50 p99 tps):"
 sed 's/^/  /' "$bench/pgbench.runs"
 echo "perf_benchmark p99 run-to-run: median change ${step}%, range ${range}% of the median"
-echo "gate verdicts of the repeated runs: $verdicts"
+echo "gate verdicts of the repeated runs: $verdicts; runs failed: $failed of $repeats"
