@@ -42,8 +42,9 @@ static const struct qsched_option bench_options[] = {
 	{ "next_n", QSCHED_OPT_INT, 0, "20", 1, 10000, NULL,
 	    "how many entries the dialler's next-pending read fetches" },
 	{ "regression_threshold", QSCHED_OPT_INT, 0, "20", 1, 10000, NULL,
-	    "percent a p99 may grow over the previous run's (plus the "
-	    "run-to-run spread) before the run fails" },
+	    "percent a p99 may grow over the reference run's (plus the "
+	    "run-to-run spread) before it is slower; slower fails the run "
+	    "with a plan change, or twice in a row" },
 	{ "min_samples", QSCHED_OPT_INT, 0, "500", 1, 100000000, NULL,
 	    "samples both runs need before a p99 is compared" },
 	{ "min_regression_us", QSCHED_OPT_INT, 0, "1000", 0, 100000000, NULL,

@@ -39,6 +39,8 @@
 #define STORE_VERSION	"perf_benchmark schema 2"
 
 static const char store_ddl[] =
+/* Not a NOTICE per IF [NOT] EXISTS in every new database's first run. */
+"SET LOCAL client_min_messages = warning;\n"
 "CREATE SCHEMA IF NOT EXISTS qsched_bench;\n"
 "CREATE TABLE IF NOT EXISTS qsched_bench.results (\n"
 "	id		bigserial PRIMARY KEY,\n"
