@@ -6,7 +6,8 @@
 # cluster.
 #
 #   scripts/bench-perf-benchmark.sh [SECONDS] [ENTRIES] [REPEATS] [CLIENTS]
-#                                   (defaults: 10 s, 1000000, 5, 4)
+#                                   [PROTOCOL]
+#                                   (defaults: 10 s, 1000000, 5, 4, extended)
 #
 # Prints the medians of p50, p99 and transactions/s for both, their
 # ratios (perf_benchmark / pgbench: within 0.85..1.15 is the target), and
@@ -16,14 +17,18 @@
 # the repeated runs of the unchanged database (with the shipped gate
 # options: none may fail).  pgbench's latencies come from its
 # per-transaction log, BEGIN to ROLLBACK as perf_benchmark times them,
-# with -M extended (perf_benchmark's statements are parameterised) and
-# -j 1 (one thread drives every client, as perf_benchmark does).
+# with -M extended (perf_benchmark's statements are parameterised;
+# PROTOCOL simple runs pgbench -M simple instead: perf_benchmark sends
+# BEGIN and ROLLBACK as simple queries, pgbench -M extended as extended
+# ones, so neither mode is exactly perf_benchmark's mix) and -j 1 (one
+# thread drives every client, as perf_benchmark does).
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 secs=${1:-10}
 entries=${2:-1000000}
 repeats=${3:-5}
 clients=${4:-4}
+protocol=${5:-extended}
 bench_setup
 psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -92,7 +97,7 @@ measure_plugin() {
 # One pgbench run: "p50_ms p99_ms tps".
 measure_pgbench() {
 	rm -rf "$bench/log" && mkdir "$bench/log"
-	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -M extended -c "$clients" \
+	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -M "$protocol" -c "$clients" \
 	    -j 1 -T "$secs" -f "$bench/claim.sql" -l bench) \
 	    >"$bench/pgbench.out" 2>&1
 	tps=$(awk '/^tps/ { print $3; exit }' "$bench/pgbench.out")
@@ -131,13 +136,22 @@ failed=$(awk '$7 != "exit=0"' "$bench/plugin.runs" | wc -l)
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients"
+echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients $protocol"
 echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating"
 printf '| measured by | p50 | p99 | transactions/s |\n|---|---|---|---|\n'
 printf '| perf_benchmark | %.3f ms | %.3f ms | %.0f |\n' "$p50a" "$p99a" "$tpsa"
-printf '| pgbench -M extended -j 1 | %.3f ms | %.3f ms | %.0f |\n' "$p50b" "$p99b" "$tpsb"
+printf "| pgbench -M $protocol -j 1 | %.3f ms | %.3f ms | %.0f |\n" "$p50b" "$p99b" "$tpsb"
 awk -v a="$p50a" -v b="$p50b" -v c="$p99a" -v d="$p99b" -v e="$tpsa" \
     -v f="$tpsb" 'BEGIN { printf "| ratio | %.2f | %.2f | %.2f |\n", a / b, c / d, e / f }'
+# Each perf_benchmark run against the pgbench run right after it: the
+# two saw nearly the same load, so the median of these ratios is less
+# sensitive to the load drifting over the whole run than the ratio of
+# the medians.
+paste -d ' ' "$bench/plugin.runs" "$bench/pgbench.runs" | awk '{
+    print $1 / $(NF - 2), $2 / $(NF - 1), $3 / $NF }' >"$bench/pairs"
+awk -v a="$(med "$bench/pairs" 1)" -v b="$(med "$bench/pairs" 2)" \
+    -v c="$(med "$bench/pairs" 3)" 'BEGIN {
+    printf "| median of the paired ratios | %.2f | %.2f | %.2f |\n", a, b, c }'
 echo
 echo "perf_benchmark runs (p50 p99 tps, p99 vs the gate's reference, limit, verdict, exit status, load average):"
 sed 's/^/  /' "$bench/plugin.runs"
