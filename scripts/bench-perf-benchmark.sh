@@ -87,8 +87,10 @@ measure_plugin() {
 	st=0
 	"$qsched" -q -c "$conf" run perf-benchmark >&2 || st=$?
 	echo "$(psql -At -F ' ' -c "SELECT p50_ms, p99_ms, ops_per_s,
-	    coalesce(vs_previous_pct || '%', '-'), coalesce(spread_pct, 0) +
-	    threshold_pct || '%', replace(verdict, ' ', '_')
+	    coalesce(vs_previous_pct || '%', '-'),
+	    'host+' || coalesce(host_slower_pct, 0) || '%',
+	    'limit+' || coalesce(limit_pct, threshold_pct) || '%',
+	    replace(verdict, ' ', '_')
 	    FROM qsched_bench.comparison WHERE op = 'claim'
 	    ORDER BY run_id DESC LIMIT 1") exit=$st load=$(cut -d ' ' -f 1 \
 	    /proc/loadavg)"
@@ -132,7 +134,7 @@ range=$(awk -v m="$p99a" 'NR == 1 || $2 < lo { lo = $2 }
     "$bench/plugin.runs")
 verdicts=$(psql -At -c "SELECT string_agg(verdict, ', ' ORDER BY run_id)
     FROM qsched_bench.comparison WHERE op = 'claim'")
-failed=$(awk '$7 != "exit=0"' "$bench/plugin.runs" | wc -l)
+failed=$(grep -c -v ' exit=0 ' "$bench/plugin.runs" || true)
 
 echo
 echo "machine: $(bench_machine)"
@@ -153,7 +155,7 @@ awk -v a="$(med "$bench/pairs" 1)" -v b="$(med "$bench/pairs" 2)" \
     -v c="$(med "$bench/pairs" 3)" 'BEGIN {
     printf "| median of the paired ratios | %.2f | %.2f | %.2f |\n", a, b, c }'
 echo
-echo "perf_benchmark runs (p50 p99 tps, p99 vs the gate's reference, limit, verdict, exit status, load average):"
+echo "perf_benchmark runs (p50 p99 tps, p99 vs the gate's reference, host slower by (control p99), limit, verdict, exit status, load average):"
 sed 's/^/  /' "$bench/plugin.runs"
 echo "pgbench runs (p50 p99 tps):"
 sed 's/^/  /' "$bench/pgbench.runs"

@@ -351,6 +351,7 @@ bench_run(const struct qsched_host *host, struct qsched_run *run)
 		if (!bench_wanted(&cfg, op))
 			continue;
 		hist_init(&r->hist);
+		hist_init(&r->control);
 		r->op = op;
 		n++;
 		if ((why = bench_skip_reason(&cfg, op)) != NULL) {

@@ -108,12 +108,16 @@ struct bench_cfg {
 	bool		 have_legacy, have_separated, have_sessions;
 };
 
+/* One transaction in BENCH_CONTROL_EVERY is the control (load.c). */
+#define BENCH_CONTROL_EVERY	8
+
 /* One operation's outcome. */
 struct bench_result {
 	const struct bench_op *op;
 	struct hist	 hist;
+	struct hist	 control;	/* BEGIN; SELECT 1; ROLLBACK meanwhile */
 	uint64_t	 errors;
-	int64_t		 elapsed_us;
+	int64_t		 elapsed_us;	/* the operation's share (load.c) */
 	char		 first_error[256];
 	char		*plans;		/* JSON array of EXPLAIN outputs */
 	char		 note[256];	/* why skipped, or "" */

@@ -4,25 +4,30 @@
  * transaction at the end of a run (a run that dies leaves no row), and
  * the view qsched_bench.comparison that qsched report prints.
  *
- * The gate.  A row is SLOWER when, against the reference run (the last
- * earlier run of the same job, operation and variant with at least
- * min_samples samples that was not itself an unconfirmed slowdown), it
- * also has min_samples, its p99 grew by at least min_regression_us, and
- * by more than regression_threshold plus the spread: the median of the
- * absolute relative p99 changes between the (up to six) confirmed runs
- * before it, how much the p99 moves from run to run when nothing
- * changed.  A slower row REGRESSED, and fails the run, when its plan's
- * scans differ from the reference's (a cause, not noise), or when the run
- * just before it was slower too (the slowdown persisted).  Otherwise it
- * is stored as unconfirmed: the run succeeds, says so, and the next run
- * is compared with the same reference.  Why: on a busy host one run in
- * five can be slowed as a whole (every percentile, p50 too) by more than
- * any threshold that still catches a real regression, while a real one
- * either changes the plan or shows again in the next run; the samples of
- * one run are not independent of the host's load, so no significance
- * test on one run's histogram can tell the two apart.  The first run
- * with samples is the baseline.  Each row keeps the threshold and
- * minimums it was measured with, so the view needs no parameters.
+ * The gate.  A row is SLOWER when, against its reference (the last
+ * earlier run of the same job, operation and variant with min_samples
+ * samples that was not itself an unconfirmed slowdown), it has
+ * min_samples too, its p99 grew by at least min_regression_us, and by a
+ * factor above the limit: (1 + regression_threshold + the spread) times
+ * how much slower the host was.  The spread is the median absolute
+ * relative p99 change between the (up to six) confirmed runs before it,
+ * how much the p99 moves when nothing changed.  How much slower the host
+ * was is the control's p99 (load.c: an empty transaction measured
+ * meanwhile on the same clients) against the reference's, never below 1:
+ * a host slowed as a whole (another job, a noisy neighbour) slows the
+ * control as much as the operation, a dropped index the operation only.
+ *
+ * A slower row REGRESSED, and fails the run, when its plan's scans differ
+ * from the reference's (a cause, not noise) or when the run just before
+ * it was slower too (the slowdown persisted).  Otherwise it is stored
+ * unconfirmed: the run succeeds and says so, and the next run is judged
+ * against the same reference.  Why: the samples of one run share its
+ * host's load, so no significance test on one run's histogram tells a
+ * loaded host from a slower operation (one run in five of an unchanged
+ * database failed the plain p99 gate); what does is the control, a
+ * changed plan, or the same slowdown again.  The first run with samples
+ * is the baseline.  Each row keeps the threshold and minimums it was
+ * measured with, so the view needs no parameters.
  *
  * The schema is created idempotently, under an advisory lock, and only
  * when its comment does not name this schema version.
@@ -70,11 +75,17 @@ static const char store_ddl[] =
 "	min_regression_us bigint NOT NULL,\n"
 "	note		text,\n"
 "	unconfirmed	boolean NOT NULL DEFAULT false,\n"
+"	control_samples	bigint,\n"
+"	control_p50_us	bigint,\n"
+"	control_p99_us	bigint,\n"
 "	UNIQUE (job, run_id, op, variant)\n"
 ");\n"
-/* Schema 1 had no unconfirmed slowdowns. */
-"ALTER TABLE qsched_bench.results ADD COLUMN IF NOT EXISTS\n"
-"    unconfirmed boolean NOT NULL DEFAULT false;\n"
+/* Schema 1 had no unconfirmed slowdowns and no control. */
+"ALTER TABLE qsched_bench.results\n"
+"    ADD COLUMN IF NOT EXISTS unconfirmed boolean NOT NULL DEFAULT false,\n"
+"    ADD COLUMN IF NOT EXISTS control_samples bigint,\n"
+"    ADD COLUMN IF NOT EXISTS control_p50_us bigint,\n"
+"    ADD COLUMN IF NOT EXISTS control_p99_us bigint;\n"
 "COMMENT ON COLUMN qsched_bench.results.unconfirmed IS\n"
 "    'slower beyond the limit with the plan unchanged, once: not failed, "
 "not a reference';\n"
@@ -133,7 +144,10 @@ static const char store_ddl[] =
 "    coalesce(g.slower AND NOT g.plan_changed AND NOT q.unconfirmed,\n"
 "	false) AS unconfirmed,\n"
 "    q.run_id AS last_run, coalesce(q.unconfirmed, false)\n"
-"	AS last_unconfirmed\n"
+"	AS last_unconfirmed,\n"
+"    round(r.control_p99_us / 1000.0, 3) AS control_p99_ms,\n"
+"    round(100.0 * (h.f::numeric - 1), 1) AS host_slower_pct,\n"
+"    round(100.0 * (m.lim::numeric - 1), 1) AS limit_pct\n"
 "FROM qsched_bench.results AS r\n"
 "LEFT JOIN qsched_bench.results AS l ON r.variant = 'separated'\n"
 "    AND l.job = r.job AND l.run_id = r.run_id AND l.op = r.op\n"
@@ -153,18 +167,28 @@ static const char store_ddl[] =
 "    WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
 "	AND x.samples >= r.min_samples AND x.run_id < r.run_id\n"
 "    ORDER BY x.run_id DESC LIMIT 1) AS q ON true\n"
+/* The spread: changes between confirmed runs, the host's taken out. */
 "LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP\n"
 "	(ORDER BY abs(c.chg)) AS spread\n"
 "    FROM (SELECT x.run_id, x.p99_us::float8 /\n"
-"	    nullif(lag(x.p99_us) OVER (ORDER BY x.run_id), 0) - 1 AS chg\n"
+"	    nullif(lag(x.p99_us) OVER w, 0) / greatest(1, coalesce(\n"
+"	    x.control_p99_us::float8 / nullif(lag(x.control_p99_us)\n"
+"	    OVER w, 0), 1)) - 1 AS chg\n"
 "	FROM qsched_bench.results AS x\n"
 "	WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
 "	    AND x.samples >= r.min_samples AND x.run_id < r.run_id\n"
 "	    AND NOT x.unconfirmed\n"
+"	WINDOW w AS (ORDER BY x.run_id)\n"
 "	ORDER BY x.run_id DESC LIMIT 5) AS c) AS s ON true\n"
+/* How much slower the host was: the control's p99 against the
+ * reference's, never below 1 (a faster host excuses nothing). */
+"LEFT JOIN LATERAL (SELECT greatest(1, coalesce(r.control_p99_us::float8\n"
+"	/ nullif(p.control_p99_us, 0), 1)) AS f) AS h ON true\n"
+"LEFT JOIN LATERAL (SELECT (1 + r.threshold + coalesce(s.spread, 0))\n"
+"	* h.f AS lim) AS m ON true\n"
 "LEFT JOIN LATERAL (SELECT r.samples >= r.min_samples\n"
 "	AND r.p99_us - p.p99_us >= r.min_regression_us\n"
-"	AND r.p99_us > p.p99_us * (1 + r.threshold + coalesce(s.spread, 0))\n"
+"	AND r.p99_us > p.p99_us * m.lim\n"
 "	AS slower, p.scans IS DISTINCT FROM r.scans AS plan_changed)\n"
 "    AS g ON p.run_id IS NOT NULL;\n"
 "COMMENT ON VIEW qsched_bench.comparison IS\n"
@@ -224,21 +248,22 @@ store_schema(const struct qsched_host *host, struct qsched_run *run)
 	"INSERT INTO qsched_bench.results (job, run_id, op, variant, "	\
 	"queue, clients, samples, errors, elapsed_ms, mean_us, p50_us, "	\
 	"p95_us, p99_us, max_us, plan, scans, plan_rows, shared_hit, "	\
-	"shared_read, threshold, min_samples, min_regression_us, note) "	\
+	"shared_read, threshold, min_samples, min_regression_us, note, "	\
+	"control_samples, control_p50_us, control_p99_us) "		\
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, " \
 	"$14, $15::jsonb, qsched_bench.plan_scans($15::jsonb), "	\
 	"qsched_bench.plan_total($15::jsonb, 'Actual Rows'), "		\
 	"qsched_bench.plan_total($15::jsonb, 'Shared Hit Blocks'), "	\
 	"qsched_bench.plan_total($15::jsonb, 'Shared Read Blocks'), "	\
-	"$16, $17, $18, nullif($19, ''))"
+	"$16, $17, $18, nullif($19, ''), $20, $21, $22)"
 
 static int
 store_row(const struct qsched_host *host, struct qsched_run *run,
     const struct bench_cfg *cfg, const struct bench_gate *gate,
     const struct bench_result *r)
 {
-	char		 v[14][32], note[600];
-	const char	*p[19];
+	char		 v[17][32], note[600];
+	const char	*p[22];
 	const struct hist *h = &r->hist;
 	PGresult	*res;
 
@@ -255,6 +280,9 @@ store_row(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(v[10], 32, "%.4f", gate->threshold);
 	snprintf(v[11], 32, "%" PRId64, gate->min_samples);
 	snprintf(v[12], 32, "%" PRId64, gate->min_regression_us);
+	snprintf(v[13], 32, "%" PRIu64, r->control.count);
+	snprintf(v[14], 32, "%" PRIu64, hist_percentile(&r->control, 0.50));
+	snprintf(v[15], 32, "%" PRIu64, hist_percentile(&r->control, 0.99));
 	snprintf(note, sizeof note, "%s%s%s%s", r->note,
 	    r->note[0] != '\0' && r->first_error[0] != '\0' ? "; " : "",
 	    r->first_error[0] != '\0' ? "first error: " : "", r->first_error);
@@ -274,7 +302,10 @@ store_row(const struct qsched_host *host, struct qsched_run *run,
 	p[16] = v[11];
 	p[17] = v[12];
 	p[18] = note;
-	if ((res = host->exec(run, "storing a result", STORE_INSERT, 19,
+	p[19] = v[13];
+	p[20] = r->control.count > 0 ? v[14] : NULL;
+	p[21] = r->control.count > 0 ? v[15] : NULL;
+	if ((res = host->exec(run, "storing a result", STORE_INSERT, 22,
 	    p)) == NULL)
 		return (-1);
 	PQclear(res);
@@ -293,7 +324,7 @@ store_line(char *msg, size_t size, size_t len, const PGresult *res, int i,
 		    len > 0 ? " " : "", head);
 	if (len < size)
 		len += (size_t)snprintf(msg + len, size - len,
-		    " %s %s ms (previous %s ms, %s; limit +%s%%);%s;",
+		    " %s %s ms (previous %s ms, %s; limit +%s);%s;",
 		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 6), PQgetvalue(res, i, 3),
 		    PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
@@ -321,7 +352,8 @@ store_compare(const struct qsched_host *host, struct qsched_run *run)
 	    "coalesce(vs_baseline_pct || '%', '-'), "
 	    "coalesce(vs_previous_pct || '%', '-'), verdict, regressed, "
 	    "coalesce(previous_p99_ms::text, '-'), "
-	    "coalesce(spread_pct, 0) + threshold_pct, "
+	    "limit_pct || '%' || CASE WHEN host_slower_pct > 0 THEN ', the "
+	    "host ' || host_slower_pct || '% slower' ELSE '' END, "
 	    "CASE WHEN plan_changed THEN ' plan ' || "
 	    "coalesce(previous_plan, '(none)') || ' -> ' || "
 	    "coalesce(plan, '(none)') WHEN regressed THEN ' plan unchanged, "
