@@ -2,8 +2,8 @@
 # bench-perf-benchmark.sh - the benchmark of the benchmark: the same
 # rolled-back claim (BEGIN; queue_claim_next(); ROLLBACK) on a 1M-entry
 # queue, measured by the perf_benchmark plugin and by pgbench with the
-# same clients and duration, alternately, REPEATS times each, on one
-# cluster.
+# same clients and duration, alternately (each first in every other
+# pair), REPEATS times each, on one cluster.
 #
 #   scripts/bench-perf-benchmark.sh [SECONDS] [ENTRIES] [REPEATS] [CLIENTS]
 #                                   [PROTOCOL]
@@ -116,9 +116,17 @@ med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
 : >"$bench/pgbench.runs"
 i=0
 while [ $i -lt "$repeats" ]; do
-	echo "run $((i + 1)) of $repeats: perf_benchmark, then pgbench ($secs s each)..." >&2
-	measure_plugin >>"$bench/plugin.runs"
-	measure_pgbench >>"$bench/pgbench.runs"
+	# Which goes first alternates, so neither always follows the other
+	# (the other's dead row versions, its exit, the load's drift).
+	if [ $((i % 2)) -eq 0 ]; then
+		echo "run $((i + 1)) of $repeats: perf_benchmark, then pgbench ($secs s each)..." >&2
+		measure_plugin >>"$bench/plugin.runs"
+		measure_pgbench >>"$bench/pgbench.runs"
+	else
+		echo "run $((i + 1)) of $repeats: pgbench, then perf_benchmark ($secs s each)..." >&2
+		measure_pgbench >>"$bench/pgbench.runs"
+		measure_plugin >>"$bench/plugin.runs"
+	fi
 	i=$((i + 1))
 done
 
@@ -139,7 +147,7 @@ failed=$(grep -c -v ' exit=0 ' "$bench/plugin.runs" || true)
 echo
 echo "machine: $(bench_machine)"
 echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients $protocol"
-echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating"
+echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating, each first in every other pair"
 printf '| measured by | p50 | p99 | transactions/s |\n|---|---|---|---|\n'
 printf '| perf_benchmark | %.3f ms | %.3f ms | %.0f |\n' "$p50a" "$p99a" "$tpsa"
 printf "| pgbench -M $protocol -j 1 | %.3f ms | %.3f ms | %.0f |\n" "$p50b" "$p99b" "$tpsb"
