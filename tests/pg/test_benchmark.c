@@ -168,6 +168,37 @@ Test(benchmark, every_operation_on_both_tables)
 	PQfinish(c);
 }
 
+/*
+ * A database measured by the first schema (no unconfirmed slowdowns, no
+ * control): the next run adds the columns and views, keeps the rows,
+ * and judges itself against them.
+ */
+Test(benchmark, schema_1_upgraded)
+{
+	const char	*conf = bench_conf("operations = \"claim\"\n"
+	    "variants = \"separated\"\nmin_samples = 1");
+	PGconn		*c = th_connect();
+	struct th_out	 o;
+
+	bench_load(c, conf, 1000);
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	th_exec(c, "DROP VIEW qsched_bench.latest, qsched_bench.comparison; "
+	    "ALTER TABLE qsched_bench.results DROP COLUMN unconfirmed, "
+	    "DROP COLUMN control_samples, DROP COLUMN control_p50_us, "
+	    "DROP COLUMN control_p99_us; COMMENT ON SCHEMA qsched_bench IS "
+	    "'perf_benchmark schema 1'");
+	cr_assert_eq(bench_run(conf, NULL, NULL, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.comparison "
+	    "WHERE run_id = %lld AND previous_run IS NOT NULL AND verdict IN "
+	    "('ok', 'slower, unconfirmed') AND control_p99_ms > 0",
+	    last_run(c)), 1, "not judged against the schema 1 row");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched_bench.results "
+	    "WHERE control_samples IS NULL"), 1, "the schema 1 row is kept");
+	PQfinish(c);
+}
+
 /* Two runs, then the page: well-formed (xmllint), self-contained (no
  * src or href anywhere), bars and a trend per operation. */
 Test(benchmark, html_page)
