@@ -10,14 +10,6 @@
  * (statement_timeout, lock_timeout, a constraint) counts as an error and
  * the transaction is rolled back like any other; a lost connection ends
  * the measurement with a failure.
- *
- * One transaction in BENCH_CONTROL_EVERY, on every client, is the
- * control instead: BEGIN; SELECT 1; ROLLBACK, the same round trips with
- * no table, into a histogram of its own.  It sees the same host at the
- * same moment as the operation, so the gate can tell a host that got
- * slower as a whole from an operation that did (store.c).  Its time is
- * taken out of the operation's elapsed time, so ops/s is the rate of the
- * operation alone.
  */
 #include <config.h>
 
@@ -41,7 +33,6 @@ struct client {
 	enum phase	 phase;
 	int		 step;
 	bool		 err;
-	bool		 control;	/* this transaction is the control */
 	bool		 got_prev;
 	char		 prev[64];
 	const char	*user;
@@ -65,9 +56,7 @@ struct load_drive {
 	struct bench_result *r;		/* NULL: warmup, nothing recorded */
 	int64_t		 end_us;	/* 0: by iterations */
 	int64_t		 iterations;
-	int64_t		 started;	/* of the operation */
-	uint64_t	 seq;		/* transactions started, controls too */
-	uint64_t	 busy_us[2];	/* client time: operation, control */
+	int64_t		 started;
 	int		 active;
 	bool		 stop;
 	uint64_t	 rng;
@@ -155,9 +144,6 @@ load_send(struct load_drive *d, struct client *c, enum phase ph)
 		ok = PQsendQuery(c->conn, "BEGIN");
 	else if (ph == PH_ROLLBACK)
 		ok = PQsendQuery(c->conn, "ROLLBACK");
-	else if (c->control)
-		ok = PQsendQueryParams(c->conn, "SELECT 1", 0, NULL, NULL,
-		    NULL, NULL, 0);
 	else {
 		s = &d->op->steps[c->step];
 		n = plan_params(d->l->cfg, s->params, s->nparams, c->user,
@@ -183,10 +169,7 @@ load_more(struct load_drive *d)
 static int
 load_start(struct load_drive *d, struct client *c)
 {
-	c->control = d->seq++ % BENCH_CONTROL_EVERY ==
-	    BENCH_CONTROL_EVERY - 1;
-	if (!c->control)
-		d->started++;
+	d->started++;
 	c->err = false;
 	c->got_prev = false;
 	c->step = 0;
@@ -217,18 +200,14 @@ load_advance(struct load_drive *d, struct client *c)
 	case PH_STEP:
 		c->step++;
 		/* No row to claim: the claim ends after its SELECT. */
-		if (c->err || c->control || c->step == d->op->nsteps ||
+		if (c->err || c->step == d->op->nsteps ||
 		    (load_needs_prev(&d->op->steps[c->step]) &&
 		    !c->got_prev))
 			return (load_send(d, c, PH_ROLLBACK));
 		return (load_send(d, c, PH_STEP));
 	case PH_ROLLBACK:
 		t = d->l->host->mono_us() - c->t0;
-		d->busy_us[c->control] += (uint64_t)t;
-		if (d->r != NULL && c->control) {
-			if (!c->err)
-				hist_add(&d->r->control, (uint64_t)t);
-		} else if (d->r != NULL) {
+		if (d->r != NULL) {
 			if (c->err)
 				d->r->errors++;
 			else
@@ -371,15 +350,8 @@ load_run(struct bench_load *l, const struct bench_op *op,
 	t0 = l->host->mono_us();
 	d.end_us = iterations > 0 ? 0 : t0 + duration_us;
 	rc = load_loop(&d);
-	/* Every client is always in a transaction: the operation had the
-	 * share of the time its transactions took. */
-	if (r != NULL) {
+	if (r != NULL)
 		r->elapsed_us = l->host->mono_us() - t0;
-		if (d.busy_us[0] + d.busy_us[1] > 0)
-			r->elapsed_us = (int64_t)((double)r->elapsed_us *
-			    (double)d.busy_us[0] /
-			    (double)(d.busy_us[0] + d.busy_us[1]));
-	}
 out:
 	for (int i = 0; i < op->nsteps; i++)
 		free(d.sql[i]);

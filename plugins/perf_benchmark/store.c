@@ -12,8 +12,9 @@
  * how much slower the host was.  The spread is the median absolute
  * relative p99 change between the (up to six) confirmed runs before it,
  * how much the p99 moves when nothing changed.  How much slower the host
- * was is the control's p99 (load.c: an empty transaction measured
- * meanwhile on the same clients) against the reference's, never below 1:
+ * was is the control's p99 (bench.c: an empty transaction on the same
+ * clients just before and after the operation) against the reference's,
+ * never below 1:
  * a host slowed as a whole (another job, a noisy neighbour) slows the
  * control as much as the operation, a dropped index the operation only.
  *
