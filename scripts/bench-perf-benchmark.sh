@@ -2,26 +2,33 @@
 # bench-perf-benchmark.sh - the benchmark of the benchmark: the same
 # rolled-back claim (BEGIN; queue_claim_next(); ROLLBACK) on a 1M-entry
 # queue, measured by the perf_benchmark plugin and by pgbench with the
-# same clients and duration, alternately, REPEATS times each, on one
-# cluster.
+# same clients and duration, alternately (each first in every other
+# pair), REPEATS times each, on one cluster.
 #
 #   scripts/bench-perf-benchmark.sh [SECONDS] [ENTRIES] [REPEATS] [CLIENTS]
-#                                   (defaults: 10 s, 1000000, 5, 4)
+#                                   [PROTOCOL]
+#                                   (defaults: 10 s, 1000000, 5, 4, extended)
 #
 # Prints the medians of p50, p99 and transactions/s for both, their
 # ratios (perf_benchmark / pgbench: within 0.85..1.15 is the target), and
 # the run-to-run spread of perf_benchmark's p99 (the median absolute
 # change between consecutive runs, and (max - min) / median), which the
-# regression threshold must sit above.  pgbench's latencies come from its
+# regression threshold must sit above, and the gate's verdict on each of
+# the repeated runs of the unchanged database (with the shipped gate
+# options: none may fail).  pgbench's latencies come from its
 # per-transaction log, BEGIN to ROLLBACK as perf_benchmark times them,
-# with -M extended (perf_benchmark's statements are parameterised) and
-# -j 1 (one thread drives every client, as perf_benchmark does).
+# with -M extended (perf_benchmark's statements are parameterised;
+# PROTOCOL simple runs pgbench -M simple instead: perf_benchmark sends
+# BEGIN and ROLLBACK as simple queries, pgbench -M extended as extended
+# ones, so neither mode is exactly perf_benchmark's mix) and -j 1 (one
+# thread drives every client, as perf_benchmark does).
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 secs=${1:-10}
 entries=${2:-1000000}
 repeats=${3:-5}
 clients=${4:-4}
+protocol=${5:-extended}
 bench_setup
 psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -77,16 +84,22 @@ SQL
 
 # One perf_benchmark run: "p50_ms p99_ms tps".
 measure_plugin() {
-	"$qsched" -q -c "$conf" run perf-benchmark >&2 || true
-	psql -At -F ' ' -c "SELECT p50_ms, p99_ms, ops_per_s FROM
-	    qsched_bench.comparison WHERE op = 'claim' ORDER BY run_id DESC
-	    LIMIT 1"
+	st=0
+	"$qsched" -q -c "$conf" run perf-benchmark >&2 || st=$?
+	echo "$(psql -At -F ' ' -c "SELECT p50_ms, p99_ms, ops_per_s,
+	    coalesce(vs_previous_pct || '%', '-'),
+	    'host+' || coalesce(host_slower_pct, 0) || '%',
+	    'limit+' || coalesce(limit_pct, threshold_pct) || '%',
+	    replace(verdict, ' ', '_')
+	    FROM qsched_bench.comparison WHERE op = 'claim'
+	    ORDER BY run_id DESC LIMIT 1") exit=$st load=$(cut -d ' ' -f 1 \
+	    /proc/loadavg)"
 }
 
 # One pgbench run: "p50_ms p99_ms tps".
 measure_pgbench() {
 	rm -rf "$bench/log" && mkdir "$bench/log"
-	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -M extended -c "$clients" \
+	(cd "$bench/log" && "$PG_BINDIR/pgbench" -n -M "$protocol" -c "$clients" \
 	    -j 1 -T "$secs" -f "$bench/claim.sql" -l bench) \
 	    >"$bench/pgbench.out" 2>&1
 	tps=$(awk '/^tps/ { print $3; exit }' "$bench/pgbench.out")
@@ -103,9 +116,17 @@ med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
 : >"$bench/pgbench.runs"
 i=0
 while [ $i -lt "$repeats" ]; do
-	echo "run $((i + 1)) of $repeats: perf_benchmark, then pgbench ($secs s each)..." >&2
-	measure_plugin >>"$bench/plugin.runs"
-	measure_pgbench >>"$bench/pgbench.runs"
+	# Which goes first alternates, so neither always follows the other
+	# (the other's dead row versions, its exit, the load's drift).
+	if [ $((i % 2)) -eq 0 ]; then
+		echo "run $((i + 1)) of $repeats: perf_benchmark, then pgbench ($secs s each)..." >&2
+		measure_plugin >>"$bench/plugin.runs"
+		measure_pgbench >>"$bench/pgbench.runs"
+	else
+		echo "run $((i + 1)) of $repeats: pgbench, then perf_benchmark ($secs s each)..." >&2
+		measure_pgbench >>"$bench/pgbench.runs"
+		measure_plugin >>"$bench/plugin.runs"
+	fi
 	i=$((i + 1))
 done
 
@@ -121,20 +142,30 @@ range=$(awk -v m="$p99a" 'NR == 1 || $2 < lo { lo = $2 }
     "$bench/plugin.runs")
 verdicts=$(psql -At -c "SELECT string_agg(verdict, ', ' ORDER BY run_id)
     FROM qsched_bench.comparison WHERE op = 'claim'")
+failed=$(grep -c -v ' exit=0 ' "$bench/plugin.runs" || true)
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients"
-echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating"
+echo "command: scripts/bench-perf-benchmark.sh $secs $entries $repeats $clients $protocol"
+echo "claim rolled back (BEGIN; queue_claim_next(); ROLLBACK), $clients clients, $entries pending entries, $secs s per run, medians of $repeats runs each, alternating, each first in every other pair"
 printf '| measured by | p50 | p99 | transactions/s |\n|---|---|---|---|\n'
 printf '| perf_benchmark | %.3f ms | %.3f ms | %.0f |\n' "$p50a" "$p99a" "$tpsa"
-printf '| pgbench -M extended -j 1 | %.3f ms | %.3f ms | %.0f |\n' "$p50b" "$p99b" "$tpsb"
+printf "| pgbench -M $protocol -j 1 | %.3f ms | %.3f ms | %.0f |\n" "$p50b" "$p99b" "$tpsb"
 awk -v a="$p50a" -v b="$p50b" -v c="$p99a" -v d="$p99b" -v e="$tpsa" \
     -v f="$tpsb" 'BEGIN { printf "| ratio | %.2f | %.2f | %.2f |\n", a / b, c / d, e / f }'
+# Each perf_benchmark run against the pgbench run right after it: the
+# two saw nearly the same load, so the median of these ratios is less
+# sensitive to the load drifting over the whole run than the ratio of
+# the medians.
+paste -d ' ' "$bench/plugin.runs" "$bench/pgbench.runs" | awk '{
+    print $1 / $(NF - 2), $2 / $(NF - 1), $3 / $NF }' >"$bench/pairs"
+awk -v a="$(med "$bench/pairs" 1)" -v b="$(med "$bench/pairs" 2)" \
+    -v c="$(med "$bench/pairs" 3)" 'BEGIN {
+    printf "| median of the paired ratios | %.2f | %.2f | %.2f |\n", a, b, c }'
 echo
-echo "perf_benchmark runs (p50 p99 tps):"
+echo "perf_benchmark runs (p50 p99 tps, p99 vs the gate's reference, host slower by (control p99), limit, verdict, exit status, load average):"
 sed 's/^/  /' "$bench/plugin.runs"
 echo "pgbench runs (p50 p99 tps):"
 sed 's/^/  /' "$bench/pgbench.runs"
 echo "perf_benchmark p99 run-to-run: median change ${step}%, range ${range}% of the median"
-echo "gate verdicts of the repeated runs: $verdicts"
+echo "gate verdicts of the repeated runs: $verdicts; runs failed: $failed of $repeats"

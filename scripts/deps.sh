@@ -26,11 +26,12 @@ set -eu
 #   clang libclang-rt-14-dev                               libFuzzer, ASan/UBSan (make fuzz)
 #   curl                                                   scraping /metrics in tests
 #   libxml2-utils                                          xmllint of the benchmark's HTML page
+#   chromium                                               the benchmark's HTML page rendered headless to a PNG
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libpq-dev libconfuse-dev libinih-dev libcriterion-dev libmicrohttpd-dev
 postgresql-15 postgresql-client-15 postgresql-contrib
 mandoc jq tzdata systemd procps util-linux passwd prometheus
-clang libclang-rt-14-dev curl libxml2-utils"
+clang libclang-rt-14-dev curl libxml2-utils chromium"
 # Benchmarks only (scripts/bench-*.sh): timing, syscall counts.
 BENCH_PACKAGES="hyperfine strace"
 

@@ -42,6 +42,7 @@ struct hist {
 
 void		 hist_init(struct hist *);
 void		 hist_add(struct hist *, uint64_t us);
+void		 hist_merge(struct hist *, const struct hist *);
 uint64_t	 hist_percentile(const struct hist *, double p);
 
 /* ops.c: what a parameter of a statement is. */
@@ -80,6 +81,7 @@ struct bench_op {
 
 extern const struct bench_op bench_ops[];
 extern const int bench_nops;
+extern const struct bench_op bench_control;
 const char	*ops_variant_name(enum bench_variant);
 /* ops_names_valid - 0 if LIST ("all" or names, comma-separated) names
  * only operations; else -1 with the reason in ERR. */
@@ -112,6 +114,7 @@ struct bench_cfg {
 struct bench_result {
 	const struct bench_op *op;
 	struct hist	 hist;
+	struct hist	 control;	/* BEGIN; SELECT 1; ROLLBACK around it */
 	uint64_t	 errors;
 	int64_t		 elapsed_us;
 	char		 first_error[256];

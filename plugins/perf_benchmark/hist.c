@@ -59,6 +59,18 @@ hist_add(struct hist *h, uint64_t us)
 		h->max = us;
 }
 
+/* Add the samples of FROM to H. */
+void
+hist_merge(struct hist *h, const struct hist *from)
+{
+	for (int i = 0; i < HIST_BUCKETS; i++)
+		h->bucket[i] += from->bucket[i];
+	h->count += from->count;
+	h->sum += from->sum;
+	if (from->max > h->max)
+		h->max = from->max;
+}
+
 /* The value at quantile P (0 < P <= 1) of the samples; 0 when empty. */
 uint64_t
 hist_percentile(const struct hist *h, double p)

@@ -131,6 +131,12 @@ const struct bench_op bench_ops[] = {
 };
 const int bench_nops = (int)(sizeof bench_ops / sizeof bench_ops[0]);
 
+/* The control: the same round trips as an operation, touching no table
+ * and taking no lock, so its latency is the host's and the server's, not
+ * the queue's (bench.c, store.c). */
+const struct bench_op bench_control = { "control", BV_SHARED, NULL, false,
+    1, { { "SELECT 1", 0, { 0 }, NULL, 0, { 0 } } } };
+
 static const char *const ops_names[] = { "claim", "get", "add", "remove",
     "eligible", "next_pending" };
 

@@ -4,14 +4,31 @@
  * transaction at the end of a run (a run that dies leaves no row), and
  * the view qsched_bench.comparison that qsched report prints.
  *
- * The gate.  A row REGRESSED when, against the previous run of the same
- * job, operation and variant that had at least min_samples samples, it
- * also has min_samples, its p99 grew by at least min_regression_us, and
- * by more than regression_threshold plus the spread: the median of the
- * absolute relative p99 changes between the (up to six) runs before it,
- * how much the p99 moves from run to run when nothing changed.  The
- * first run with samples is the baseline.  Each row keeps the threshold
- * and minimums it was measured with, so the view needs no parameters.
+ * The gate.  A row is SLOWER when, against its reference (the last
+ * earlier run of the same job, operation and variant with min_samples
+ * samples that was not itself an unconfirmed slowdown), it has
+ * min_samples too, its p99 grew by at least min_regression_us, and by a
+ * factor above the limit: (1 + regression_threshold + the spread) times
+ * how much slower the host was.  The spread is the median absolute
+ * relative p99 change between the (up to six) confirmed runs before it,
+ * how much the p99 moves when nothing changed.  How much slower the host
+ * was is the control's p99 (bench.c: an empty transaction on the same
+ * clients just before and after the operation) against the reference's,
+ * never below 1:
+ * a host slowed as a whole (another job, a noisy neighbour) slows the
+ * control as much as the operation, a dropped index the operation only.
+ *
+ * A slower row REGRESSED, and fails the run, when its plan's scans differ
+ * from the reference's (a cause, not noise) or when the run just before
+ * it was slower too (the slowdown persisted).  Otherwise it is stored
+ * unconfirmed: the run succeeds and says so, and the next run is judged
+ * against the same reference.  Why: the samples of one run share its
+ * host's load, so no significance test on one run's histogram tells a
+ * loaded host from a slower operation (one run in five of an unchanged
+ * database failed the plain p99 gate); what does is the control, a
+ * changed plan, or the same slowdown again.  The first run with samples
+ * is the baseline.  Each row keeps the threshold and minimums it was
+ * measured with, so the view needs no parameters.
  *
  * The schema is created idempotently, under an advisory lock, and only
  * when its comment does not name this schema version.
@@ -25,9 +42,11 @@
 
 #include "bench.h"
 
-#define STORE_VERSION	"perf_benchmark schema 1"
+#define STORE_VERSION	"perf_benchmark schema 2"
 
 static const char store_ddl[] =
+/* Not a NOTICE per IF [NOT] EXISTS in every new database's first run. */
+"SET LOCAL client_min_messages = warning;\n"
 "CREATE SCHEMA IF NOT EXISTS qsched_bench;\n"
 "CREATE TABLE IF NOT EXISTS qsched_bench.results (\n"
 "	id		bigserial PRIMARY KEY,\n"
@@ -56,8 +75,21 @@ static const char store_ddl[] =
 "	min_samples	bigint NOT NULL,\n"
 "	min_regression_us bigint NOT NULL,\n"
 "	note		text,\n"
+"	unconfirmed	boolean NOT NULL DEFAULT false,\n"
+"	control_samples	bigint,\n"
+"	control_p50_us	bigint,\n"
+"	control_p99_us	bigint,\n"
 "	UNIQUE (job, run_id, op, variant)\n"
 ");\n"
+/* Schema 1 had no unconfirmed slowdowns and no control. */
+"ALTER TABLE qsched_bench.results\n"
+"    ADD COLUMN IF NOT EXISTS unconfirmed boolean NOT NULL DEFAULT false,\n"
+"    ADD COLUMN IF NOT EXISTS control_samples bigint,\n"
+"    ADD COLUMN IF NOT EXISTS control_p50_us bigint,\n"
+"    ADD COLUMN IF NOT EXISTS control_p99_us bigint;\n"
+"COMMENT ON COLUMN qsched_bench.results.unconfirmed IS\n"
+"    'slower beyond the limit with the plan unchanged, once: not failed, "
+"not a reference';\n"
 "COMMENT ON TABLE qsched_bench.results IS\n"
 "    'perf_benchmark: one row per run per operation and variant';\n"
 /* The scans of a plan: "Index Scan using i on t; Seq Scan on u". */
@@ -75,7 +107,9 @@ static const char store_ddl[] =
 "	SELECT sum((t -> 'Plan' ->> k)::numeric)::bigint\n"
 "	FROM jsonb_path_query(p, 'strict $[*][*]') AS t\n"
 "$$;\n"
-"CREATE OR REPLACE VIEW qsched_bench.comparison AS\n"
+/* Columns changed with schema 2: drop, then create. */
+"DROP VIEW IF EXISTS qsched_bench.latest, qsched_bench.comparison;\n"
+"CREATE VIEW qsched_bench.comparison AS\n"
 "SELECT r.job, r.run_id, r.measured_at, r.op, r.variant, r.queue,\n"
 "    r.clients, r.samples, r.errors,\n"
 "    round((r.samples / nullif(r.elapsed_ms, 0) * 1000)::numeric, 1)\n"
@@ -95,17 +129,26 @@ static const char store_ddl[] =
 "	AS vs_previous_pct,\n"
 "    round(100.0 * s.spread::numeric, 1) AS spread_pct,\n"
 "    round(100.0 * r.threshold::numeric, 1) AS threshold_pct,\n"
-"    coalesce(g.regressed, false) AS regressed,\n"
-"    p.run_id IS NOT NULL AND p.scans IS DISTINCT FROM r.scans\n"
-"	AS plan_changed,\n"
+"    coalesce(g.slower AND (g.plan_changed OR q.unconfirmed), false)\n"
+"	AS regressed,\n"
+"    coalesce(g.plan_changed, false) AS plan_changed,\n"
 "    r.scans AS plan, p.scans AS previous_plan, r.plan_rows,\n"
 "    r.shared_hit, r.shared_read,\n"
 "    CASE WHEN r.samples = 0 THEN 'skipped'\n"
 "	WHEN b.run_id IS NULL THEN 'baseline'\n"
 "	WHEN r.samples < r.min_samples OR p.run_id IS NULL\n"
 "	    THEN 'too few samples'\n"
-"	WHEN g.regressed THEN 'REGRESSED' ELSE 'ok' END AS verdict,\n"
-"    r.note\n"
+"	WHEN g.slower AND (g.plan_changed OR q.unconfirmed)\n"
+"	    THEN 'REGRESSED'\n"
+"	WHEN g.slower THEN 'slower, unconfirmed' ELSE 'ok' END AS verdict,\n"
+"    r.note,\n"
+"    coalesce(g.slower AND NOT g.plan_changed AND NOT q.unconfirmed,\n"
+"	false) AS unconfirmed,\n"
+"    q.run_id AS last_run, coalesce(q.unconfirmed, false)\n"
+"	AS last_unconfirmed,\n"
+"    round(r.control_p99_us / 1000.0, 3) AS control_p99_ms,\n"
+"    round(100.0 * (h.f::numeric - 1), 1) AS host_slower_pct,\n"
+"    round(100.0 * (m.lim::numeric - 1), 1) AS limit_pct\n"
 "FROM qsched_bench.results AS r\n"
 "LEFT JOIN qsched_bench.results AS l ON r.variant = 'separated'\n"
 "    AND l.job = r.job AND l.run_id = r.run_id AND l.op = r.op\n"
@@ -114,25 +157,44 @@ static const char store_ddl[] =
 "    WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
 "	AND x.samples > 0 AND x.run_id < r.run_id\n"
 "    ORDER BY x.run_id LIMIT 1) AS b ON true\n"
+/* The reference: the last confirmed run with enough samples. */
 "LEFT JOIN LATERAL (SELECT * FROM qsched_bench.results AS x\n"
 "    WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
 "	AND x.samples >= r.min_samples AND x.run_id < r.run_id\n"
+"	AND NOT x.unconfirmed\n"
 "    ORDER BY x.run_id DESC LIMIT 1) AS p ON true\n"
+/* The run just before, confirmed or not: did the slowdown persist? */
+"LEFT JOIN LATERAL (SELECT * FROM qsched_bench.results AS x\n"
+"    WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
+"	AND x.samples >= r.min_samples AND x.run_id < r.run_id\n"
+"    ORDER BY x.run_id DESC LIMIT 1) AS q ON true\n"
+/* The spread: changes between confirmed runs, the host's taken out. */
 "LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP\n"
 "	(ORDER BY abs(c.chg)) AS spread\n"
 "    FROM (SELECT x.run_id, x.p99_us::float8 /\n"
-"	    nullif(lag(x.p99_us) OVER (ORDER BY x.run_id), 0) - 1 AS chg\n"
+"	    nullif(lag(x.p99_us) OVER w, 0) / greatest(1, coalesce(\n"
+"	    x.control_p99_us::float8 / nullif(lag(x.control_p99_us)\n"
+"	    OVER w, 0), 1)) - 1 AS chg\n"
 "	FROM qsched_bench.results AS x\n"
 "	WHERE x.job = r.job AND x.op = r.op AND x.variant = r.variant\n"
 "	    AND x.samples >= r.min_samples AND x.run_id < r.run_id\n"
+"	    AND NOT x.unconfirmed\n"
+"	WINDOW w AS (ORDER BY x.run_id)\n"
 "	ORDER BY x.run_id DESC LIMIT 5) AS c) AS s ON true\n"
+/* How much slower the host was: the control's p99 against the
+ * reference's, never below 1 (a faster host excuses nothing). */
+"LEFT JOIN LATERAL (SELECT greatest(1, coalesce(r.control_p99_us::float8\n"
+"	/ nullif(p.control_p99_us, 0), 1)) AS f) AS h ON true\n"
+"LEFT JOIN LATERAL (SELECT (1 + r.threshold + coalesce(s.spread, 0))\n"
+"	* h.f AS lim) AS m ON true\n"
 "LEFT JOIN LATERAL (SELECT r.samples >= r.min_samples\n"
 "	AND r.p99_us - p.p99_us >= r.min_regression_us\n"
-"	AND r.p99_us > p.p99_us * (1 + r.threshold + coalesce(s.spread, 0))\n"
-"	AS regressed) AS g ON p.run_id IS NOT NULL;\n"
+"	AND r.p99_us > p.p99_us * m.lim\n"
+"	AS slower, p.scans IS DISTINCT FROM r.scans AS plan_changed)\n"
+"    AS g ON p.run_id IS NOT NULL;\n"
 "COMMENT ON VIEW qsched_bench.comparison IS\n"
 "    'perf_benchmark runs against the baseline, the previous run and legacy';\n"
-"CREATE OR REPLACE VIEW qsched_bench.latest AS\n"
+"CREATE VIEW qsched_bench.latest AS\n"
 "SELECT c.job, c.run_id, c.op, c.variant, c.samples, c.errors,\n"
 "    c.ops_per_s, c.p50_ms, c.p99_ms, c.vs_legacy_pct, c.vs_baseline_pct,\n"
 "    c.vs_previous_pct, c.verdict, c.plan\n"
@@ -187,21 +249,22 @@ store_schema(const struct qsched_host *host, struct qsched_run *run)
 	"INSERT INTO qsched_bench.results (job, run_id, op, variant, "	\
 	"queue, clients, samples, errors, elapsed_ms, mean_us, p50_us, "	\
 	"p95_us, p99_us, max_us, plan, scans, plan_rows, shared_hit, "	\
-	"shared_read, threshold, min_samples, min_regression_us, note) "	\
+	"shared_read, threshold, min_samples, min_regression_us, note, "	\
+	"control_samples, control_p50_us, control_p99_us) "		\
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, " \
 	"$14, $15::jsonb, qsched_bench.plan_scans($15::jsonb), "	\
 	"qsched_bench.plan_total($15::jsonb, 'Actual Rows'), "		\
 	"qsched_bench.plan_total($15::jsonb, 'Shared Hit Blocks'), "	\
 	"qsched_bench.plan_total($15::jsonb, 'Shared Read Blocks'), "	\
-	"$16, $17, $18, nullif($19, ''))"
+	"$16, $17, $18, nullif($19, ''), $20, $21, $22)"
 
 static int
 store_row(const struct qsched_host *host, struct qsched_run *run,
     const struct bench_cfg *cfg, const struct bench_gate *gate,
     const struct bench_result *r)
 {
-	char		 v[14][32], note[600];
-	const char	*p[19];
+	char		 v[17][32], note[600];
+	const char	*p[22];
 	const struct hist *h = &r->hist;
 	PGresult	*res;
 
@@ -218,6 +281,9 @@ store_row(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(v[10], 32, "%.4f", gate->threshold);
 	snprintf(v[11], 32, "%" PRId64, gate->min_samples);
 	snprintf(v[12], 32, "%" PRId64, gate->min_regression_us);
+	snprintf(v[13], 32, "%" PRIu64, r->control.count);
+	snprintf(v[14], 32, "%" PRIu64, hist_percentile(&r->control, 0.50));
+	snprintf(v[15], 32, "%" PRIu64, hist_percentile(&r->control, 0.99));
 	snprintf(note, sizeof note, "%s%s%s%s", r->note,
 	    r->note[0] != '\0' && r->first_error[0] != '\0' ? "; " : "",
 	    r->first_error[0] != '\0' ? "first error: " : "", r->first_error);
@@ -237,22 +303,48 @@ store_row(const struct qsched_host *host, struct qsched_run *run,
 	p[16] = v[11];
 	p[17] = v[12];
 	p[18] = note;
-	if ((res = host->exec(run, "storing a result", STORE_INSERT, 19,
+	p[19] = v[13];
+	p[20] = r->control.count > 0 ? v[14] : NULL;
+	p[21] = r->control.count > 0 ? v[15] : NULL;
+	if ((res = host->exec(run, "storing a result", STORE_INSERT, 22,
 	    p)) == NULL)
 		return (-1);
 	PQclear(res);
 	return (0);
 }
 
-/* Log each row against the baseline and the previous run; name the
- * regressions in the run's message. */
+/* Append to MSG (of SIZE, LEN used) the line of row I of RES. */
+static size_t
+store_line(char *msg, size_t size, size_t len, const PGresult *res, int i,
+    const char *head, int *count)
+{
+	if (len >= size)
+		return (len);
+	if ((*count)++ == 0)
+		len += (size_t)snprintf(msg + len, size - len, "%s%s:",
+		    len > 0 ? " " : "", head);
+	if (len < size)
+		len += (size_t)snprintf(msg + len, size - len,
+		    " %s %s ms (previous %s ms, %s; limit +%s);%s;",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 6), PQgetvalue(res, i, 3),
+		    PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
+	return (len);
+}
+
+/*
+ * Log each row against the baseline and the previous run; name the
+ * regressions, then the unconfirmed slowdowns, in the run's message, and
+ * mark the latter so that the next run is judged against the same
+ * reference.  Returns 1 when a row regressed, 0, or -1.
+ */
 static int
 store_compare(const struct qsched_host *host, struct qsched_run *run)
 {
 	char		 runid[32], msg[1024] = "";
 	const char	*p[2] = { host->job(run), runid };
 	PGresult	*res;
-	int		 regressed = 0;
+	int		 regressed = 0, unconfirmed = 0;
 	size_t		 len = 0;
 
 	snprintf(runid, sizeof runid, "%" PRId64, host->run_id(run));
@@ -261,32 +353,42 @@ store_compare(const struct qsched_host *host, struct qsched_run *run)
 	    "coalesce(vs_baseline_pct || '%', '-'), "
 	    "coalesce(vs_previous_pct || '%', '-'), verdict, regressed, "
 	    "coalesce(previous_p99_ms::text, '-'), "
-	    "coalesce(spread_pct, 0) + threshold_pct, "
+	    "limit_pct || '%' || CASE WHEN host_slower_pct > 0 THEN ', the "
+	    "host ' || host_slower_pct || '% slower' ELSE '' END, "
 	    "CASE WHEN plan_changed THEN ' plan ' || "
 	    "coalesce(previous_plan, '(none)') || ' -> ' || "
-	    "coalesce(plan, '(none)') ELSE ' plan unchanged' END "
+	    "coalesce(plan, '(none)') WHEN regressed THEN ' plan unchanged, "
+	    "slower in run ' || last_run || ' too' "
+	    "ELSE ' plan unchanged' END, unconfirmed "
 	    "FROM qsched_bench.comparison WHERE job = $1 AND run_id = $2 "
 	    "ORDER BY op, variant", 2, p)) == NULL)
 		return (-1);
 	for (int i = 0; i < PQntuples(res); i++) {
-		host->log(run, QSCHED_LOG_INFO, "%s: p99 %s ms, vs baseline "
-		    "%s, vs previous %s: %s", PQgetvalue(res, i, 0),
+		host->log(run, *PQgetvalue(res, i, 9) == 't' ?
+		    QSCHED_LOG_WARNING : QSCHED_LOG_INFO, "%s: p99 %s ms, vs "
+		    "baseline %s, vs previous %s: %s", PQgetvalue(res, i, 0),
 		    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
 		    PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-		if (*PQgetvalue(res, i, 5) != 't')
-			continue;
-		if (regressed++ == 0)
-			len += (size_t)snprintf(msg + len, sizeof msg - len,
-			    "p99 regressed:");
-		if (len < sizeof msg)
-			len += (size_t)snprintf(msg + len, sizeof msg - len,
-			    " %s %s ms (previous %s ms, %s; limit +%s%%);%s;",
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-			    PQgetvalue(res, i, 6), PQgetvalue(res, i, 3),
-			    PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
+		if (*PQgetvalue(res, i, 5) == 't')
+			len = store_line(msg, sizeof msg, len, res, i,
+			    "p99 regressed", &regressed);
 	}
+	for (int i = 0; i < PQntuples(res); i++)
+		if (*PQgetvalue(res, i, 9) == 't')
+			len = store_line(msg, sizeof msg, len, res, i,
+			    "p99 slower, unconfirmed (fails if the next run is "
+			    "slower too)", &unconfirmed);
 	PQclear(res);
-	if (regressed > 0)
+	if (unconfirmed > 0 && (res = host->exec(run, "marking unconfirmed "
+	    "slowdowns", "UPDATE qsched_bench.results AS r SET unconfirmed = "
+	    "true FROM qsched_bench.comparison AS c WHERE r.job = $1 AND "
+	    "r.run_id = $2 AND c.job = r.job AND c.run_id = r.run_id AND "
+	    "c.op = r.op AND c.variant = r.variant AND c.unconfirmed", 2,
+	    p)) == NULL)
+		return (-1);
+	if (unconfirmed > 0)
+		PQclear(res);
+	if (regressed + unconfirmed > 0)
 		host->message(run, "%s", msg);
 	return (regressed > 0 ? 1 : 0);
 }
