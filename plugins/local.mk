@@ -55,6 +55,7 @@ plugins_legacy_deprecation_la_SOURCES = \
 	plugins/legacy_deprecation/ledger.c \
 	plugins/legacy_deprecation/gates.c \
 	plugins/legacy_deprecation/plan.c \
+	plugins/legacy_deprecation/range.c \
 	plugins/legacy_deprecation/archive.c \
 	plugins/legacy_deprecation/purge.c \
 	plugins/legacy_deprecation/report.c

@@ -22,7 +22,9 @@ psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 elapsed() { echo "$1 $2" | awk '{ printf "%.3f\n", $2 - $1 }'; }
 flags() {
-	printf '[queue_migration]\nuse_new_queues = true\npopulate_separated_tables = true\nfallback_to_legacy = true\npopulate_legacy_queue = %s\n' \
+	# Only flags the plugins of this jobs.conf declare: qsched refuses
+	# the others.
+	printf '[queue_migration]\npopulate_separated_tables = true\npopulate_legacy_queue = %s\n' \
 	    "$1" >"$bench/flags.ini"
 }
 

@@ -323,7 +323,9 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
 
 	if (asprintf(&sql, "BEGIN; DO $$ BEGIN IF to_regclass('" DEP_ARCHIVE
 	    "') IS NOT NULL THEN DELETE FROM " DEP_ARCHIVE " WHERE %s; END IF; "
-	    "END $$", archive_types(index)) == -1) {
+	    "IF to_regclass('" DEP_MAP "') IS NOT NULL THEN DELETE FROM "
+	    DEP_MAP " WHERE object = '%s'; END IF; END $$",
+	    archive_types(index), obj->name) == -1) {
 		host->message(run, "out of memory");
 		return (-1);
 	}
@@ -435,7 +437,7 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(note, sizeof note, "restore: %" PRId64 " archived rows put "
 	    "back into call_queue", rows);
 	if (dep_command(host, run, "finishing the restore", "BEGIN; DELETE "
-	    "FROM " DEP_ARCHIVE) == -1)
+	    "FROM " DEP_ARCHIVE "; DELETE FROM " DEP_MAP) == -1)
 		goto fail;
 	for (int i = 0; i < DEP_NOBJECTS; i++) {
 		if (dep_clear_passes(host, run, &objs[i]) == -1)

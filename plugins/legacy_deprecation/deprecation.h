@@ -20,6 +20,7 @@
 #define DEP_UUID_LEN	36
 #define DEP_SCHEMA	"qsched_legacy"
 #define DEP_ARCHIVE	DEP_SCHEMA ".call_queue_archive"
+#define DEP_MAP		DEP_SCHEMA ".archive_map"
 
 /* The states, in order; "dropped" only for the table. */
 enum dep_state {
@@ -106,9 +107,25 @@ bool	 gates_hold(const struct object *obj, char *why, size_t len);
 /*
  * The foreign keys that reference call_queue, as a NOT EXISTS clause over
  * alias c ("" when none), malloc'ed; *NAMES gets "fk on table(col)" list.
+ * PROBE: each check an index probe per row (OFFSET 0 keeps the planner
+ * from hashing the whole referencing table), for a batch of rows;
+ * otherwise the planner's choice, for a count over the whole table.
  */
 char	*gates_fk_clause(const struct qsched_host *, struct qsched_run *,
-	    char **names);
+	    bool probe, char **names);
+
+/* range.c - heap block ranges of a pass. */
+struct range {
+	int64_t		 block;		/* the next block to read */
+	int64_t		 blocks;	/* the table's size, in blocks */
+	int64_t		 step;		/* blocks per batch */
+	int64_t		 filenode;	/* pg_relation_filenode of the table */
+};
+/* R's blocks, filenode and step (about batch_size rows) for TABLE. */
+int	 range_extent(const struct qsched_host *, struct qsched_run *,
+	    const char *table, struct range *r);
+/* "(BLOCK,0)", the first tid of BLOCK. */
+void	 range_tid(char *buf, size_t len, int64_t block);
 
 /* archive.c - archive, proof, restore. */
 /* The queue types the archive pass of OBJ covers, as a text[] literal. */

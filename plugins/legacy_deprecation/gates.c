@@ -313,18 +313,22 @@ gates_hold(const struct object *obj, char *why, size_t len)
 
 char *
 gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
-    char **names)
+    bool probe, char **names)
 {
+	const char	*params[1] = { probe ? " OFFSET 0" : "" };
+
 	PGresult	*res;
 	char		*buf = NULL, *nbuf = NULL;
 	size_t		 len, nlen;
 	FILE		*f, *nf;
 
-	*names = NULL;
+	if (names != NULL)
+		*names = NULL;
 	res = host->exec(run, "listing the foreign keys to call_queue",
 	    "SELECT format('AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE "
-	    "r.%I = c.%I OFFSET 0) ', rel, col, ref), format('%s on %s(%s)', conname, "
-	    "rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 0, NULL);
+	    "r.%I = c.%I%s) ', rel, col, ref, $1::text), format('%s on %s(%s)', "
+	    "conname, rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 1,
+	    params);
 	if (res == NULL)
 		return (NULL);
 	f = open_memstream(&buf, &len);
@@ -351,6 +355,9 @@ gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (NULL);
 	}
-	*names = nbuf;
+	if (names != NULL)
+		*names = nbuf;
+	else
+		free(nbuf);
 	return (buf);
 }
