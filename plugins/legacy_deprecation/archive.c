@@ -230,7 +230,8 @@ archive_grew(const struct qsched_host *host, struct qsched_run *run,
 
 int
 archive_run(const struct qsched_host *host, struct qsched_run *run,
-    struct object *obj, int index, bool *proved, char *why, size_t len)
+    struct object *obj, int index, struct health *h, bool *proved,
+    char *why, size_t len)
 {
 	const char	*pred = archive_preds[index];
 	char		 key[64], cp[32], digest[40], *value;
@@ -280,6 +281,8 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 			if (rc == 0)
 				break;
 		}
+		if (health_wait(host, run, h) == -1)
+			return (host->cancelled(run) ? 0 : -1);
 		host->state(run, "archiving %s %" PRId64 "%%", obj->name,
 		    r.blocks > 0 ? r.block * 100 / r.blocks : 100);
 		rc = archive_batch(host, run, key, pred, &r, &done, total);

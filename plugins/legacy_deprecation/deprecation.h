@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "qsched-plugin.h"
+#include "../common/health.h"
 
 #define DEP_NOBJECTS	3	/* the two queue types, then the table */
 #define DEP_TABLE	2	/* index of the table object */
@@ -137,8 +138,8 @@ const char *archive_types(int index);
  * 0 cancelled, -1 failed.
  */
 int	 archive_run(const struct qsched_host *, struct qsched_run *,
-	    struct object *obj, int index, bool *proved, char *why,
-	    size_t len);
+	    struct object *obj, int index, struct health *h, bool *proved,
+	    char *why, size_t len);
 /*
  * The proof of OBJ: source rows of its types all in the archive and
  * identical; counts and digests per type into WHY (a report line).
@@ -153,11 +154,12 @@ int	 archive_restore(const struct qsched_host *, struct qsched_run *,
 
 /* purge.c - batched deletes and the drop. */
 /* Delete OBJ's archived, unreferenced rows in batches under lock_timeout
- * with retries.  1 done, 2 done but rows changed since archived (kept),
- * 0 cancelled, -1 failed. */
+ * with retries, pausing while H says the database is unhealthy.  1 done,
+ * 2 done but rows changed since archived (kept), 0 cancelled, -1
+ * failed. */
 int	 purge_run(const struct qsched_host *, struct qsched_run *,
-	    struct object *obj, int index, int64_t *deleted, int64_t *kept,
-	    char *why, size_t len);
+	    struct object *obj, int index, struct health *h, int64_t *deleted,
+	    int64_t *kept, char *why, size_t len);
 /* Everything that blocks DROP TABLE call_queue now, into WHY; 1 if
  * nothing does. */
 int	 purge_drop_ready(const struct qsched_host *, struct qsched_run *,
@@ -178,6 +180,11 @@ void	 report_metrics(const struct qsched_host *, struct qsched_run *,
 void	 report_print(FILE *f, const struct object *objs,
 	    const struct plan *plans, bool legacy, int flag,
 	    const char *blocked);
+
+/* The tables whose health pauses the archive and the purge: the one
+ * they delete from and read, the one they write. */
+#define DEP_HEALTH_TABLES						\
+	"ARRAY['call_queue'::regclass, '" DEP_ARCHIVE "'::regclass]"
 
 /* Shared helpers (deprecation.c). */
 int	 dep_command(const struct qsched_host *, struct qsched_run *,

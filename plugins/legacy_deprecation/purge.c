@@ -296,8 +296,8 @@ purge_left(const struct qsched_host *host, struct qsched_run *run,
 
 int
 purge_run(const struct qsched_host *host, struct qsched_run *run,
-    struct object *obj, int index, int64_t *deleted, int64_t *kept,
-    char *why, size_t len)
+    struct object *obj, int index, struct health *h, int64_t *deleted,
+    int64_t *kept, char *why, size_t len)
 {
 	const char	*pred = index == DEP_TABLE ? "true" :
 	    archive_types(index);
@@ -339,6 +339,10 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	while (rc == 0) {
 		if (host->cancelled(run))
 			break;
+		if (health_wait(host, run, h) == -1) {
+			rc = host->cancelled(run) ? 1 : -1;
+			break;
+		}
 		host->state(run, "purging %s %" PRId64 "%%", obj->name,
 		    p.r.blocks > 0 ? p.r.block * 100 / p.r.blocks : 100);
 		rc = purge_batch(host, run, sql, &p, &failed);
