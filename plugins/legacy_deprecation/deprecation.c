@@ -437,7 +437,8 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 	if (objs[DEP_TABLE].state == ST_DROPPED) {
 		host->message(run, "restore: call_queue is dropped; its rows "
 		    "are in " DEP_ARCHIVE ", to be restored by hand into a "
-		    "recreated table");
+		    "recreated table (the steps: qsched-plugins(7), LEGACY "
+		    "DEPRECATION, Restore)");
 		return (QSCHED_FAIL);
 	}
 	if ((rc = archive_restore(host, run, &objs[0], 0, &rows)) <= 0)
