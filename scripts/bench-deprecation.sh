@@ -13,13 +13,17 @@
 # the claim latency against the same load when idle.  Also the worker's
 # peak RSS, the plugin's phases and its throttle pauses.
 #
-#   scripts/bench-deprecation.sh [REPS [ROWS [SHAPE]]]
-#   (default 3 reps, 1000000 rows, half)
+#   scripts/bench-deprecation.sh [REPS [ROWS [SHAPE [OPTIONS]]]]
+#   (default 3 reps, 1000000 rows, half, no options: the plugin's defaults)
+#
+# OPTIONS is added to the job's options { } block, for example
+# 'batch_size = 20000'.
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 reps=${1:-3}
 rows=${2:-1000000}
 shape=${3:-half}
+options=${4:-}
 case $shape in
 half) referenced='g / 2 % 2 = 0' ;;
 few) referenced='g % 20 = 0' ;;
@@ -62,7 +66,7 @@ job "legacy-deprecation" {
 	plugin            = "legacy_deprecation"
 	schedule          = "@manual"
 	statement_timeout = "5m"
-	options { monitoring_period = "0s" }
+	options { monitoring_period = "0s" $options }
 }
 CONF
 }
@@ -226,8 +230,8 @@ busy=$(bench_median <"$bench/busy.p99")
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-deprecation.sh $reps $rows $shape"
-echo "data: $n call_queue rows of the retired types ($kept referenced by call_sessions, kept); options monitoring_period=0s, batch_size=5000 (default), lock_timeout=2s, throttle=true with its defaults (canary_latency=100ms, throttle_interval=1s)"
+echo "command: scripts/bench-deprecation.sh $reps $rows $shape${options:+ '$options'}"
+echo "data: $n call_queue rows of the retired types ($kept referenced by call_sessions, kept); options monitoring_period=0s ${options:-(defaults: batch_size=5000, lock_timeout=2s, throttle=true, canary_latency=100ms, throttle_interval=1s)}"
 printf '| method | rows | median wall time | rows/s | vs ceiling |\n|---|---|---|---|---|\n'
 printf '| one INSERT ... SELECT + one DELETE, one transaction (ceiling) | %s | %.1f s | %s | 1.00 |\n' \
     "$n" "$c_s" "$c_rate"
