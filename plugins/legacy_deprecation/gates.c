@@ -78,10 +78,10 @@ static const char gate_agents_sql[] =
     "'latest_legacy_at', l.at) "
     "FROM (SELECT count(*) AS n FROM @T WHERE assigned_at >= "
     "$2::timestamptz::timestamp) AS c, "
-    "(SELECT count(*) AS n, (SELECT id FROM call_queue WHERE queue_type = "
-    "$1 AND greatest(created_at, assigned_at) >= "
-    "$2::timestamptz::timestamp ORDER BY greatest(created_at, "
-    "assigned_at) DESC LIMIT 1) AS id, max(greatest(created_at, "
+    /* One scan of call_queue: the rows written since the freeze are
+     * few (none, when the gate holds), so ordering them costs nothing. */
+    "(SELECT count(*) AS n, (array_agg(id ORDER BY greatest(created_at, "
+    "assigned_at) DESC))[1] AS id, max(greatest(created_at, "
     "assigned_at)) AS at FROM call_queue WHERE queue_type = $1 AND "
     "greatest(created_at, assigned_at) >= $2::timestamptz::timestamp) "
     "AS l";
