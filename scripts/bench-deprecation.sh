@@ -242,6 +242,10 @@ l_rate=$(echo "$n $l_s" | awk '{ printf "%.0f", $1 / $2 }')
 printf '| the same while 4 clients claim (not a like-for-like ratio) | %s | %.1f s | %s | %s |\n' \
     "$n" "$l_s" "$l_rate" "$(echo "$l_rate $c_rate" | awk '{ printf "%.2f", $1 / $2 }')"
 echo
+# Per repetition, ceiling and plugin ran back to back: their ratio is
+# steadier on a shared machine than the ratio of the medians.
+reprat=$(paste "$bench/ceiling.s" "$bench/plugin.s" | awk '{ printf "%.2f\n", $1 / $2 }')
+echo "ratio per repetition: $(echo "$reprat" | tr '\n' ' ')(median $(echo "$reprat" | bench_median))"
 echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s"); plugin $(tr '\n' ' ' <"$bench/plugin.s"); under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses")"
 echo "plugin phases (medians): archive incl. proof $(bench_median <"$bench/archive.ms") ms, purge $(bench_median <"$bench/purge.ms") ms; worker peak RSS (VmHWM) $(bench_median <"$bench/rss.kb") kB"
 echo "claim p99 (4 clients, queue_claim_next + ROLLBACK): idle $idle ms, during archive/purge $busy ms ($(echo "$busy $idle" | awk '{ printf "%.2f", $1 / $2 }')x)"
