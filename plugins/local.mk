@@ -3,6 +3,14 @@ PLUGIN_CC_FLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -fvisibility=hidden
 PLUGIN_LD_FLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-export-symbols-regex '^qsched_plugin_describe$$'
 
+# Health throttling, shared by legacy_backfill and legacy_deprecation: a
+# convenience library, compiled like the modules (hidden symbols).
+noinst_LTLIBRARIES += plugins/libhealth.la
+plugins_libhealth_la_SOURCES = \
+	plugins/common/health.h \
+	plugins/common/health.c
+plugins_libhealth_la_CFLAGS = $(PLUGIN_CC_FLAGS)
+
 plugin_LTLIBRARIES += plugins/sql.la
 plugins_sql_la_SOURCES = plugins/sql.c
 plugins_sql_la_CFLAGS = $(PLUGIN_CC_FLAGS)
@@ -47,7 +55,7 @@ plugins_legacy_backfill_la_SOURCES = \
 	plugins/legacy_backfill/throttle.c
 plugins_legacy_backfill_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_legacy_backfill_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
-plugins_legacy_backfill_la_LIBADD = $(LIBPQ_LIBS)
+plugins_legacy_backfill_la_LIBADD = plugins/libhealth.la $(LIBPQ_LIBS)
 
 plugin_LTLIBRARIES += plugins/legacy_deprecation.la
 plugins_legacy_deprecation_la_SOURCES = \
@@ -56,12 +64,13 @@ plugins_legacy_deprecation_la_SOURCES = \
 	plugins/legacy_deprecation/ledger.c \
 	plugins/legacy_deprecation/gates.c \
 	plugins/legacy_deprecation/plan.c \
+	plugins/legacy_deprecation/range.c \
 	plugins/legacy_deprecation/archive.c \
 	plugins/legacy_deprecation/purge.c \
 	plugins/legacy_deprecation/report.c
 plugins_legacy_deprecation_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_legacy_deprecation_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
-plugins_legacy_deprecation_la_LIBADD = $(LIBPQ_LIBS)
+plugins_legacy_deprecation_la_LIBADD = plugins/libhealth.la $(LIBPQ_LIBS)
 
 plugin_LTLIBRARIES += plugins/perf_benchmark.la
 plugins_perf_benchmark_la_SOURCES = \

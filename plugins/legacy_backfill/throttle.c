@@ -1,46 +1,26 @@
 /*
- * throttle.c - health throttling: between batches, the backfill looks at
- * what else the database is doing and waits while any signal is over its
- * threshold, so the agents' claims keep their latency.
- *
- *   vacuum        a VACUUM (manual or autovacuum) is working on a target
- *                 table: pg_stat_progress_vacuum
- *   lock waiters  a session waits for a lock on a target table or on
- *                 call_queue: pg_locks, not granted
- *   replica lag   a standby's replay, flush or write lag exceeds
- *                 max_replica_lag: pg_stat_replication (no standby: never)
- *   archive       more WAL segments than max_archive_backlog wait for the
- *                 archiver (.ready files, pg_ls_archive_statusdir());
- *                 only with archive_mode on
- *   canary        one queue_claim_next() on a separated table, rolled
- *                 back, takes longer than canary_latency
- *
- * Privileges: the views show other sessions' details to superusers and
- * members of pg_read_all_stats (pg_monitor); without them a signal sees
- * less and trips less, never wrongly.  pg_ls_archive_statusdir() needs
- * superuser or pg_monitor: without it the archive signal is off for the
- * run, which is logged once.
- *
- * Each pause is logged once, with its reason, when it begins and when it
- * ends; counted (throttle_pauses, throttle_pauses_<signal>,
- * throttled_ms); and shown as the run's state "throttled: <reason>" until
- * the backfill resumes.
+ * throttle.c - the backfill's health throttling: between batches it
+ * waits while the database is unhealthy, so the agents' claims keep
+ * their latency.  The signals, the pause and its counters are the shared
+ * ones of plugins/common/health.c (also used by legacy_deprecation);
+ * this file maps backfill.h's struct throttle onto struct health, field
+ * for field, and names the backfill's tables: vacuum on the two targets,
+ * lock waiters on the targets and on call_queue, which it reads.
  */
 #include <config.h>
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backfill.h"
+#include "../common/health.h"
+
+_Static_assert((int)THROTTLE_NSIGNALS == (int)HEALTH_NSIGNALS,
+    "backfill.h's throttle signals are health.h's");
 
 const char *const throttle_signals[THROTTLE_NSIGNALS] = {
 	"vacuum", "lock_waiters", "replica_lag", "archive", "canary",
 };
 
-/* The tables whose health matters: the targets, and for locks the source. */
 #define THROTTLE_TARGETS						\
 	"ARRAY['unsigned_users_queue'::regclass, "			\
 	"'outstanding_requests_queue'::regclass]"
@@ -48,252 +28,113 @@ const char *const throttle_signals[THROTTLE_NSIGNALS] = {
 	"ARRAY['unsigned_users_queue'::regclass, "			\
 	"'outstanding_requests_queue'::regclass, 'call_queue'::regclass]"
 
+static void
+throttle_to(const struct throttle *th, struct health *h)
+{
+	memset(h, 0, sizeof *h);
+	h->targets = THROTTLE_TARGETS;
+	h->locked = THROTTLE_LOCKED;
+	h->enabled = th->enabled;
+	h->vacuum = th->vacuum;
+	h->lock_waiters = th->lock_waiters;
+	h->archiving = th->archiving;
+	h->archive_off = th->archive_off;
+	h->interval_ms = th->interval_ms;
+	h->max_lag_ms = th->max_lag_ms;
+	h->max_archive = th->max_archive;
+	h->canary_ms = th->canary_ms;
+	h->canary_queue = th->canary_queue;
+	h->last_check_us = th->last_check_us;
+	memcpy(h->reason, th->reason, sizeof h->reason);
+	h->signal = th->signal;
+	h->pauses = th->pauses;
+	memcpy(h->by, th->by, sizeof h->by);
+	h->paused_us = th->paused_us;
+	h->pause_start_us = th->pause_start_us;
+	h->canaries = th->canaries;
+	h->canary_max_us = th->canary_max_us;
+	h->archive_ready = th->archive_ready;
+}
+
+static void
+throttle_from(struct throttle *th, const struct health *h)
+{
+	th->enabled = h->enabled;
+	th->vacuum = h->vacuum;
+	th->lock_waiters = h->lock_waiters;
+	th->archiving = h->archiving;
+	th->archive_off = h->archive_off;
+	th->interval_ms = h->interval_ms;
+	th->max_lag_ms = h->max_lag_ms;
+	th->max_archive = h->max_archive;
+	th->canary_ms = h->canary_ms;
+	th->canary_queue = h->canary_queue;
+	th->last_check_us = h->last_check_us;
+	memcpy(th->reason, h->reason, sizeof th->reason);
+	th->signal = h->signal;
+	th->pauses = h->pauses;
+	memcpy(th->by, h->by, sizeof th->by);
+	th->paused_us = h->paused_us;
+	th->pause_start_us = h->pause_start_us;
+	th->canaries = h->canaries;
+	th->canary_max_us = h->canary_max_us;
+	th->archive_ready = h->archive_ready;
+}
+
 void
 throttle_init(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th)
 {
+	struct health	 h;
+
+	health_init(host, run, &h, THROTTLE_TARGETS, THROTTLE_LOCKED);
 	memset(th, 0, sizeof *th);
-	th->enabled = host->opt_bool(run, "throttle");
-	th->interval_ms = host->opt_duration_ms(run, "throttle_interval");
-	th->vacuum = host->opt_bool(run, "pause_on_vacuum");
-	th->lock_waiters = host->opt_bool(run, "pause_on_lock_waiters");
-	th->max_lag_ms = host->opt_duration_ms(run, "max_replica_lag");
-	th->max_archive = host->opt_int(run, "max_archive_backlog");
-	th->canary_ms = host->opt_duration_ms(run, "canary_latency");
-	th->canary_queue = host->opt_string(run, "canary_queue");
-	th->last_check_us = -1;
-}
-
-/* The one-query signals: vacuum, lock waiters, replica lag, archive mode. */
-static int
-throttle_stats(const struct qsched_host *host, struct qsched_run *run,
-    struct throttle *th, char *why, size_t len, int *sig)
-{
-	PGresult	*res;
-	int		 rc = 0;
-
-	res = query_exec(host, run, "reading the database's health",
-	    "SELECT (SELECT string_agg(DISTINCT v.relid::regclass::text, ', ') "
-	    "FROM pg_stat_progress_vacuum AS v WHERE v.datid = (SELECT d.oid "
-	    "FROM pg_database AS d WHERE d.datname = current_database()) "
-	    "AND v.relid = ANY (" THROTTLE_TARGETS ")), "
-	    "(SELECT string_agg(DISTINCT l.relation::regclass::text, ', ') "
-	    "FROM pg_locks AS l WHERE NOT l.granted AND l.database = (SELECT "
-	    "d.oid FROM pg_database AS d WHERE d.datname = "
-	    "current_database()) AND l.relation = ANY (" THROTTLE_LOCKED ")), "
-	    "(SELECT (1000 * extract(epoch FROM max(greatest(r.write_lag, "
-	    "r.flush_lag, r.replay_lag))))::bigint FROM pg_stat_replication "
-	    "AS r), current_setting('archive_mode') <> 'off'", 0, NULL, NULL);
-	if (res == NULL)
-		return (-1);
-	th->archiving = *PQgetvalue(res, 0, 3) == 't';
-	if (th->vacuum && !PQgetisnull(res, 0, 0)) {
-		snprintf(why, len, "vacuum on %s", PQgetvalue(res, 0, 0));
-		*sig = THROTTLE_VACUUM;
-		rc = 1;
-	} else if (th->lock_waiters && !PQgetisnull(res, 0, 1)) {
-		snprintf(why, len, "lock waiters on %s", PQgetvalue(res, 0, 1));
-		*sig = THROTTLE_LOCKS;
-		rc = 1;
-	} else if (th->max_lag_ms > 0 && !PQgetisnull(res, 0, 2) &&
-	    strtoll(PQgetvalue(res, 0, 2), NULL, 10) > th->max_lag_ms) {
-		snprintf(why, len, "replica lag %s ms > %" PRId64 " ms",
-		    PQgetvalue(res, 0, 2), th->max_lag_ms);
-		*sig = THROTTLE_LAG;
-		rc = 1;
-	}
-	PQclear(res);
-	return (rc);
-}
-
-/* WAL segments waiting for the archiver; off for the run if not readable. */
-static int
-throttle_archive(const struct qsched_host *host, struct qsched_run *run,
-    struct throttle *th, char *why, size_t len, int *sig)
-{
-	PGresult	*res;
-	const char	*state;
-	int64_t		 ready;
-
-	if (th->max_archive <= 0 || !th->archiving || th->archive_off)
-		return (0);
-	res = PQexec(host->conn(run), "SELECT count(*) FROM "
-	    "pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state == NULL || strcmp(state, "42501") != 0) {
-			host->fail(run, res, "reading the WAL archive status");
-			PQclear(res);
-			return (-1);
-		}
-		/* Not permitted: degrade, once. */
-		th->archive_off = true;
-		host->log(run, QSCHED_LOG_WARNING, "throttle: cannot read the "
-		    "WAL archive status (pg_ls_archive_statusdir() needs "
-		    "superuser or pg_monitor); the archive backlog is not "
-		    "watched in this run");
-		PQclear(res);
-		return (0);
-	}
-	ready = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	th->archive_ready = ready;
-	if (ready <= th->max_archive)
-		return (0);
-	snprintf(why, len, "WAL archive backlog %" PRId64 " segments > %"
-	    PRId64, ready, th->max_archive);
-	*sig = THROTTLE_ARCHIVE;
-	return (1);
-}
-
-/*
- * The canary: what an agent's claim costs now, on a separated table,
- * rolled back so no entry is taken.  Any agent id will do: the claim is
- * never committed.
- */
-static int
-throttle_canary(const struct qsched_host *host, struct qsched_run *run,
-    struct throttle *th, char *why, size_t len, int *sig)
-{
-	const char	*params[1] = { th->canary_queue };
-	const char	*state;
-	PGresult	*res;
-	int64_t		 t0, us;
-
-	if (th->canary_ms <= 0)
-		return (0);
-	if (query_command(host, run, "beginning the canary claim",
-	    "BEGIN") == -1)
-		return (-1);
-	t0 = host->mono_us();
-	res = PQexecParams(host->conn(run), "SELECT count(q.*) FROM (SELECT "
-	    "min(a.id) AS id FROM agents AS a) AS a, LATERAL "
-	    "queue_claim_next($1, a.id) AS q WHERE a.id IS NOT NULL", 1, NULL,
-	    params, NULL, NULL, 0);
-	us = host->mono_us() - t0;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state != NULL && (strcmp(state, "42883") == 0 ||
-		    strcmp(state, "42P01") == 0)) {
-			/* No queue_claim_next() or agents: no canary. */
-			host->log(run, QSCHED_LOG_WARNING, "throttle: no canary "
-			    "claim in this run: %s", PQresultErrorField(res,
-			    PG_DIAG_MESSAGE_PRIMARY));
-			th->canary_ms = 0;
-			PQclear(res);
-			return (query_command(host, run, "rolling the canary "
-			    "claim back", "ROLLBACK"));
-		}
-		host->fail(run, res, "the canary claim");
-		PQclear(res);
-		PQclear(PQexec(host->conn(run), "ROLLBACK"));
-		return (-1);
-	}
-	PQclear(res);
-	if (query_command(host, run, "rolling the canary claim back",
-	    "ROLLBACK") == -1)
-		return (-1);
-	th->canaries++;
-	if (us > th->canary_max_us)
-		th->canary_max_us = us;
-	if (us <= th->canary_ms * 1000)
-		return (0);
-	snprintf(why, len, "canary claim took %" PRId64 " ms > %" PRId64
-	    " ms", us / 1000, th->canary_ms);
-	*sig = THROTTLE_CANARY;
-	return (1);
+	throttle_from(th, &h);
 }
 
 int
 throttle_check(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th, char *why, size_t len, int *sig)
 {
-	int	 rc;
+	struct health	 h;
+	int		 rc;
 
-	*why = '\0';
-	*sig = -1;
-	if ((rc = throttle_stats(host, run, th, why, len, sig)) != 0)
-		return (rc);
-	if ((rc = throttle_archive(host, run, th, why, len, sig)) != 0)
-		return (rc);
-	return (throttle_canary(host, run, th, why, len, sig));
+	throttle_to(th, &h);
+	rc = health_check(host, run, &h, why, len, sig);
+	throttle_from(th, &h);
+	return (rc);
 }
 
 void
 throttle_begin(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th, const char *why, int sig)
 {
-	if (strcmp(why, th->reason) == 0)
-		return;
-	/* A new pause, or a new reason: once each. */
-	if (th->reason[0] == '\0') {
-		th->pause_start_us = host->mono_us();
-		th->pauses++;
-		th->by[sig]++;
-	} else if (sig != th->signal)
-		th->by[sig]++;
-	host->log(run, QSCHED_LOG_NOTICE, "throttled: %s; pausing", why);
-	host->state(run, "throttled: %s", why);
-	snprintf(th->reason, sizeof th->reason, "%s", why);
-	th->signal = sig;
-	throttle_metrics(host, run, th);
+	struct health	 h;
+
+	throttle_to(th, &h);
+	health_begin(host, run, &h, why, sig);
+	throttle_from(th, &h);
 }
 
 int
 throttle_wait(const struct qsched_host *host, struct qsched_run *run,
     struct throttle *th)
 {
-	char		 why[sizeof th->reason];
-	int64_t		 now, t0;
-	int		 rc, sig;
+	struct health	 h;
+	int		 rc;
 
-	if (!th->enabled)
-		return (0);
-	now = host->mono_us();
-	if (th->last_check_us >= 0 &&
-	    now - th->last_check_us < th->interval_ms * 1000)
-		return (0);
-	t0 = now;
-	for (;;) {
-		th->last_check_us = host->mono_us();
-		if ((rc = throttle_check(host, run, th, why, sizeof why,
-		    &sig)) == -1)
-			return (-1);
-		if (rc == 0)
-			break;
-		throttle_begin(host, run, th, why, sig);
-		if (!backfill_sleep(host, run, th->interval_ms))
-			return (-1);
-	}
-	if (th->reason[0] != '\0') {
-		if (th->pause_start_us > 0 && th->pause_start_us < t0)
-			t0 = th->pause_start_us;
-		th->paused_us += host->mono_us() - t0;
-		th->pause_start_us = 0;
-		host->log(run, QSCHED_LOG_NOTICE, "resuming after %" PRId64
-		    " ms throttled (%s)", (host->mono_us() - t0) / 1000,
-		    th->reason);
-		host->state(run, NULL);
-		th->reason[0] = '\0';
-		th->signal = -1;
-		throttle_metrics(host, run, th);
-	}
-	return (0);
+	throttle_to(th, &h);
+	rc = health_wait(host, run, &h);
+	throttle_from(th, &h);
+	return (rc);
 }
 
 void
 throttle_metrics(const struct qsched_host *host, struct qsched_run *run,
     const struct throttle *th)
 {
-	char	 name[64];
+	struct health	 h;
 
-	host->counter(run, "throttle_pauses", th->pauses);
-	for (int i = 0; i < THROTTLE_NSIGNALS; i++) {
-		snprintf(name, sizeof name, "throttle_pauses_%s",
-		    throttle_signals[i]);
-		host->counter(run, name, th->by[i]);
-	}
-	host->counter(run, "throttled_ms", th->paused_us / 1000);
-	host->counter(run, "canary_claims", th->canaries);
-	host->counter(run, "canary_max_us", th->canary_max_us);
+	throttle_to(th, &h);
+	health_metrics(host, run, &h);
 }

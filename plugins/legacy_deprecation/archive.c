@@ -1,17 +1,27 @@
 /*
  * archive.c - archive before delete: copy call_queue rows into
  * qsched_legacy.call_queue_archive (same columns, LIKE call_queue) in
- * keyset batches on id, each committed with its checkpoint, so a killed
- * run resumes after the last committed batch and archives every row
- * exactly once; then prove the archive equals the source.
+ * batches of heap blocks (range.c), each committed with its checkpoint,
+ * so a killed run resumes after the last committed batch and archives
+ * every row exactly once; then prove the archive equals the source.
+ *
+ * The archive has no index: the purge and the restore walk it by block
+ * range too, and the proof aggregates.  What keeps a row from being
+ * archived twice is the checkpoint, committed with the rows it counts.
+ * A row the app moves while the pass runs (an UPDATE, though the gates
+ * say no one writes these types any more) could be missed or copied
+ * twice: the proof then fails, and the next run starts the pass over.  A
+ * rewrite of call_queue (VACUUM FULL, CLUSTER) starts it over at once.
  *
  * The proof, per queue type: the count and an order-independent digest
- * (the sum, as numeric, of the first 64 bits of md5 of each row's text)
- * of the source equal those of the archive; after the purge, and for the
- * table, also no source row lacks an identical archived copy (compared
- * column by column).  The object's archive digest, the value the
- * drop's confirm option must repeat, is the first 16 hex digits of md5
- * over the per-type "type count sum" lines.
+ * (the sum, as numeric, of hash_record_extended() of each row: a 64-bit
+ * hash of every column by its type's hash function, five times cheaper
+ * than md5 of the row's text) of the source equal those of the archive;
+ * after the purge, and for the table, also no source row lacks an
+ * identical archived copy (compared column by column).  The object's
+ * archive digest, the value the drop's confirm option must repeat, is
+ * the first 16 hex digits of md5 over the per-type "type count sum"
+ * lines.
  *
  * Restore puts every archived row that is no longer in call_queue back,
  * byte for byte, in the same kind of batches, then empties the archive.
@@ -25,8 +35,7 @@
 
 #include "deprecation.h"
 
-#define ARCHIVE_HASH(a)							\
-	"('x' || left(md5(" a "::text), 16))::bit(64)::bigint::numeric"
+#define ARCHIVE_HASH(a)	"hash_record_extended(" a ", 0)::numeric"
 
 /* Which rows an object's archive pass (and purge) covers. */
 static const char *const archive_preds[DEP_NOBJECTS] = {
@@ -49,60 +58,125 @@ archive_proof_pred(int index)
 	return (index == DEP_TABLE ? "true" : archive_preds[index]);
 }
 
-/* Checkpoint "after=<uuid> done=N total=N" (after "" at the start). */
+/*
+ * Checkpoint "block=B blocks=N filenode=F done=N total=N".  0 read, 1 a
+ * checkpoint of the id-ordered passes of earlier versions (the pass
+ * starts over), -1 unreadable.
+ */
 static int
-archive_checkpoint(const char *value, char *after, int64_t *done,
+archive_checkpoint(const char *value, struct range *r, int64_t *done,
     int64_t *total)
 {
-	long long	 d, t;
-	char		 a[DEP_UUID_LEN + 2];
+	long long	 b, n, f, d, t;
 
-	if (sscanf(value, "after=%37s done=%lld total=%lld", a, &d, &t) == 3 &&
-	    strlen(a) == DEP_UUID_LEN) {
-		snprintf(after, DEP_UUID_LEN + 1, "%s", a);
+	if (sscanf(value, "block=%lld blocks=%lld filenode=%lld done=%lld "
+	    "total=%lld", &b, &n, &f, &d, &t) == 5) {
+		r->block = b;
+		r->blocks = n;
+		r->filenode = f;
 		*done = d;
 		*total = t;
 		return (0);
 	}
-	if (sscanf(value, "after=- done=%lld total=%lld", &d, &t) == 2) {
-		*after = '\0';
-		*done = d;
-		*total = t;
-		return (0);
-	}
+	if (strncmp(value, "after=", 6) == 0)
+		return (1);
 	return (-1);
 }
 
-static int64_t
+static int
 archive_count(const struct qsched_host *host, struct qsched_run *run,
-    const char *what, const char *sql)
+    const char *what, const char *sql, int64_t *n)
 {
 	PGresult	*res;
-	int64_t		 n;
 
 	if ((res = host->exec(run, what, sql, 0, NULL)) == NULL)
 		return (-1);
-	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return (n);
+	return (0);
 }
 
-/* One batch: copy up to SIZE rows after AFTER; 1 copied, 0 none left. */
+static int
+archive_save(const struct qsched_host *host, struct qsched_run *run,
+    const char *key, const struct range *r, int64_t done, int64_t total)
+{
+	char	 cp[160];
+
+	snprintf(cp, sizeof cp, "block=%" PRId64 " blocks=%" PRId64
+	    " filenode=%" PRId64 " done=%" PRId64 " total=%" PRId64,
+	    r->block, r->blocks, r->filenode, done, total);
+	if (host->checkpoint_put(run, key, cp) == -1) {
+		host->fail(run, NULL, "writing the archive checkpoint");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * A fresh pass: what an earlier one (rolled back, or disproved) left of
+ * these types goes, in one transaction with the start checkpoint.
+ */
+static int
+archive_start(const struct qsched_host *host, struct qsched_run *run,
+    const char *key, const char *pred, struct range *r, int64_t *done,
+    int64_t *total)
+{
+	char	*sql;
+	int	 rc;
+
+	if (asprintf(&sql, "SELECT count(*) FROM call_queue WHERE %s",
+	    pred) == -1) {
+		host->message(run, "out of memory");
+		return (-1);
+	}
+	rc = archive_count(host, run, "counting rows to archive", sql, total);
+	free(sql);
+	if (rc == -1 || range_extent(host, run, "call_queue", r) == -1)
+		return (-1);
+	r->block = 0;
+	*done = 0;
+	if (asprintf(&sql, "BEGIN; DELETE FROM " DEP_ARCHIVE " WHERE %s; "
+	    "DELETE FROM " DEP_MAP " WHERE object = '%s'", pred,
+	    key + strlen("archive_")) == -1) {
+		host->message(run, "out of memory");
+		return (-1);
+	}
+	rc = dep_command(host, run, "starting the archive", sql);
+	free(sql);
+	if (rc == -1 || archive_save(host, run, key, r, 0, *total) == -1 ||
+	    dep_command(host, run, "starting the archive", "COMMIT") == -1) {
+		dep_rollback(host, run);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * One batch: copy the rows of PRED in the next R->step blocks.  1 done,
+ * 2 call_queue was rewritten (nothing copied: start over).
+ */
 static int
 archive_batch(const struct qsched_host *host, struct qsched_run *run,
-    const char *key, const char *pred, char *after, int64_t size,
-    int64_t *done, int64_t total)
+    const char *key, const char *pred, struct range *r, int64_t *done,
+    int64_t total)
 {
-	char		 sz[24], cp[128], *sql;
-	const char	*params[2] = { after[0] != '\0' ? after : NULL, sz };
+	char		 lo[32], hi[32], from[24], to[24], *sql;
+	const char	*params[5] = { lo, hi, key + strlen("archive_"), from,
+	    to };
+	struct range	 next = *r;
 	PGresult	*res;
 	int64_t		 n;
 
-	snprintf(sz, sizeof sz, "%" PRId64, size);
+	range_tid(lo, sizeof lo, r->block);
+	range_tid(hi, sizeof hi, r->block + r->step);
+	snprintf(from, sizeof from, "%" PRId64, r->block);
+	snprintf(to, sizeof to, "%" PRId64, r->block + r->step);
 	if (asprintf(&sql, "WITH i AS (INSERT INTO " DEP_ARCHIVE " SELECT * "
-	    "FROM call_queue WHERE %s AND ($1::uuid IS NULL OR id > $1::uuid) "
-	    "ORDER BY id LIMIT $2::bigint RETURNING id) "
-	    "SELECT count(*), (SELECT id FROM i ORDER BY id DESC LIMIT 1) "
+	    "FROM call_queue WHERE ctid >= $1::tid AND ctid < $2::tid AND %s "
+	    "RETURNING ctid), m AS (INSERT INTO " DEP_MAP " SELECT $3, "
+	    "$4::bigint, $5::bigint, min(ctid), max(ctid) FROM i HAVING "
+	    "count(*) > 0 RETURNING 1) SELECT count(*), "
+	    "pg_relation_filenode('call_queue'), (SELECT count(*) FROM m) "
 	    "FROM i", pred) == -1) {
 		host->message(run, "out of memory");
 		return (-1);
@@ -112,53 +186,67 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		free(sql);
 		return (-1);
 	}
-	res = host->exec(run, "archiving a batch", sql, 2, params);
+	res = host->exec(run, "archiving a batch", sql, 5, params);
 	free(sql);
 	if (res == NULL) {
 		dep_rollback(host, run);
 		return (-1);
 	}
 	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (n == 0) {
+	if (strtoll(PQgetvalue(res, 0, 1), NULL, 10) != r->filenode) {
 		PQclear(res);
 		dep_rollback(host, run);
-		return (0);
+		return (2);
 	}
-	snprintf(after, DEP_UUID_LEN + 1, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
-	*done += n;
-	snprintf(cp, sizeof cp, "after=%s done=%" PRId64 " total=%" PRId64,
-	    after, *done, total);
-	if (host->checkpoint_put(run, key, cp) == -1) {
-		host->fail(run, NULL, "writing the archive checkpoint");
+	next.block = r->block + r->step;
+	if (archive_save(host, run, key, &next, *done + n, total) == -1) {
 		dep_rollback(host, run);
 		return (-1);
 	}
 	if (dep_command(host, run, "committing an archive batch", "COMMIT") ==
 	    -1)
 		return (-1);
+	*r = next;
+	*done += n;
 	host->add_rows(run, n);
+	return (1);
+}
+
+/* The pass reached its last block: 1 if the table grew meanwhile. */
+static int
+archive_grew(const struct qsched_host *host, struct qsched_run *run,
+    struct range *r)
+{
+	struct range	 now;
+
+	if (range_extent(host, run, "call_queue", &now) == -1)
+		return (-1);
+	if (now.blocks <= r->blocks)
+		return (0);
+	r->blocks = now.blocks;
 	return (1);
 }
 
 int
 archive_run(const struct qsched_host *host, struct qsched_run *run,
-    struct object *obj, int index, bool *proved, char *why, size_t len)
+    struct object *obj, int index, struct health *h, bool *proved,
+    char *why, size_t len)
 {
 	const char	*pred = archive_preds[index];
-	char		 key[64], after[DEP_UUID_LEN + 1] = "", cp[128], *sql;
-	char		 digest[40], *value;
+	char		 key[64], cp[32], digest[40], *value;
 	const char	*params[3];
-	int64_t		 done = 0, total, size, pause;
+	struct range	 r;
+	int64_t		 done = 0, total = 0, pause;
 	PGresult	*res;
 	int		 rc;
 
 	*proved = false;
-	size = host->opt_int(run, "batch_size");
 	pause = host->opt_duration_ms(run, "pause");
 	snprintf(key, sizeof key, "archive_%s", obj->name);
+	rc = 1;
 	if ((value = host->checkpoint_get(run, key)) != NULL) {
-		rc = archive_checkpoint(value, after, &done, &total);
+		rc = archive_checkpoint(value, &r, &done, &total);
 		if (rc == -1)
 			host->message(run, "checkpoint %s of job %s is "
 			    "unreadable: \"%.100s\"; delete it to start the "
@@ -167,63 +255,65 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 		free(value);
 		if (rc == -1)
 			return (-1);
-		host->log(run, QSCHED_LOG_NOTICE, "archive of %s resumes "
-		    "after %" PRId64 " of %" PRId64 " rows", obj->name, done,
-		    total);
-	} else {
-		/* A fresh pass: what an earlier one (rolled back since)
-		 * left of these types goes, with the start checkpoint. */
-		if (asprintf(&sql, "SELECT count(*) FROM call_queue WHERE %s",
-		    pred) == -1) {
-			host->message(run, "out of memory");
-			return (-1);
-		}
-		total = archive_count(host, run, "counting rows to archive",
-		    sql);
-		free(sql);
-		if (total < 0)
-			return (-1);
-		if (asprintf(&sql, "BEGIN; DELETE FROM " DEP_ARCHIVE
-		    " WHERE %s", pred) == -1) {
-			host->message(run, "out of memory");
-			return (-1);
-		}
-		rc = dep_command(host, run, "starting the archive", sql);
-		free(sql);
-		snprintf(cp, sizeof cp, "after=- done=0 total=%" PRId64, total);
-		if (rc == -1 || host->checkpoint_put(run, key, cp) == -1 ||
-		    dep_command(host, run, "starting the archive", "COMMIT") ==
-		    -1) {
-			dep_rollback(host, run);
-			return (-1);
+		if (rc == 0) {
+			struct range	 now;
+
+			/* The step follows batch_size as it is now. */
+			if (range_extent(host, run, "call_queue", &now) == -1)
+				return (-1);
+			r.step = now.step;
+			host->log(run, QSCHED_LOG_NOTICE, "archive of %s "
+			    "resumes at block %" PRId64 " of %" PRId64 ", %"
+			    PRId64 " of %" PRId64 " rows", obj->name, r.block,
+			    r.blocks, done, total);
 		}
 	}
+	if (rc == 1 && archive_start(host, run, key, pred, &r, &done,
+	    &total) == -1)
+		return (-1);
 	host->progress(run, done, total);
 	for (;;) {
 		if (host->cancelled(run))
 			return (0);
+		if (r.block >= r.blocks) {
+			if ((rc = archive_grew(host, run, &r)) == -1)
+				return (-1);
+			if (rc == 0)
+				break;
+		}
+		if (health_wait(host, run, h) == -1)
+			return (host->cancelled(run) ? 0 : -1);
 		host->state(run, "archiving %s %" PRId64 "%%", obj->name,
-		    total > 0 ? done * 100 / total : 100);
-		rc = archive_batch(host, run, key, pred, after, size, &done,
-		    total);
+		    r.blocks > 0 ? r.block * 100 / r.blocks : 100);
+		rc = archive_batch(host, run, key, pred, &r, &done, total);
 		if (rc == -1)
 			return (host->cancelled(run) ? 0 : -1);
+		if (rc == 2) {
+			host->log(run, QSCHED_LOG_NOTICE, "call_queue was "
+			    "rewritten (VACUUM FULL, CLUSTER?): the archive of "
+			    "%s starts over", obj->name);
+			if (archive_start(host, run, key, pred, &r, &done,
+			    &total) == -1)
+				return (-1);
+			continue;
+		}
 		host->progress(run, done < total ? done : total, total);
-		if (rc == 0)
-			break;
 		if (pause > 0 && !dep_sleep(host, run, pause))
 			return (0);
 	}
-	/* The proof and the purge join the archive: give them statistics. */
-	if (dep_command(host, run, "analyzing the archive", "ANALYZE "
-	    DEP_ARCHIVE) == -1)
-		return (-1);
 	host->state(run, "proving the archive of %s", obj->name);
 	if (archive_proof(host, run, index, false, proved, digest,
 	    sizeof digest, why, len) == -1)
 		return (-1);
-	if (!*proved)
-		return (1);	/* checkpoint kept: the next run proves again */
+	if (!*proved) {
+		/* A row moved or changed under the pass: the next run
+		 * archives these types again, from the start. */
+		if (host->checkpoint_clear(run, key) == -1) {
+			host->fail(run, NULL, "clearing the archive checkpoint");
+			return (-1);
+		}
+		return (1);
+	}
 	snprintf(cp, sizeof cp, "%" PRId64, done);
 	params[0] = obj->name;
 	params[1] = digest;
@@ -323,47 +413,36 @@ int
 archive_restore(const struct qsched_host *host, struct qsched_run *run,
     struct object *obj, int index, int64_t *rows)
 {
-	char		 after[DEP_UUID_LEN + 1] = "", sz[24];
-	const char	*params[2] = { NULL, sz };
+	char		 lo[32], hi[32];
+	const char	*params[2] = { lo, hi };
+	struct range	 r;
 	PGresult	*res;
-	int64_t		 n, total, seen = 0;
 
 	(void)obj;
 	(void)index;
 	*rows = 0;
-	snprintf(sz, sizeof sz, "%" PRId64, host->opt_int(run, "batch_size"));
-	total = archive_count(host, run, "counting archived rows",
-	    "SELECT count(*) FROM " DEP_ARCHIVE);
-	if (total < 0)
+	if (range_extent(host, run, DEP_ARCHIVE, &r) == -1)
 		return (-1);
 	/* Each batch commits on its own: a rerun skips what is back. */
-	for (;;) {
+	for (r.block = 0; r.block < r.blocks; r.block += r.step) {
 		if (host->cancelled(run))
 			return (0);
-		host->state(run, "restoring %" PRId64 "%%", total > 0 ?
-		    seen * 100 / total : 100);
-		params[0] = after[0] != '\0' ? after : NULL;
+		host->state(run, "restoring %" PRId64 "%%", r.block * 100 /
+		    r.blocks);
+		range_tid(lo, sizeof lo, r.block);
+		range_tid(hi, sizeof hi, r.block + r.step);
 		res = host->exec(run, "restoring a batch",
-		    "WITH b AS (SELECT id FROM " DEP_ARCHIVE " WHERE "
-		    "$1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT "
-		    "$2::bigint), i AS (INSERT INTO call_queue SELECT a.* FROM "
-		    DEP_ARCHIVE " AS a JOIN b ON b.id = a.id WHERE NOT EXISTS "
-		    "(SELECT 1 FROM call_queue AS c WHERE c.id = a.id) "
-		    "RETURNING 1) SELECT (SELECT count(*) FROM b), (SELECT id "
-		    "FROM b ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM i)",
+		    "WITH i AS (INSERT INTO call_queue SELECT a.* FROM "
+		    DEP_ARCHIVE " AS a WHERE a.ctid >= $1::tid AND a.ctid < "
+		    "$2::tid AND NOT EXISTS (SELECT 1 FROM call_queue AS c "
+		    "WHERE c.id = a.id) RETURNING 1) SELECT count(*) FROM i",
 		    2, params);
 		if (res == NULL)
 			return (-1);
-		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		if (n == 0) {
-			PQclear(res);
-			break;
-		}
-		snprintf(after, sizeof after, "%s", PQgetvalue(res, 0, 1));
-		*rows += strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		*rows += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
-		seen += n;
-		host->progress(run, seen < total ? seen : total, total);
+		host->progress(run, r.block + r.step < r.blocks ? r.block +
+		    r.step : r.blocks, r.blocks);
 	}
 	host->add_rows(run, *rows);
 	return (1);

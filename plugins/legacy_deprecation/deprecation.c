@@ -47,6 +47,7 @@ static const struct qsched_option dep_options[] = {
 	    NULL, "the job that populates unsigned_users_queue" },
 	{ "outstanding_job", QSCHED_OPT_STRING, 0, "outstanding-population",
 	    0, 0, NULL, "the job that populates outstanding_requests_queue" },
+	HEALTH_OPTIONS,
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -66,6 +67,12 @@ static const struct qsched_metric dep_metrics[] = {
 	    "FROM qsched_legacy.retirement" },
 	{ "qsched_legacy_purged_rows_total", QSCHED_METRIC_RUN_SUM,
 	    "call_queue rows deleted by the purge", "purged_rows" },
+	{ "qsched_legacy_throttle_pauses_total", QSCHED_METRIC_RUN_SUM,
+	    "pauses of the archive and the purge while the database was "
+	    "unhealthy", "throttle_pauses" },
+	{ "qsched_legacy_throttled_ms_total", QSCHED_METRIC_RUN_SUM,
+	    "milliseconds the archive and the purge waited for the "
+	    "database's health", "throttled_ms" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -323,7 +330,9 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
 
 	if (asprintf(&sql, "BEGIN; DO $$ BEGIN IF to_regclass('" DEP_ARCHIVE
 	    "') IS NOT NULL THEN DELETE FROM " DEP_ARCHIVE " WHERE %s; END IF; "
-	    "END $$", archive_types(index)) == -1) {
+	    "IF to_regclass('" DEP_MAP "') IS NOT NULL THEN DELETE FROM "
+	    DEP_MAP " WHERE object = '%s'; END IF; END $$",
+	    archive_types(index), obj->name) == -1) {
 		host->message(run, "out of memory");
 		return (-1);
 	}
@@ -342,7 +351,8 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
  * (cancelled), -1 failed. */
 static int
 dep_step(const struct qsched_host *host, struct qsched_run *run,
-    struct object *objs, int index, struct plan *pl, int64_t *purged)
+    struct object *objs, int index, struct plan *pl, struct health *h,
+    int64_t *purged)
 {
 	struct object	*obj = &objs[index];
 	char		 why[2048], note[3072];
@@ -365,7 +375,7 @@ dep_step(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(pl->why, sizeof pl->why, "%s", note);
 		return (ledger_move(host, run, obj, obj->state, 1, note));
 	case ACT_ARCHIVE:
-		rc = archive_run(host, run, obj, index, &proved, why,
+		rc = archive_run(host, run, obj, index, h, &proved, why,
 		    sizeof why);
 		if (rc <= 0)
 			return (rc == 0 ? 1 : -1);
@@ -386,7 +396,7 @@ dep_step(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(pl->why, sizeof pl->why, "%s", note);
 		return (0);
 	case ACT_PURGE:
-		rc = purge_run(host, run, obj, index, &deleted, &kept, why,
+		rc = purge_run(host, run, obj, index, h, &deleted, &kept, why,
 		    sizeof why);
 		*purged += deleted;
 		if (rc <= 0)
@@ -427,7 +437,8 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 	if (objs[DEP_TABLE].state == ST_DROPPED) {
 		host->message(run, "restore: call_queue is dropped; its rows "
 		    "are in " DEP_ARCHIVE ", to be restored by hand into a "
-		    "recreated table");
+		    "recreated table (the steps: qsched-plugins(7), LEGACY "
+		    "DEPRECATION, Restore)");
 		return (QSCHED_FAIL);
 	}
 	if ((rc = archive_restore(host, run, &objs[0], 0, &rows)) <= 0)
@@ -435,7 +446,7 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(note, sizeof note, "restore: %" PRId64 " archived rows put "
 	    "back into call_queue", rows);
 	if (dep_command(host, run, "finishing the restore", "BEGIN; DELETE "
-	    "FROM " DEP_ARCHIVE) == -1)
+	    "FROM " DEP_ARCHIVE "; DELETE FROM " DEP_MAP) == -1)
 		goto fail;
 	for (int i = 0; i < DEP_NOBJECTS; i++) {
 		if (dep_clear_passes(host, run, &objs[i]) == -1)
@@ -460,6 +471,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
     struct object *objs, int64_t period_s)
 {
 	struct plan	 plans[DEP_NOBJECTS];
+	struct health	 h;
 	char		 blocked[2048], msg[4096] = "";
 	char		 name[64];
 	int64_t		 purged = 0, t0;
@@ -467,6 +479,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 	int		 flag, rc = 0;
 
 	legacy = dep_legacy(host, run, &flag);
+	health_init(host, run, &h, DEP_HEALTH_TABLES, DEP_HEALTH_TABLES);
 	if (dep_read(host, run, objs, period_s, true) == -1)
 		return (QSCHED_FAIL);
 	for (int i = 0; i < DEP_NOBJECTS && rc == 0; i++) {
@@ -479,7 +492,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 			break;
 		}
 		t0 = host->mono_us();
-		rc = dep_step(host, run, objs, i, &plans[i], &purged);
+		rc = dep_step(host, run, objs, i, &plans[i], &h, &purged);
 		if (plans[i].action == ACT_ARCHIVE ||
 		    plans[i].action == ACT_PURGE) {
 			snprintf(name, sizeof name, "%s_ms_%s",
@@ -497,6 +510,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 			    plans[i].why);
 	}
 	host->counter(run, "purged_rows", purged);
+	health_metrics(host, run, &h);
 	if (rc != 0) {
 		/* Each object reached so far is recorded; say where. */
 		if (host->cancelled(run) || rc == 1) {

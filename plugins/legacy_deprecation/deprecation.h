@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "qsched-plugin.h"
+#include "../common/health.h"
 
 #define DEP_NOBJECTS	3	/* the two queue types, then the table */
 #define DEP_TABLE	2	/* index of the table object */
@@ -20,6 +21,7 @@
 #define DEP_UUID_LEN	36
 #define DEP_SCHEMA	"qsched_legacy"
 #define DEP_ARCHIVE	DEP_SCHEMA ".call_queue_archive"
+#define DEP_MAP		DEP_SCHEMA ".archive_map"
 
 /* The states, in order; "dropped" only for the table. */
 enum dep_state {
@@ -106,9 +108,25 @@ bool	 gates_hold(const struct object *obj, char *why, size_t len);
 /*
  * The foreign keys that reference call_queue, as a NOT EXISTS clause over
  * alias c ("" when none), malloc'ed; *NAMES gets "fk on table(col)" list.
+ * PROBE: each check an index probe per row (OFFSET 0 keeps the planner
+ * from hashing the whole referencing table), for a batch of rows;
+ * otherwise the planner's choice, for a count over the whole table.
  */
 char	*gates_fk_clause(const struct qsched_host *, struct qsched_run *,
-	    char **names);
+	    bool probe, char **names);
+
+/* range.c - heap block ranges of a pass. */
+struct range {
+	int64_t		 block;		/* the next block to read */
+	int64_t		 blocks;	/* the table's size, in blocks */
+	int64_t		 step;		/* blocks per batch */
+	int64_t		 filenode;	/* pg_relation_filenode of the table */
+};
+/* R's blocks, filenode and step (about batch_size rows) for TABLE. */
+int	 range_extent(const struct qsched_host *, struct qsched_run *,
+	    const char *table, struct range *r);
+/* "(BLOCK,0)", the first tid of BLOCK. */
+void	 range_tid(char *buf, size_t len, int64_t block);
 
 /* archive.c - archive, proof, restore. */
 /* The queue types the archive pass of OBJ covers, as a text[] literal. */
@@ -120,8 +138,8 @@ const char *archive_types(int index);
  * 0 cancelled, -1 failed.
  */
 int	 archive_run(const struct qsched_host *, struct qsched_run *,
-	    struct object *obj, int index, bool *proved, char *why,
-	    size_t len);
+	    struct object *obj, int index, struct health *h, bool *proved,
+	    char *why, size_t len);
 /*
  * The proof of OBJ: source rows of its types all in the archive and
  * identical; counts and digests per type into WHY (a report line).
@@ -136,11 +154,12 @@ int	 archive_restore(const struct qsched_host *, struct qsched_run *,
 
 /* purge.c - batched deletes and the drop. */
 /* Delete OBJ's archived, unreferenced rows in batches under lock_timeout
- * with retries.  1 done, 2 done but rows changed since archived (kept),
- * 0 cancelled, -1 failed. */
+ * with retries, pausing while H says the database is unhealthy.  1 done,
+ * 2 done but rows changed since archived (kept), 0 cancelled, -1
+ * failed. */
 int	 purge_run(const struct qsched_host *, struct qsched_run *,
-	    struct object *obj, int index, int64_t *deleted, int64_t *kept,
-	    char *why, size_t len);
+	    struct object *obj, int index, struct health *h, int64_t *deleted,
+	    int64_t *kept, char *why, size_t len);
 /* Everything that blocks DROP TABLE call_queue now, into WHY; 1 if
  * nothing does. */
 int	 purge_drop_ready(const struct qsched_host *, struct qsched_run *,
@@ -161,6 +180,11 @@ void	 report_metrics(const struct qsched_host *, struct qsched_run *,
 void	 report_print(FILE *f, const struct object *objs,
 	    const struct plan *plans, bool legacy, int flag,
 	    const char *blocked);
+
+/* The tables whose health pauses the archive and the purge: the one
+ * they delete from and read, the one they write. */
+#define DEP_HEALTH_TABLES						\
+	"ARRAY['call_queue'::regclass, '" DEP_ARCHIVE "'::regclass]"
 
 /* Shared helpers (deprecation.c). */
 int	 dep_command(const struct qsched_host *, struct qsched_run *,

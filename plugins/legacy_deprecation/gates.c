@@ -78,10 +78,10 @@ static const char gate_agents_sql[] =
     "'latest_legacy_at', l.at) "
     "FROM (SELECT count(*) AS n FROM @T WHERE assigned_at >= "
     "$2::timestamptz::timestamp) AS c, "
-    "(SELECT count(*) AS n, (SELECT id FROM call_queue WHERE queue_type = "
-    "$1 AND greatest(created_at, assigned_at) >= "
-    "$2::timestamptz::timestamp ORDER BY greatest(created_at, "
-    "assigned_at) DESC LIMIT 1) AS id, max(greatest(created_at, "
+    /* One scan of call_queue: the rows written since the freeze are
+     * few (none, when the gate holds), so ordering them costs nothing. */
+    "(SELECT count(*) AS n, (array_agg(id ORDER BY greatest(created_at, "
+    "assigned_at) DESC))[1] AS id, max(greatest(created_at, "
     "assigned_at)) AS at FROM call_queue WHERE queue_type = $1 AND "
     "greatest(created_at, assigned_at) >= $2::timestamptz::timestamp) "
     "AS l";
@@ -313,18 +313,22 @@ gates_hold(const struct object *obj, char *why, size_t len)
 
 char *
 gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
-    char **names)
+    bool probe, char **names)
 {
+	const char	*params[1] = { probe ? " OFFSET 0" : "" };
+
 	PGresult	*res;
 	char		*buf = NULL, *nbuf = NULL;
 	size_t		 len, nlen;
 	FILE		*f, *nf;
 
-	*names = NULL;
+	if (names != NULL)
+		*names = NULL;
 	res = host->exec(run, "listing the foreign keys to call_queue",
 	    "SELECT format('AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE "
-	    "r.%I = c.%I OFFSET 0) ', rel, col, ref), format('%s on %s(%s)', conname, "
-	    "rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 0, NULL);
+	    "r.%I = c.%I%s) ', rel, col, ref, $1::text), format('%s on %s(%s)', "
+	    "conname, rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 1,
+	    params);
 	if (res == NULL)
 		return (NULL);
 	f = open_memstream(&buf, &len);
@@ -351,6 +355,9 @@ gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (NULL);
 	}
-	*names = nbuf;
+	if (names != NULL)
+		*names = nbuf;
+	else
+		free(nbuf);
 	return (buf);
 }

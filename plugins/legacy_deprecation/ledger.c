@@ -52,9 +52,18 @@ ledger_prepare(const struct qsched_host *host, struct qsched_run *run)
 	    "INSERT INTO " DEP_SCHEMA ".retirement (object) VALUES "
 	    "('unsigned_users'), ('outstanding_requests'), ('call_queue') "
 	    "ON CONFLICT DO NOTHING; "
+	    /* No index: the archive is walked by block range (range.c),
+	     * and one on a random uuid costs more than the copy. */
 	    "DO $$ BEGIN IF to_regclass('call_queue') IS NOT NULL THEN "
-	    "CREATE TABLE IF NOT EXISTS " DEP_ARCHIVE " (LIKE call_queue, "
-	    "PRIMARY KEY (id)); END IF; END $$; "
+	    "CREATE TABLE IF NOT EXISTS " DEP_ARCHIVE " (LIKE call_queue); "
+	    "END IF; END $$; "
+	    /* Per archive batch: which blocks of the archive hold the copies
+	     * of which blocks of call_queue, so the purge joins two block
+	     * ranges instead of probing call_queue's key row by row. */
+	    "CREATE TABLE IF NOT EXISTS " DEP_MAP " ("
+	    "object text NOT NULL, src_from bigint NOT NULL, "
+	    "src_to bigint NOT NULL, arc_from tid NOT NULL, "
+	    "arc_to tid NOT NULL, PRIMARY KEY (object, src_from)); "
 	    "RESET client_min_messages"));
 }
 

@@ -1,15 +1,29 @@
 /*
  * purge.c - delete what the archive holds, and the drop.
  *
- * The purge walks call_queue by id in keyset batches, each one DELETE
- * under SET LOCAL lock_timeout committed with its checkpoint.  A row is
- * deleted only if the archive holds an identical copy and no row of any
- * table whose foreign key references call_queue (on the app:
- * call_sessions.call_queue_id, ON DELETE RESTRICT) uses it; those are
- * kept and counted.  A batch that hits lock_timeout, a deadlock or a
- * session inserted meanwhile (the RESTRICT check, 23503) is retried with
- * backoff, lock_retries times, before the run gives up with the SQLSTATE
- * (transient: the core retries the run, which resumes at the checkpoint).
+ * The purge is driven by the archive, not by call_queue: only a row with
+ * an identical archived copy may go, and the archive holds exactly those
+ * candidates.  Each archive batch recorded in qsched_legacy.archive_map
+ * which blocks of the archive hold the copies of which blocks of
+ * call_queue; a purge batch (mode=map) joins those two block ranges, two
+ * TID range scans hashed together.  A row the app moved since (an
+ * UPDATE) is not found there and stays, counted as changed.  The table's
+ * purge, and a queue type archived before the map existed, walk the
+ * archive by block range instead (mode=probe) and find each call_queue
+ * row by its primary key, one probe per row.  A batch is one statement
+ * under SET LOCAL lock_timeout, committed with its checkpoint: it deletes
+ * the call_queue rows equal, column by column, to their archived copy
+ * that no row of any table whose foreign key references call_queue (on
+ * the app: call_sessions.call_queue_id, ON DELETE RESTRICT) uses.  The
+ * comparison is in the DELETE itself, so a row the app changes between
+ * the read and the delete is compared again (READ COMMITTED rechecks the
+ * new version) and kept.  A batch that hits lock_timeout, a deadlock or
+ * a session inserted meanwhile (the RESTRICT check, 23503) is retried
+ * with backoff, lock_retries times, before the run gives up with the
+ * SQLSTATE (transient: the core retries the run, which resumes at the
+ * checkpoint).  What stays is counted once, at the end of the pass: the
+ * rows still referenced (kept), and the others (changed since archived,
+ * or written after the archive was proved: never deleted).
  *
  * DROP TABLE call_queue runs only when nothing blocks it (see
  * purge_drop_ready), never with CASCADE.
@@ -36,169 +50,272 @@ purge_transient(const PGresult *res)
 
 struct purge_pass {
 	char		 key[64];
-	char		 after[DEP_UUID_LEN + 1];
+	const char	*object;
+	bool		 map;		/* mode=map, else mode=probe */
+	struct range	 r;		/* of call_queue (map), the archive */
 	int64_t		 done, deleted, kept, changed, total;
 };
 
+/* "mode=M block=B blocks=N done=N deleted=N total=N"; 1 for a
+ * checkpoint of the id-ordered passes of earlier versions. */
 static int
 purge_parse(const char *v, struct purge_pass *p)
 {
-	long long	 d, x, k, c, t;
-	char		 a[DEP_UUID_LEN + 2];
+	long long	 b, n, d, x, t;
+	char		 mode[8];
 
-	if (sscanf(v, "after=%37s done=%lld deleted=%lld kept=%lld "
-	    "changed=%lld total=%lld", a, &d, &x, &k, &c, &t) != 6)
+	if (strncmp(v, "after=", 6) == 0)
+		return (1);
+	if (sscanf(v, "mode=%5s block=%lld blocks=%lld done=%lld "
+	    "deleted=%lld total=%lld", mode, &b, &n, &d, &x, &t) != 6 ||
+	    (strcmp(mode, "map") != 0 && strcmp(mode, "probe") != 0))
 		return (-1);
-	if (strcmp(a, "-") == 0)
-		p->after[0] = '\0';
-	else if (strlen(a) == DEP_UUID_LEN)
-		snprintf(p->after, sizeof p->after, "%s", a);
-	else
-		return (-1);
+	p->map = strcmp(mode, "map") == 0;
+	p->r.block = b;
+	p->r.blocks = n;
 	p->done = d;
 	p->deleted = x;
-	p->kept = k;
-	p->changed = c;
 	p->total = t;
 	return (0);
 }
 
-/* The two statements of a batch: its range, then the delete. */
-struct purge_sql {
-	char		*range;
-	char		*delete;
-};
+static int
+purge_save(const struct qsched_host *host, struct qsched_run *run,
+    const struct purge_pass *p)
+{
+	char	 cp[256];
 
-/* One batch; 1 a batch done, 0 none left, -1 failed (FAILED kept). */
+	snprintf(cp, sizeof cp, "mode=%s block=%" PRId64 " blocks=%" PRId64
+	    " done=%" PRId64 " deleted=%" PRId64 " total=%" PRId64,
+	    p->map ? "map" : "probe", p->r.block, p->r.blocks, p->done,
+	    p->deleted, p->total);
+	if (host->checkpoint_put(run, p->key, cp) == -1) {
+		host->fail(run, NULL, "writing the purge checkpoint");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The next map entry of P's object: the call_queue blocks [from, to) and
+ * the archive's tids [LO, HI] of their copies.  0 found, 1 none left.
+ */
+static int
+purge_next_map(const struct qsched_host *host, struct qsched_run *run,
+    struct purge_pass *p, int64_t *from, int64_t *to, char *lo, char *hi,
+    size_t len)
+{
+	char		 b[24];
+	const char	*params[2] = { p->object, b };
+	PGresult	*res;
+
+	snprintf(b, sizeof b, "%" PRId64, p->r.block);
+	res = host->exec(run, "reading the archive map", "SELECT src_from, "
+	    "src_to, arc_from, arc_to FROM " DEP_MAP " WHERE object = $1 AND "
+	    "src_from >= $2::bigint ORDER BY src_from LIMIT 1", 2, params);
+	if (res == NULL)
+		return (-1);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return (1);
+	}
+	*from = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*to = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	snprintf(lo, len, "%s", PQgetvalue(res, 0, 2));
+	snprintf(hi, len, "%s", PQgetvalue(res, 0, 3));
+	PQclear(res);
+	return (0);
+}
+
+/*
+ * One batch; 1 a batch done, 0 none left, -1 failed (FAILED kept for the
+ * caller).
+ */
 static int
 purge_batch(const struct qsched_host *host, struct qsched_run *run,
-    const struct purge_sql *sql, struct purge_pass *p, PGresult **failed)
+    const char *sql, struct purge_pass *p, PGresult **failed)
 {
 	PGconn		*conn = host->conn(run);
-	char		 sz[24], lt[32], cp[256], hi[DEP_UUID_LEN + 1];
-	const char	*params[2] = { p->after[0] != '\0' ? p->after : NULL,
-	    sz };
-	const char	*dparams[2] = { params[0], hi };
+	char		 lo[32], hi[32], clo[32], chi[32], lt[200];
+	const char	*params[4] = { lo, hi, clo, chi };
+	struct purge_pass next = *p;
 	PGresult	*res;
-	int64_t		 n, del, chg;
+	int64_t		 n, del, from, to;
+	int		 rc;
 
 	*failed = NULL;
-	snprintf(sz, sizeof sz, "%" PRId64, host->opt_int(run, "batch_size"));
-	snprintf(lt, sizeof lt, "SET LOCAL lock_timeout = %" PRId64,
-	    host->opt_duration_ms(run, "lock_timeout"));
-	if ((res = host->exec(run, "finding the next purge batch", sql->range,
-	    2, params)) == NULL)
-		return (-1);
-	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (n == 0) {
-		PQclear(res);
-		return (0);
+	if (p->map) {
+		if ((rc = purge_next_map(host, run, p, &from, &to, lo, hi,
+		    sizeof lo)) != 0)
+			return (rc == 1 ? 0 : -1);
+		range_tid(clo, sizeof clo, from);
+		range_tid(chi, sizeof chi, to);
+		next.r.block = to;
+	} else {
+		if (p->r.block >= p->r.blocks)
+			return (0);
+		range_tid(lo, sizeof lo, p->r.block);
+		range_tid(hi, sizeof hi, p->r.block + p->r.step);
+		next.r.block = p->r.block + p->r.step;
 	}
-	snprintf(hi, sizeof hi, "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
+	/*
+	 * mode=map: the two ranges hashed together, never a probe of
+	 * call_queue's key per row; mode=probe: exactly that, as without
+	 * statistics on the fresh archive the planner may prefer hashing
+	 * all of call_queue.
+	 */
+	snprintf(lt, sizeof lt, "SET LOCAL lock_timeout = %" PRId64 "; "
+	    "SET LOCAL enable_mergejoin = off; SET LOCAL %s = off",
+	    host->opt_duration_ms(run, "lock_timeout"), p->map ?
+	    "enable_nestloop" : "enable_hashjoin");
 	if (dep_command(host, run, "beginning a purge batch", "BEGIN") == -1 ||
 	    dep_command(host, run, "setting lock_timeout", lt) == -1)
 		return (-1);
 	/* Not host->exec: a lock timeout here is retried, not recorded. */
-	res = PQexecParams(conn, sql->delete, 2, NULL, dparams, NULL, NULL,
+	res = PQexecParams(conn, sql, p->map ? 4 : 2, NULL, params, NULL, NULL,
 	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*failed = res;
 		dep_rollback(host, run);
 		return (-1);
 	}
-	del = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	chg = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	del = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
-	snprintf(cp, sizeof cp, "after=%s done=%" PRId64 " deleted=%" PRId64
-	    " kept=%" PRId64 " changed=%" PRId64 " total=%" PRId64, hi,
-	    p->done + n, p->deleted + del, p->kept + (n - del - chg),
-	    p->changed + chg, p->total);
-	if (host->checkpoint_put(run, p->key, cp) == -1) {
-		host->fail(run, NULL, "writing the purge checkpoint");
+	next.done = p->done + n;
+	next.deleted = p->deleted + del;
+	if (purge_save(host, run, &next) == -1) {
 		dep_rollback(host, run);
 		return (-1);
 	}
 	if (dep_command(host, run, "committing a purge batch", "COMMIT") == -1)
 		return (-1);
-	snprintf(p->after, sizeof p->after, "%s", hi);
-	p->done += n;
-	p->deleted += del;
-	p->kept += n - del - chg;
-	p->changed += chg;
+	*p = next;
 	host->add_rows(run, del);
 	return (1);
 }
 
 /*
- * The batch is the range (after, hi] of ids, found first so that both
- * bounds are known to the planner (unnamed statements are planned with
- * their values): the DELETE and the count of rows changed since archived
- * then read that range of call_queue and of the archive, by their primary
- * keys, and join them.  OFFSET 0 keeps the check of each referencing
- * table a probe of its index, not a scan of all of call_sessions for
- * every batch.
+ * The batch statement.  $1, $2: the archive's tids, [$1, $2) (probe) or
+ * [$1, $2] (map); $3, $4: call_queue's, [$3, $4) (map).  FKS is the NOT
+ * EXISTS clause of the referencing tables over alias c.  A row that gains
+ * a reference after the check is kept by its RESTRICT foreign key: the
+ * batch fails with 23503 and is retried.
  */
-#define PURGE_SAME							\
-	"SELECT 1 FROM " DEP_ARCHIVE " AS a WHERE a.id = c.id AND "	\
-	"($1::uuid IS NULL OR a.id > $1::uuid) AND a.id <= $2::uuid AND "	\
-	"ROW(a.*) IS NOT DISTINCT FROM ROW(c.*)"
-
-static int
+static char *
 purge_sql(const struct qsched_host *host, struct qsched_run *run,
-    const char *pred, const char *fks, struct purge_sql *sql)
+    bool map, const char *pred, const char *fks)
 {
-	sql->delete = NULL;
-	if (asprintf(&sql->range, "WITH b AS (SELECT id FROM call_queue WHERE "
-	    "%s AND ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT "
-	    "$2::bigint) SELECT count(*), (SELECT id FROM b ORDER BY id DESC "
-	    "LIMIT 1) FROM b", pred) == -1) {
-		sql->range = NULL;
-		goto oom;
+	const char	*upper = map ? "<=" : "<";
+	char		*sql;
+
+	/*
+	 * The archived copy is c, so the reference checks (over c) run once
+	 * per archived row of the object, on the archive's side of the join,
+	 * not on every row of the call_queue blocks whatever its type.
+	 */
+	if (asprintf(&sql, "WITH d AS (DELETE FROM call_queue AS q USING "
+	    "(SELECT * FROM " DEP_ARCHIVE " WHERE ctid >= $1::tid AND ctid "
+	    "%3$s $2::tid AND %1$s) AS c WHERE %4$sq.id = c.id AND ROW(c.*) "
+	    "IS NOT DISTINCT FROM ROW(q.*) %2$sRETURNING 1) "
+	    "SELECT count(*), (SELECT count(*) FROM d) FROM " DEP_ARCHIVE
+	    " WHERE ctid >= $1::tid AND ctid %3$s $2::tid AND %1$s", pred,
+	    fks, upper, map ? "q.ctid >= $3::tid AND q.ctid < $4::tid AND " :
+	    "") == -1) {
+		host->message(run, "out of memory");
+		return (NULL);
 	}
-	if (asprintf(&sql->delete, "WITH d AS (DELETE FROM call_queue AS c "
-	    "WHERE %1$s AND ($1::uuid IS NULL OR c.id > $1::uuid) AND c.id <= "
-	    "$2::uuid %2$sAND EXISTS (" PURGE_SAME ") RETURNING 1) "
-	    "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM call_queue "
-	    "AS c WHERE %1$s AND ($1::uuid IS NULL OR c.id > $1::uuid) AND "
-	    "c.id <= $2::uuid AND NOT EXISTS (" PURGE_SAME "))", pred, fks) ==
-	    -1) {
-		sql->delete = NULL;
-		goto oom;
+	return (sql);
+}
+
+/* Start a pass: its mode (MAP: map if the object has a map), extent and
+ * total. */
+static int
+purge_start(const struct qsched_host *host, struct qsched_run *run,
+    const char *pred, bool map, struct purge_pass *p)
+{
+	PGresult	*res;
+	char		*sql;
+
+	if (asprintf(&sql, "SELECT count(*) FROM " DEP_ARCHIVE " WHERE %s",
+	    pred) == -1) {
+		host->message(run, "out of memory");
+		return (-1);
 	}
+	res = host->exec(run, "counting rows to purge", sql, 0, NULL);
+	free(sql);
+	if (res == NULL)
+		return (-1);
+	p->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (range_extent(host, run, DEP_ARCHIVE, &p->r) == -1)
+		return (-1);
+	p->r.block = 0;
+	if (map) {
+		res = host->exec(run, "reading the archive map", "SELECT "
+		    "count(*), coalesce(max(src_to), 0) FROM " DEP_MAP " WHERE "
+		    "object = $1", 1, &p->object);
+		if (res == NULL)
+			return (-1);
+		p->map = strtoll(PQgetvalue(res, 0, 0), NULL, 10) > 0;
+		if (p->map)
+			p->r.blocks = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		PQclear(res);
+	}
+	return (purge_save(host, run, p));
+}
+
+/*
+ * The end of a pass: the rows of PRED left in call_queue, kept because
+ * referenced, or else changed since archived (or never archived).
+ */
+static int
+purge_left(const struct qsched_host *host, struct qsched_run *run,
+    const char *pred, const char *fks, struct purge_pass *p)
+{
+	PGresult	*res;
+	char		*sql;
+
+	/* Two scans, the second an anti-join the planner may hash: cheaper
+	 * than one scan probing each row. */
+	if (asprintf(&sql, "SELECT (SELECT count(*) FROM call_queue AS c "
+	    "WHERE %1$s), (SELECT count(*) FROM call_queue AS c WHERE %1$s "
+	    "%2$s)", pred, fks) == -1) {
+		host->message(run, "out of memory");
+		return (-1);
+	}
+	res = host->exec(run, "counting the rows left", sql, 0, NULL);
+	free(sql);
+	if (res == NULL)
+		return (-1);
+	p->changed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	p->kept = strtoll(PQgetvalue(res, 0, 0), NULL, 10) - p->changed;
+	PQclear(res);
 	return (0);
-oom:
-	free(sql->range);
-	host->message(run, "out of memory");
-	return (-1);
 }
 
 int
 purge_run(const struct qsched_host *host, struct qsched_run *run,
-    struct object *obj, int index, int64_t *deleted, int64_t *kept,
-    char *why, size_t len)
+    struct object *obj, int index, struct health *h, int64_t *deleted,
+    int64_t *kept, char *why, size_t len)
 {
 	const char	*pred = index == DEP_TABLE ? "true" :
 	    archive_types(index);
 	struct purge_pass p;
-	PGresult	*failed, *res;
-	struct purge_sql sql;
-	char		*fks, *names, *value, cp[256];
+	struct range	 now;
+	PGresult	*failed;
+	char		*fks, *names, *sql, *value;
 	int64_t		 pause = host->opt_duration_ms(run, "pause");
 	int64_t		 tries = host->opt_int(run, "lock_retries"), wait;
 	int		 rc, attempt = 0;
 
 	memset(&p, 0, sizeof p);
 	snprintf(p.key, sizeof p.key, "purge_%s", obj->name);
-	if ((fks = gates_fk_clause(host, run, &names)) == NULL)
+	p.object = obj->name;
+	if ((fks = gates_fk_clause(host, run, true, &names)) == NULL)
 		return (-1);
-	rc = purge_sql(host, run, pred, fks, &sql);
-	free(fks);
-	if (rc == -1) {
-		free(names);
-		return (-1);
-	}
-	rc = 0;
+	sql = NULL;
+	rc = 1;
 	if ((value = host->checkpoint_get(run, p.key)) != NULL) {
 		rc = purge_parse(value, &p);
 		if (rc == -1)
@@ -206,30 +323,29 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 			    "unreadable: \"%.100s\"", p.key, host->job(run),
 			    value);
 		free(value);
-	} else {
-		if (asprintf(&value, "SELECT count(*) FROM call_queue WHERE "
-		    "%s", pred) == -1)
-			value = NULL;
-		res = value != NULL ? host->exec(run, "counting rows to purge",
-		    value, 0, NULL) : NULL;
-		free(value);
-		if (res == NULL)
-			rc = -1;
-		else {
-			p.total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-			PQclear(res);
-			snprintf(cp, sizeof cp, "after=- done=0 deleted=0 kept=0 "
-			    "changed=0 total=%" PRId64, p.total);
-			if (host->checkpoint_put(run, p.key, cp) == -1)
+		/* The step follows batch_size as it is now. */
+		if (rc == 0) {
+			if (range_extent(host, run, DEP_ARCHIVE, &now) == -1)
 				rc = -1;
+			p.r.step = now.step;
 		}
 	}
+	/* A pass of an earlier version starts over: deleting is
+	 * idempotent, and what it deleted is not found again. */
+	if (rc == 1)
+		rc = purge_start(host, run, pred, index != DEP_TABLE, &p);
+	if (rc == 0 && (sql = purge_sql(host, run, p.map, pred, fks)) == NULL)
+		rc = -1;
 	while (rc == 0) {
 		if (host->cancelled(run))
 			break;
+		if (health_wait(host, run, h) == -1) {
+			rc = host->cancelled(run) ? 1 : -1;
+			break;
+		}
 		host->state(run, "purging %s %" PRId64 "%%", obj->name,
-		    p.total > 0 ? p.done * 100 / p.total : 100);
-		rc = purge_batch(host, run, &sql, &p, &failed);
+		    p.r.blocks > 0 ? p.r.block * 100 / p.r.blocks : 100);
+		rc = purge_batch(host, run, sql, &p, &failed);
 		if (rc == -1 && failed != NULL && purge_transient(failed) &&
 		    attempt < tries && !host->cancelled(run)) {
 			attempt++;
@@ -252,19 +368,24 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 			}
 			break;
 		}
-		host->progress(run, p.done < p.total ? p.done : p.total,
-		    p.total);
 		if (rc == 0) {
 			rc = 2;
 			break;
 		}
+		host->progress(run, p.done < p.total ? p.done : p.total,
+		    p.total);
 		attempt = 0;
 		rc = 0;
 		if (pause > 0 && !dep_sleep(host, run, pause))
 			rc = 1;
 	}
-	free(sql.range);
-	free(sql.delete);
+	free(sql);
+	free(fks);
+	fks = NULL;
+	if (rc == 2 && ((fks = gates_fk_clause(host, run, false, NULL)) ==
+	    NULL || purge_left(host, run, pred, fks, &p) == -1))
+		rc = -1;
+	free(fks);
 	*deleted = p.deleted;
 	*kept = p.kept;
 	if (rc == -1) {

@@ -591,3 +591,55 @@ Test(deprecation, timeout_mid_archive_then_rerun_resumes)
 	free(arc);
 	PQfinish(c);
 }
+
+/*
+ * Health throttling: a session waiting for a lock on call_queue (here a
+ * SHARE lock behind another session's ROW EXCLUSIVE one, which the
+ * archive's reads do not queue behind) pauses the archive between
+ * batches; the pause is logged once, counted in the run's metrics and
+ * shown by qsched status; when the waiter gives up, the archive resumes
+ * and is proved.
+ */
+Test(deprecation, lock_waiter_on_call_queue_pauses_the_archive)
+{
+	PGconn		*c = th_connect(), *holder = th_connect();
+	PGconn		*waiter = th_connect();
+	const char	*conf = dep_prepare(c, 1500, 3000, 25, NO_MONITOR
+	    " batch_size = 10 pause = \"20ms\" throttle_interval = \"50ms\" "
+	    "canary_latency = \"0\"");
+	struct th_out	 o;
+	PGresult	*res;
+	char		*s;
+	pid_t		 qs;
+
+	dep_monitoring(c, conf);
+	qs = th_qsched_spawn(conf, "run", "legacy-deprecation", NULL);
+	cr_assert(th_wait_until(c, DONE_SQL("archive_unsigned_users")
+	    " >= 30", 60000), "no archive batches committed");
+	th_exec(holder, "BEGIN; LOCK TABLE call_queue IN ROW EXCLUSIVE MODE");
+	cr_assert_eq(PQsendQuery(waiter, "SET lock_timeout = '3s'; "
+	    "LOCK TABLE call_queue IN SHARE MODE"), 1);
+	cr_assert(th_wait_until(c, "SELECT state LIKE 'throttled: lock "
+	    "waiters on %call_queue%' FROM qsched.runs WHERE job = "
+	    "'legacy-deprecation' AND status = 'running'", 10000),
+	    "qsched status never showed the pause");
+	/* The waiter gives up (lock_timeout); the holder lets go. */
+	while ((res = PQgetResult(waiter)) != NULL)
+		PQclear(res);
+	th_exec(holder, "ROLLBACK");
+	cr_assert_eq(th_wait(qs, 120000), 0, "the run did not succeed");
+	th_output(qs, &o);
+	assert_has(o.err, "throttled: lock waiters on");
+	assert_has(o.err, "resuming after");
+	th_out_free(&o);
+	cr_assert_geq(dep_counter(c, "throttle_pauses_lock_waiters"), 1);
+	cr_assert_gt(dep_counter(c, "throttled_ms"), 0);
+	dep_assert_state(c, "unsigned_users", "archived");
+	dep_assert_state(c, "outstanding_requests", "archived");
+	s = dep_message(c);
+	assert_has(s, "unsigned_users: monitoring -> archived");
+	free(s);
+	PQfinish(waiter);
+	PQfinish(holder);
+	PQfinish(c);
+}
