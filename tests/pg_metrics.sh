@@ -236,7 +236,7 @@ got=$(query 'qsched_queue_entries{queue="unsigned_users",status="pending"}' | jq
 health=$(curl -s "$api/targets" | jq -r '.data.activeTargets[0] | .health + " " + .lastError')
 [ "$health" = "up " ] && ok "prometheus: target up, no scrape error" || fail "prometheus: target health \"$health\""
 nrules=$(curl -s "$api/rules" | jq '[.data.groups[].rules[]] | length')
-[ "$nrules" = 6 ] && ok "prometheus: the 6 shipped rules loaded" || fail "prometheus: rules loaded ($nrules)"
+[ "$nrules" = 7 ] && ok "prometheus: the 7 shipped rules loaded" || fail "prometheus: rules loaded ($nrules)"
 bad=0
 jq -r '.panels[].targets[].expr' "$QSCHED_SRCDIR/monitoring/qsched-dashboard.json" |
     sed 's/\$job/.*/g; s/\$__rate_interval/1m/g' >"$t/exprs"
