@@ -640,7 +640,7 @@ SQL
 		awk '$1 == "W" { n[$2]++; t++ } END {
 		    for (e in n) printf "%d %s\n", n[e], e }' "$f" |
 		    sort -rn | head -n 4 | awk -v t="$(grep -c '^W ' "$f")" \
-		    '{ printf "%s%s %.0f%%", NR > 1 ? ", " : "", $2,
+		    '{ printf "%s%s %.0f%%", (NR > 1 ? ", " : ""), $2,
 			100 * $1 / t } END { print "" }'
 	done
 fi
