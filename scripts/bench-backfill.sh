@@ -297,7 +297,7 @@ claims_bench() {
 		    "$(awk '{ print $4 }' "$bench/$f" | tr '\n' ' ')" \
 		    "$(med "$bench/$f" 5)" "$(med "$bench/$f" 6)"
 	done
-	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '); canary limit $(awk '{ print $2 }' "$bench/trip" | tr '\n' ' '); pauses of the last $(awk '{ print $5 }' "$bench/trip" | tr '\n' ' '))"
+	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '); canary at 2x idle p99 $(awk '{ print $2 }' "$bench/trip" | tr '\n' ' '); pauses of the last $(awk '{ print $5 }' "$bench/trip" | tr '\n' ' '))"
 }
 
 if [ "$mode" = copy ]; then
