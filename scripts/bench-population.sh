@@ -23,7 +23,8 @@
 #     refresh time, and what the agents' backends waited for (sampled
 #     from pg_stat_activity every 20 ms: CPU, row locks, LWLocks, I/O).
 #     CLAIM_LOADS picks the agents' load: "flat" (no think time) and/or
-#     total claim rates (pgbench -R), e.g. CLAIM_LOADS="flat 40".
+#     total claim rates (pgbench -R), e.g. CLAIM_LOADS="flat 40";
+#     CLAIM_LOADS=" " runs the nothing-changed refreshes alone.
 #     With BASELINE_SRC (a source tree) and BASELINE_BUILD
 #     (its build directory), the same cases run on a copy of the data
 #     migrated and refreshed by that qsched: "today's" figures, measured
