@@ -16,8 +16,10 @@
 # queue_claim_next() calls on unsigned_users_queue, which holds 100000
 # extra pending entries at positions before every copied one, so the
 # agents never claim a copy and the proof holds) idle, while a backfill of ROWS fixture rows runs
-# with throttle = false, and while one runs with the default throttling;
-# p50/p99 per run, medians of REPS.
+# with throttle = false, while one runs with the default throttling, and
+# while one runs with canary_latency at twice the rep's idle p99, a limit
+# the backfill's load can actually cross; p50/p99 per run, medians of
+# REPS, and the pauses and time throttled.
 #
 #   scripts/bench-backfill.sh --claims [REPS [SECS [ROWS]]]
 #       defaults: 3 10 300000
@@ -257,33 +259,45 @@ claims_bench() {
 	load claims "$crows" "$crows"
 	echo "SELECT id FROM queue_claim_next('unsigned_users', :client_id + 1);" \
 	    >"$bench/claim.sql"
-	: >"$bench/idle"; : >"$bench/off"; : >"$bench/on"
+	: >"$bench/idle"; : >"$bench/off"; : >"$bench/on"; : >"$bench/trip"
+	: >"$bench/limits"
 	for i in $(seq "$reps"); do
 		refill
 		measure >>"$bench/idle"
+		# A canary limit the backfill's own load can cross: twice
+		# this rep's idle p99 (the default, 100 ms, never tripped
+		# here).
+		lim=$(tail -n 1 "$bench/idle" | awk '{ v = int(2 * $2 + 0.999)
+		    print v < 1 ? 1 : v }')
+		echo "$lim" >>"$bench/limits"
 		refill
 		during --set=throttle=false >>"$bench/off"
 		refill
 		during >>"$bench/on"
-		echo "bench-backfill: claims rep $i: idle $(tail -n 1 "$bench/idle"); unthrottled $(tail -n 1 "$bench/off"); throttled $(tail -n 1 "$bench/on")" >&2
+		refill
+		during --set=canary_latency="${lim}ms" >>"$bench/trip"
+		echo "bench-backfill: claims rep $i: idle $(tail -n 1 "$bench/idle"); unthrottled $(tail -n 1 "$bench/off"); throttled $(tail -n 1 "$bench/on"); canary ${lim} ms $(tail -n 1 "$bench/trip")" >&2
 	done
 	echo
 	echo "machine: $(bench_machine)"
 	echo "command: scripts/bench-backfill.sh --claims $reps $secs $crows"
 	echo "8 agents (pgbench -c 8 -j 2, $secs s), backfill of generate($crows, 1, $crows); medians of $reps"
-	printf '| claims | p50 | p99 | p99 vs idle | backfill outlasted the claims | pauses |\n|---|---|---|---|---|---|\n'
-	printf '| idle | %.2f ms | %.2f ms | 1.00 | - | - |\n' \
+	printf '| claims | p50 | p99 | p99 vs idle | backfill outlasted the claims | pauses | throttled |\n|---|---|---|---|---|---|---|\n'
+	printf '| idle | %.2f ms | %.2f ms | 1.00 | - | - | - |\n' \
 	    "$(med "$bench/idle" 1)" "$(med "$bench/idle" 2)"
-	for f in off on; do
-		label="during a backfill, throttle = false"
-		[ "$f" = on ] && label="during a backfill, default throttling"
-		printf '| %s | %.2f ms | %.2f ms | %s | %s | %s |\n' "$label" \
-		    "$(med "$bench/$f" 1)" "$(med "$bench/$f" 2)" \
+	for f in off on trip; do
+		case $f in
+		off) label="during a backfill, throttle = false" ;;
+		on) label="during a backfill, default throttling" ;;
+		trip) label="during a backfill, default throttling with canary_latency = 2 x the rep's idle p99 ($(tr '\n' ' ' <"$bench/limits")ms)" ;;
+		esac
+		printf '| %s | %.2f ms | %.2f ms | %s | %s | %s | %s ms |\n' \
+		    "$label" "$(med "$bench/$f" 1)" "$(med "$bench/$f" 2)" \
 		    "$(ratio "$(med "$bench/$f" 2)" "$(med "$bench/idle" 2)")" \
 		    "$(awk '{ print $4 }' "$bench/$f" | tr '\n' ' ')" \
-		    "$(med "$bench/$f" 5)"
+		    "$(med "$bench/$f" 5)" "$(med "$bench/$f" 6)"
 	done
-	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '))"
+	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '); canary at 2x idle p99 $(awk '{ print $2 }' "$bench/trip" | tr '\n' ' '); pauses of the last $(awk '{ print $5 }' "$bench/trip" | tr '\n' ' '))"
 }
 
 if [ "$mode" = copy ]; then

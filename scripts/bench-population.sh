@@ -20,7 +20,12 @@
 #     (max_size 200, populate_legacy_queue = true), each after one new
 #     lead or after 1% of the scores changed; claim p50/p99 of the claims
 #     that started while a refresh ran, empty claims, rows written and
-#     refresh time.  With BASELINE_SRC (a source tree) and BASELINE_BUILD
+#     refresh time, and what the agents' backends waited for (sampled
+#     from pg_stat_activity every 20 ms: CPU, row locks, LWLocks, I/O).
+#     CLAIM_LOADS picks the agents' load: "flat" (no think time) and/or
+#     total claim rates (pgbench -R), e.g. CLAIM_LOADS="flat 40";
+#     CLAIM_LOADS=" " runs the nothing-changed refreshes alone.
+#     With BASELINE_SRC (a source tree) and BASELINE_BUILD
 #     (its build directory), the same cases run on a copy of the data
 #     migrated and refreshed by that qsched: "today's" figures, measured
 #     in the same run.
@@ -28,7 +33,7 @@
 #   scripts/bench-population.sh [USERS [REPS [APP_USERS]]]
 #       (default 1000000 users, 7 repetitions, 20000 users for the app)
 #   PARTS="refresh claims" (default both); CLAIM_SECS (default 15),
-#   CLAIM_RUNS (default 3)
+#   CLAIM_RUNS (default 3), CLAIM_LOADS (default flat)
 #
 # Times are the plugin's refresh_ms (BEGIN to COMMIT, as qsched.runs
 # records it) and, for SQL baselines, psql's \timing of BEGIN to COMMIT;
@@ -425,10 +430,11 @@ claim_case() {
 	claim_ready "$db" "$cf"
 	t0=$(psql_ -d "$db" -c "SELECT max(id) FROM qsched.runs")
 	rm -rf "$bench/clog" && mkdir "$bench/clog"
-	(cd "$bench/clog" && "$PG_BINDIR/pgbench" -n -c 8 -j 2 \
+	(cd "$bench/clog" && "$PG_BINDIR/pgbench" -n -c 8 -j 2 $rate_opt \
 	    -T "$claim_secs" -f "$bench/claim.sql" -l "$db") \
 	    >"$bench/pgbench.out" 2>&1 &
 	pgb=$!
+	sample_start "$db"
 	i=0
 	if [ "$kind" != idle ]; then
 		sleep 1
@@ -440,6 +446,7 @@ claim_case() {
 		done
 	fi
 	wait "$pgb"
+	sample_stop
 	if [ "$kind" = idle ]; then
 		: >"$bench/windows"
 		claim_lat all >"$bench/lat"
@@ -480,7 +487,42 @@ claim_case() {
 	rows=$(awk '{ print $1 }' "$bench/rr" | bench_median)
 	rms=$(awk '{ print $2 }' "$bench/rr" | bench_median)
 	echo "$(pct_of "$bench/lat" 50) $(pct_of "$bench/lat" 99) $claims" \
-	    "$empty $empty_during $pending $i $rows $rms"
+	    "$empty $empty_during $pending $i $rows $rms $(sample_counts)"
+}
+
+# What the agents' backends were doing while they claimed: every 20 ms,
+# pg_stat_activity of the pgbench sessions that are running a claim,
+# one line per session, "W <wait_event_type>:<wait_event>" (CPU when no
+# wait event: on the CPU, or ready to run and waiting for one).  Each
+# sample is its own transaction (\watch), so the sampler holds no
+# snapshot that would keep dead entries from being pruned.
+sample_start() {
+	"$PG_BINDIR/psql" -X -q -At -d "$1" >"$bench/samples" 2>/dev/null <<'SQL' &
+SELECT 'W ' || coalesce(wait_event_type || ':' || wait_event, 'CPU')
+FROM pg_stat_activity
+WHERE application_name = 'pgbench' AND state = 'active'
+    AND pid <> pg_backend_pid()
+\watch 0.02
+SQL
+	sampler=$!
+}
+
+sample_stop() {
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+}
+
+# "cpu lock lwlock io other": the samples of sample_start by class.
+# Lock is a heavyweight lock (a row being written: transactionid,
+# tuple); LWLock a shared-memory lock (WAL insertion, buffers); IO reads
+# and WAL flushes at commit.
+sample_counts() {
+	awk '$1 == "W" { split($2, w, ":"); n[w[1]]++ }
+	    END { o = n["Client"] + n["IPC"] + n["Timeout"] + n["Activity"]
+		o += n["Extension"] + n["BufferPin"]
+		printf "%d %d %d %d %d", n["CPU"], n["Lock"], n["LWLock"],
+		    n["IO"], o }' \
+	    "$bench/samples"
 }
 
 # nothing DB CONF LABEL: REPS refreshes with nothing changed, no agents;
@@ -493,32 +535,51 @@ nothing() {
 	ms=$(reps "$1" "$2" unsigned 200 "$reps")
 	w1=$(written "$1" unsigned_users_queue)
 	l1=$(written "$1" call_queue)
-	echo "$3 nothing - - 0 0 0 - 0 $((w1 - w0 + l1 - l0)) $ms"
+	echo "$3 - nothing - - 0 0 0 - 0 $((w1 - w0 + l1 - l0)) $ms"
 }
 
-# claim_cases DB CONF LABEL: CLAIM_RUNS runs of each kind, medians.
+# claim_cases DB CONF LABEL: CLAIM_RUNS runs of each kind, medians, for
+# each agent load of CLAIM_LOADS: "flat" (no think time: 8 agents keep
+# both cores busy) or a total rate in claims/s (pgbench -R, Poisson
+# arrivals; the latency then includes any delay of a claim behind its
+# schedule).  Prints "LABEL LOAD KIND" and the medians and sums.
 claim_cases() {
 	nothing "$1" "$2" "$3"
-	for kind in idle lead pct; do
-		: >"$bench/cc-$kind"
-		r=0
-		while [ "$r" -lt "$claim_runs" ]; do
-			echo "claims: $3, $kind, run $((r + 1)) of" \
-			    "$claim_runs" >&2
-			claim_case "$1" "$2" "$kind" >>"$bench/cc-$kind"
-			r=$((r + 1))
+	for load in $claim_loads; do
+		rate_opt=
+		[ "$load" = flat ] || rate_opt="-R $load"
+		for kind in idle lead pct; do
+			: >"$bench/cc-$kind"
+			r=0
+			while [ "$r" -lt "$claim_runs" ]; do
+				echo "claims: $3, load $load, $kind, run" \
+				    "$((r + 1)) of $claim_runs" >&2
+				claim_case "$1" "$2" "$kind" >>"$bench/cc-$kind"
+				cat "$bench/samples" \
+				    >>"$bench/samples-$3-$load-$kind"
+				r=$((r + 1))
+			done
+			m() { awk -v f="$1" '{ print $f }' "$bench/cc-$kind" |
+			    bench_median; }
+			s() { awk -v f="$1" '{ t += $f } END { print t }' \
+			    "$bench/cc-$kind"; }
+			echo "$3 $load $kind $(m 1) $(m 2) $(s 3) $(s 4) $(s 5)" \
+			    "$(m 6) $(s 7) $(m 8) $(m 9) $(s 10) $(s 11) $(s 12)" \
+			    "$(s 13) $(s 14)"
 		done
-		m() { awk -v f="$1" '{ print $f }' "$bench/cc-$kind" |
-		    bench_median; }
-		s() { awk -v f="$1" '{ t += $f } END { print t }' \
-		    "$bench/cc-$kind"; }
-		echo "$3 $kind $(m 1) $(m 2) $(s 3) $(s 4) $(s 5) $(m 6)" \
-		    "$(s 7) $(m 8) $(m 9)"
 	done
+}
+
+# Percentage of B in A+B+C+D+E (the sampler's classes).
+share() {
+	echo "$1 $2 $3 $4 $5 $6" | awk '{ t = $2 + $3 + $4 + $5 + $6
+	    if (t == 0) print "-"; else printf "%.0f%%", 100 * $1 / t }'
 }
 
 if want claims; then
 	seq=0
+	claim_loads=${CLAIM_LOADS:-flat}
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	cat >"$bench/claim.sql" <<'SQL'
 INSERT INTO claim_log SELECT (SELECT id FROM queue_claim_next('unsigned_users', :client_id + 1) LIMIT 1), clock_timestamp();
 SQL
@@ -530,33 +591,57 @@ SQL
 		claim_cases base "$bench/base-legacy.conf" baseline \
 		    >>"$bench/claims"
 	fi
-	idle_p99=$(awk '$1 == "qsched" && $2 == "idle" { print $4 }' \
-	    "$bench/claims")
 	echo
-	echo "machine: $(bench_machine)"
+	echo "machine: $(bench_machine); load average before:" \
+	    "$load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "command: PARTS=claims CLAIM_SECS=$claim_secs" \
-	    "CLAIM_RUNS=$claim_runs${BASELINE_SRC:+ BASELINE_SRC=... BASELINE_BUILD=...}" \
+	    "CLAIM_RUNS=$claim_runs CLAIM_LOADS=\"$claim_loads\"${BASELINE_SRC:+ BASELINE_SRC=... BASELINE_BUILD=...}" \
 	    "scripts/bench-population.sh $users $reps"
 	echo "flags: populate_separated_tables = true, populate_legacy_queue =" \
 	    "true (shipped); max_size 200 (shipped); 8 agents, pgbench -c 8 -j 2"
 	echo
-	echo "| code | case | claim p50 | claim p99 | p99 / qsched idle p99 | claims | empty (during a refresh) | pending at the end | refreshes | rows written per refresh | refresh time |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
-	while read -r code kind p50 p99 claims empty ed pend refr rows rms; do
+	echo "| code | agents | case | claim p50 | claim p99 | p99 / idle p99 (same code, same agents) | claims | empty (during a refresh) | pending at the end | refreshes | rows written per refresh | refresh time | agent samples: CPU / Lock / LWLock / IO / other |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	while read -r code load kind p50 p99 claims empty ed pend refr rows rms \
+	    cpu lck lw io oth; do
+		if [ "$kind" = nothing ]; then
+			echo "| $code | none | no agents, nothing changed" \
+			    "(rows: all $reps refreshes) | | | | | | | $reps |" \
+			    "$rows | $rms ms | |"
+			continue
+		fi
 		case $kind in
 		idle) what="idle" ;;
 		lead) what="refreshes, each after 1 new lead" ;;
 		pct) what="refreshes, each after 1% of scores changed" ;;
-		nothing) what="no agents, nothing changed (rows: all $reps)" ;;
 		esac
+		case $load in
+		flat) agents="no think time" ;;
+		*) agents="$load claims/s in all (-R $load)" ;;
+		esac
+		idle_p99=$(awk -v c="$code" -v l="$load" '$1 == c &&
+		    $2 == l && $3 == "idle" { print $5 }' "$bench/claims")
 		[ "$kind" = idle ] && rows=- rms=- refr=0
-		if [ "$kind" = nothing ]; then
-			echo "| $code | $what | | | | | | | $reps | $rows |" \
-			    "$rms ms |"
-			continue
-		fi
-		echo "| $code | $what | $p50 ms | $p99 ms |" \
+		echo "| $code | $agents | $what | $p50 ms | $p99 ms |" \
 		    "$(ratio "$p99" "$idle_p99") | $claims | $empty ($ed) |" \
-		    "$pend | $refr | $rows | $rms ms |"
+		    "$pend | $refr | $rows | $rms ms |" \
+		    "$(share "$cpu" "$cpu" "$lck" "$lw" "$io" "$oth") /" \
+		    "$(share "$lck" "$cpu" "$lck" "$lw" "$io" "$oth") /" \
+		    "$(share "$lw" "$cpu" "$lck" "$lw" "$io" "$oth") /" \
+		    "$(share "$io" "$cpu" "$lck" "$lw" "$io" "$oth") /" \
+		    "$(share "$oth" "$cpu" "$lck" "$lw" "$io" "$oth")" \
+		    "($((cpu + lck + lw + io + oth))) |"
 	done <"$bench/claims"
+	echo
+	echo "Agent samples by wait event (the four most frequent, share of" \
+	    "all samples of the case):"
+	for f in "$bench"/samples-*; do
+		[ -f "$f" ] || continue
+		printf -- '- %s: ' "${f#"$bench"/samples-}"
+		awk '$1 == "W" { n[$2]++; t++ } END {
+		    for (e in n) printf "%d %s\n", n[e], e }' "$f" |
+		    sort -rn | head -n 4 | awk -v t="$(grep -c '^W ' "$f")" \
+		    '{ printf "%s%s %.0f%%", (NR > 1 ? ", " : ""), $2,
+			100 * $1 / t } END { print "" }'
+	done
 fi

@@ -452,6 +452,45 @@ Test(backfill_faults, a_slow_canary_claim_pauses_the_backfill,
 }
 
 /*
+ * An agent's claim is slow because its commit waits for the WAL flush,
+ * while the claim itself is fast: every flush sleeps 100 ms (commit_delay
+ * with commit_siblings = 0, which needs fsync and synchronous_commit on).  The canary commits
+ * after undoing its claim to a savepoint, so it sees the wait; a canary
+ * rolled back whole writes no commit record and never tripped here.
+ */
+Test(backfill_faults, a_slow_commit_trips_the_canary,
+    .init = th_setup_exclusive)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = bf_prepare(c, 4000, 4000, 73,
+	    THROTTLE_ONLY("canary_latency = \"50ms\""));
+	pid_t		 qs;
+
+	/* The test cluster runs with both off: a commit flushes nothing. */
+	th_exec(c, "ALTER SYSTEM SET fsync = on");
+	th_exec(c, "ALTER SYSTEM SET synchronous_commit = on");
+	th_exec(c, "ALTER SYSTEM SET commit_delay = 100000");
+	th_exec(c, "ALTER SYSTEM SET commit_siblings = 0");
+	th_exec(c, "SELECT pg_reload_conf()");
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: canary claim took "
+	    "%% ms > 50 ms"), 60000), "never throttled");
+	th_exec(c, "ALTER SYSTEM RESET commit_siblings");
+	th_exec(c, "ALTER SYSTEM RESET commit_delay");
+	th_exec(c, "ALTER SYSTEM RESET synchronous_commit");
+	th_exec(c, "ALTER SYSTEM RESET fsync");
+	th_exec(c, "SELECT pg_reload_conf()");
+	throttled_then_done(c, qs, "throttle_pauses_canary");
+	cr_assert_geq(bf_metric(c, "canary_max_us"), 100000);
+	/* The canary committed, but its claims were undone: no entry is
+	 * assigned that was not assigned in call_queue. */
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue AS q "
+	    "JOIN call_queue AS c ON c.id = q.id WHERE q.status = 'assigned' "
+	    "AND c.status <> 'assigned'"), 0);
+	PQfinish(c);
+}
+
+/*
  * WAL waits for an archiver whose command fails.  Needs archive_mode on,
  * so the server restarts with it (and without it afterwards).
  */
