@@ -45,8 +45,7 @@ health_command(const struct qsched_host *host, struct qsched_run *run,
 	return (0);
 }
 
-/* Sleep MS in short steps; false if the run is cancelled. */
-static bool
+bool
 health_sleep(const struct qsched_host *host, struct qsched_run *run,
     int64_t ms)
 {

@@ -87,6 +87,10 @@ struct health {
  * literals, borrowed (static strings): the tables whose vacuum, and
  * whose lock waiters, pause the job.
  */
+/* Sleep MS in short steps, so a cancel is seen at once; false if the
+ * run is cancelled.  For any pause of a batching plugin. */
+bool	 health_sleep(const struct qsched_host *, struct qsched_run *,
+	    int64_t ms);
 void	 health_init(const struct qsched_host *, struct qsched_run *,
 	    struct health *h, const char *targets, const char *locked);
 /* Read every signal once: 1 (WHY and SIG say which) over a threshold,

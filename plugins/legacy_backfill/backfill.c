@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backfill.h"
 
@@ -146,17 +145,7 @@ bool
 backfill_sleep(const struct qsched_host *host, struct qsched_run *run,
     int64_t ms)
 {
-	struct timespec	 ts;
-	int64_t		 step;
-
-	while (ms > 0 && !host->cancelled(run)) {
-		step = ms < 50 ? ms : 50;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)step * 1000000L;
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-	return (!host->cancelled(run));
+	return (health_sleep(host, run, ms));
 }
 
 /* The pass in the checkpoint: 1 read, 0 none, -1 unreadable or error. */
@@ -353,7 +342,7 @@ backfill_phase(const struct qsched_host *host, struct qsched_run *run,
 static enum qsched_result
 backfill_copy(const struct qsched_host *host, struct qsched_run *run,
     struct state *st, struct batch_totals *t, int64_t *size,
-    struct throttle *th)
+    struct health *th)
 {
 	int64_t		 target = host->opt_duration_ms(run, "batch_time");
 	int64_t		 pause = host->opt_duration_ms(run, "pause");
@@ -371,7 +360,7 @@ backfill_copy(const struct qsched_host *host, struct qsched_run *run,
 	while (st->phase == PHASE_COPY) {
 		if (host->cancelled(run))
 			return (QSCHED_CANCELLED);
-		if (throttle_wait(host, run, th) == -1)
+		if (health_wait(host, run, th) == -1)
 			return (host->cancelled(run) ? QSCHED_CANCELLED :
 			    QSCHED_FAIL);
 		before = st->done;
@@ -400,7 +389,7 @@ static enum qsched_result
 backfill_run(const struct qsched_host *host, struct qsched_run *run)
 {
 	struct batch_totals t;
-	struct throttle	 th;
+	struct health	 th;
 	struct state	 st;
 	struct proof	 pr;
 	enum qsched_result rc = QSCHED_FAIL;
@@ -458,7 +447,7 @@ backfill_run(const struct qsched_host *host, struct qsched_run *run)
 	throttle_init(host, run, &th);
 	rc = backfill_copy(host, run, &st, &t, &size, &th);
 	host->counter(run, "copy_ms", host->mono_us() / 1000 - t0);
-	throttle_metrics(host, run, &th);
+	health_metrics(host, run, &th);
 	host->state(run, NULL);
 	examined = st.done - examined - t.resumed;
 	if (t.resumed > 0)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "qsched-plugin.h"
+#include "../common/health.h"
 
 #define BACKFILL_BATCH_MIN	100
 #define BACKFILL_BATCH_MAX	50000
@@ -165,7 +166,7 @@ int	 plan_extent(const struct qsched_host *, struct qsched_run *,
 int	 plan_begin(const struct qsched_host *, struct qsched_run *,
 	    struct state *st, const struct plan_counts *);
 
-struct throttle;
+struct health;
 
 /* batch.c - one batch: copy, record, checkpoint, commit. */
 struct batch_totals {
@@ -221,56 +222,15 @@ extern const Oid batch_types[BATCH_NPARAMS];
  */
 enum qsched_result parallel_copy(const struct qsched_host *,
 	    struct qsched_run *, struct state *st, struct batch_totals *t,
-	    int64_t *size, struct throttle *th);
+	    int64_t *size, struct health *th);
 
-/* throttle.c - health throttling between batches. */
-enum throttle_signal {
-	THROTTLE_VACUUM,
-	THROTTLE_LOCKS,
-	THROTTLE_LAG,
-	THROTTLE_ARCHIVE,
-	THROTTLE_CANARY,
-	THROTTLE_NSIGNALS
-};
-extern const char *const throttle_signals[THROTTLE_NSIGNALS];
-struct throttle {
-	bool		 enabled;
-	bool		 vacuum;
-	bool		 lock_waiters;
-	bool		 archiving;	/* archive_mode is not off */
-	bool		 archive_off;	/* the status is not readable */
-	int64_t		 interval_ms;
-	int64_t		 max_lag_ms;	/* 0: not watched */
-	int64_t		 max_archive;	/* 0: not watched */
-	int64_t		 canary_ms;	/* 0: no canary */
-	const char	*canary_queue;
-	int64_t		 last_check_us;	/* host->mono_us(), -1: never */
-	char		 reason[200];	/* the pause going on, or "" */
-	int		 signal;	/* its signal */
-	int64_t		 pauses;
-	int64_t		 by[THROTTLE_NSIGNALS];
-	int64_t		 paused_us;
-	int64_t		 pause_start_us;	/* when the pause began, or 0 */
-	int64_t		 canaries;
-	int64_t		 canary_max_us;
-	int64_t		 archive_ready;
-};
+/*
+ * throttle.c - health throttling between batches: plugins/common/health.h
+ * on the backfill's tables (vacuum on the two targets; lock waiters on
+ * them and on call_queue, which it reads).  The other calls are health.h's.
+ */
 void	 throttle_init(const struct qsched_host *, struct qsched_run *,
-	    struct throttle *);
-/* Read every signal once: 1 (WHY and SIG say which) over a threshold,
- * 0 healthy, -1 error.  Uses the run's connection, outside a
- * transaction. */
-int	 throttle_check(const struct qsched_host *, struct qsched_run *,
-	    struct throttle *, char *why, size_t len, int *sig);
-/* A pause begins (or changes reason): log, count and show it once. */
-void	 throttle_begin(const struct qsched_host *, struct qsched_run *,
-	    struct throttle *, const char *why, int sig);
-/* At most every interval: check, and while unhealthy wait, logging,
- * counting and showing the pause.  0 to go on, -1 failed or cancelled. */
-int	 throttle_wait(const struct qsched_host *, struct qsched_run *,
-	    struct throttle *);
-void	 throttle_metrics(const struct qsched_host *, struct qsched_run *,
-	    const struct throttle *);
+	    struct health *);
 
 /* proof.c - the conservation proof. */
 struct proof_type {

@@ -84,7 +84,7 @@ struct pctx {
 	struct qsched_run *run;
 	struct state	*st;
 	struct batch_totals *t;
-	struct throttle	*th;
+	struct health	*th;
 	const char	*sql;
 	const char	*params[BATCH_NPARAMS];
 	char		 h[24], p[24], pass[24], rid[24], statuses[128];
@@ -656,21 +656,21 @@ parallel_loop(struct pctx *x)
 		    (x->th->last_check_us < 0 || now - x->th->last_check_us >=
 		    x->th->interval_ms * 1000)) {
 			x->th->last_check_us = now;
-			rc = throttle_check(host, x->run, x->th, why, sizeof why,
+			rc = health_check(host, x->run, x->th, why, sizeof why,
 			    &sig);
 			if (rc == -1) {
 				x->failed = x->stop = true;
 			} else if (rc == 1) {
 				/* The pause begins now; it shows while the
 				 * batches in flight commit. */
-				throttle_begin(host, x->run, x->th, why, sig);
+				health_begin(host, x->run, x->th, why, sig);
 				x->draining = true;
 			}
 		}
 		if (x->draining && !parallel_busy(x) && !x->stop) {
 			/* Every batch committed: wait out the pause. */
 			x->th->last_check_us = -1;
-			if (throttle_wait(host, x->run, x->th) == -1)
+			if (health_wait(host, x->run, x->th) == -1)
 				x->stop = x->failed = !host->cancelled(x->run);
 			x->draining = false;
 			if (host->cancelled(x->run))
@@ -744,7 +744,7 @@ parallel_loop(struct pctx *x)
 enum qsched_result
 parallel_copy(const struct qsched_host *host, struct qsched_run *run,
     struct state *st, struct batch_totals *t, int64_t *size,
-    struct throttle *th)
+    struct health *th)
 {
 	struct pctx	 x;
 	int		 workers = (int)host->opt_int(run, "parallel");

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "deprecation.h"
 
@@ -101,17 +100,7 @@ dep_rollback(const struct qsched_host *host, struct qsched_run *run)
 bool
 dep_sleep(const struct qsched_host *host, struct qsched_run *run, int64_t ms)
 {
-	struct timespec	 ts;
-	int64_t		 step;
-
-	while (ms > 0 && !host->cancelled(run)) {
-		step = ms < 50 ? ms : 50;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)step * 1000000L;
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-	return (!host->cancelled(run));
+	return (health_sleep(host, run, ms));
 }
 
 int
