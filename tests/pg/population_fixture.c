@@ -258,3 +258,16 @@ pf_written_same(PGconn *c, const char *table, const char *snap)
 	    "OR s.tid <> t.ctid::text) AND s.j = to_jsonb(t) - 'updated_at'",
 	    table, snap));
 }
+
+void
+pf_queue_every_unsigned(PGconn *c)
+{
+	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
+	    "priority_score, queue_position, status, available_from, "
+	    "created_at, updated_at) SELECT gen_random_uuid(), user_id, "
+	    "current_score, row_number() OVER (ORDER BY current_score, "
+	    "user_id), 'pending', now() AT TIME ZONE 'UTC' - interval "
+	    "'1 minute', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' "
+	    "FROM user_call_scores WHERE current_queue_type = "
+	    "'unsigned_users'; ANALYZE");
+}

@@ -109,4 +109,11 @@ void	 pf_snapshot(PGconn *c, const char *table, const char *snap);
 long long pf_written(PGconn *c, const char *table, const char *snap);
 long long pf_written_same(PGconn *c, const char *table, const char *snap);
 
+/*
+ * pf_queue_every_unsigned - fill unsigned_users_queue with every user of
+ * that queue type, pending, in score order (positions 1..N), and
+ * ANALYZE: a queue to measure or fault, not the population's rule.
+ */
+void	 pf_queue_every_unsigned(PGconn *c);
+
 #endif /* POPULATION_FIXTURE_H */

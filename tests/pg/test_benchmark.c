@@ -68,14 +68,7 @@ static void
 bench_load(PGconn *c, const char *conf, int users)
 {
 	pf_load(c, conf, users, 7, false);
-	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
-	    "priority_score, queue_position, status, available_from, "
-	    "created_at, updated_at) SELECT gen_random_uuid(), user_id, "
-	    "current_score, row_number() OVER (ORDER BY current_score, "
-	    "user_id), 'pending', now() AT TIME ZONE 'UTC' - interval "
-	    "'1 minute', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' "
-	    "FROM user_call_scores WHERE current_queue_type = "
-	    "'unsigned_users'; ANALYZE");
+	pf_queue_every_unsigned(c);
 }
 
 /* qsched run perf-benchmark [--set S]...; its exit status. */

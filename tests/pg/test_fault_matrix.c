@@ -219,14 +219,7 @@ static void
 fm_load_benchmark(PGconn *c, const char *conf)
 {
 	pf_load(c, conf, 1500, 31, false);
-	th_exec(c, "INSERT INTO unsigned_users_queue (id, user_id, "
-	    "priority_score, queue_position, status, available_from, "
-	    "created_at, updated_at) SELECT gen_random_uuid(), user_id, "
-	    "current_score, row_number() OVER (ORDER BY current_score, "
-	    "user_id), 'pending', now() AT TIME ZONE 'UTC' - interval "
-	    "'1 minute', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC' "
-	    "FROM user_call_scores WHERE current_queue_type = "
-	    "'unsigned_users'; ANALYZE");
+	pf_queue_every_unsigned(c);
 	th_exec(c, "CREATE TABLE fm_source AS SELECT "
 	    "(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
 	    " FROM unsigned_users_queue AS t) AS queue, "
