@@ -148,6 +148,8 @@ worker_call_plugin(struct qsched_run *qr, bool *retryable)
 	}
 	switch (res) {
 	case QSCHED_OK:
+		/* A failure the plugin recovered from is not the outcome. */
+		qr->sqlstate[0] = '\0';
 		return (RUN_SUCCEEDED);
 	case QSCHED_SKIP:
 		return (RUN_SKIPPED);

@@ -185,6 +185,10 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 	    c->expired_assignments == 1 ? "" : "s", legacy);
 }
 
+/* Refreshes in one run when each loses a race (a deadlock, a foreign
+ * key race); then the job's own retries take over. */
+#define POPULATION_RACE_TRIES	3
+
 static enum qsched_result
 population_run(const struct qsched_host *host, struct qsched_run *run)
 {
@@ -219,10 +223,24 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 	o.dry_run = host->dry_run(run);
 
 	host->progress(run, 0, 3);
-	if (refresh_run(host, run, &o, &c, &retry) == -1) {
+	/*
+	 * A race (refresh.c) is refreshed again at once: a failed attempt
+	 * would keep the queue stale for a retry_delay, and fail the
+	 * deprecation's "new queues healthy" gate for nothing.
+	 */
+	for (int tries = 1;; tries++) {
+		if (refresh_run(host, run, &o, &c, &retry) == 0)
+			break;
 		if (host->cancelled(run))
 			return (QSCHED_CANCELLED);
-		return (retry ? QSCHED_RETRY : QSCHED_FAIL);
+		if (!retry)
+			return (QSCHED_FAIL);
+		if (tries == POPULATION_RACE_TRIES)
+			return (QSCHED_RETRY);
+		host->counter(run, "race_retries", tries);
+		host->log(run, QSCHED_LOG_NOTICE, "the refresh lost a race "
+		    "(attempt %d of %d); refreshing again", tries,
+		    POPULATION_RACE_TRIES);
 	}
 	host->progress(run, 3, 3);
 	population_report(host, run, &o, &c);

@@ -622,12 +622,14 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 
 fail:
 	/*
-	 * A foreign key violation (23503) here is a race: a call_sessions
-	 * row committed between the snapshot and the delete of the
-	 * call_queue row it references, or a user deleted while being
-	 * queued.  Nothing was written; the next attempt sees it.
+	 * Two failures here are races, and nothing was written: a foreign
+	 * key violation (23503), a call_sessions row committed between the
+	 * snapshot and the delete of the call_queue row it references, or a
+	 * user deleted while being queued; and a deadlock (40P01) with a
+	 * claim that locked an entry the refresh rewrites while it waited
+	 * for another.  The next attempt sees what the race left.
 	 */
-	*retry = strcmp(state, "23503") == 0;
+	*retry = strcmp(state, "23503") == 0 || strcmp(state, "40P01") == 0;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
 	free(sql);

@@ -1171,3 +1171,61 @@ Test(population, a_used_up_gap_is_renumbered_locally)
 	cr_assert_gt(moved_total, 0, "the gap never ran out");
 	PQfinish(c);
 }
+
+/*
+ * A deadlock between the refresh and a session holding entries (a claim
+ * that locked one while waiting for another) makes the refresh the
+ * victim, SQLSTATE 40P01.  Nothing was written, so the run refreshes
+ * again at once and succeeds, with no SQLSTATE and race_retries = 1,
+ * instead of failing (and, with retries, failing the deprecation's
+ * "healthy" gate).  The test is the other side of the deadlock: it holds
+ * one entry, and once the refresh waits for it, asks for all the others.
+ */
+Test(population, a_refresh_that_loses_a_deadlock_refreshes_again)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c, *t;
+	struct th_out	 o;
+	pid_t		 qs;
+	char		*s, sql[512];
+	int		 st;
+
+	pf_flags(true, false);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	t = th_connect();
+	pf_load(c, conf, 3000, 43, false);
+	pf_refresh(conf, q->job, 0, false, 0);
+	/* Every position out of order: the refresh rewrites every entry. */
+	th_exec(c, "UPDATE %s SET queue_position = -queue_position WHERE "
+	    "status = 'pending'", q->table);
+	th_exec(t, "BEGIN; SELECT id FROM %s WHERE status = 'pending' ORDER "
+	    "BY id LIMIT 1 FOR UPDATE", q->table);
+	qs = th_qsched_spawn(conf, "run", q->job, "--set", "max_size=0",
+	    NULL);
+	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND application_name LIKE "
+	    "'qsched/%s/%%' AND wait_event_type = 'Lock'", q->job);
+	cr_assert(th_wait_until(c, sql, 20000), "the refresh never waited");
+	/* The refresh waits for T and holds entries T now asks for: the
+	 * refresh, waiting longer, finds the deadlock and is the victim. */
+	th_exec(t, "SELECT count(*) FROM (SELECT id FROM %s WHERE status = "
+	    "'pending' FOR UPDATE) AS l; ROLLBACK", q->table);
+	st = th_wait(qs, 60000);
+	th_output(qs, &o);
+	cr_assert_eq(st, 0, "qsched run exited %d: %s", st, o.err);
+	cr_assert(strstr(o.err, "lost a race (attempt 1 of 3)") != NULL,
+	    "no deadlock happened: %s", o.err);
+	th_out_free(&o);
+	cr_assert_eq(pf_metric(c, q->job, "race_retries"), 1);
+	s = th_value(c, "SELECT status || ':' || coalesce(sqlstate, '') FROM "
+	    "qsched.runs WHERE job = '%s' ORDER BY id DESC LIMIT 1", q->job);
+	cr_assert_str_eq(s, "succeeded:");
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM %s WHERE status = "
+	    "'pending' AND queue_position < 0", q->table), 0,
+	    "the second refresh did not rewrite the queue");
+	PQfinish(t);
+	PQfinish(c);
+}
