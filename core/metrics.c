@@ -4,16 +4,12 @@
  * and the plugins' declared metrics say (the "DB part"), and what a live
  * daemon knows about itself (the "live part", metrics_http.c).
  *
- * Memory and time stay flat however long the history: the counters and
- * the duration histogram are sums over final runs, and a run's row no
- * longer changes once it is final, so the sums of the runs that started
- * before a watermark W are kept (the base) and each refresh reads only the
- * runs that started at or after W, through the (job, started_at) index.
- * W is an hour ago, or the start of the oldest run still open, whichever
- * is earlier; it moves forward as runs end, the runs it passes being
- * added to the base.  The base is built once per process, which reads the
- * whole history once.  Rows that history_retention deletes stay counted,
- * so the counters never go down.
+ * Memory and time stay flat however long the history: the counters, the
+ * duration histogram, the last success and failure and the failures in a
+ * row are read from qsched.job_totals and qsched.job_metric_totals, one
+ * row per job (and per plugin counter), which a trigger on qsched.runs
+ * keeps as runs settle (sql/core/0004_job_totals.sql).  The other queries
+ * read only the open runs (a partial index), the locks and the heartbeats.
  *
  * Everything here runs on whichever thread calls it, on the connection it
  * is given; nothing reads the clock of a time zone (tz.c is not
@@ -35,19 +31,26 @@ static const char *const metrics_statuses[] = {
 	"cancelled", "abandoned",
 };
 #define METRICS_NSTATUS	(sizeof metrics_statuses / sizeof *metrics_statuses)
-#define METRICS_FAILED	"('failed', 'timed_out', 'crashed', 'abandoned')"
 
-/* Duration histogram buckets, in ms (qsched(8), METRICS). */
-static const int64_t metrics_buckets_ms[] = {
-	100, 1000, 5000, 15000, 60000, 300000, 900000, 1800000, 3600000,
-	7200000, 21600000, 86400000,
+/*
+ * Duration histogram buckets (qsched(8), METRICS): the bound in ms and the
+ * qsched.job_totals column that counts the runs at most that long.
+ */
+static const struct {
+	int64_t		 ms;
+	const char	*column;
+} metrics_buckets[] = {
+	{ 100, "le_100ms" }, { 1000, "le_1s" }, { 5000, "le_5s" },
+	{ 15000, "le_15s" }, { 60000, "le_1m" }, { 300000, "le_5m" },
+	{ 900000, "le_15m" }, { 1800000, "le_30m" }, { 3600000, "le_1h" },
+	{ 7200000, "le_2h" }, { 21600000, "le_6h" }, { 86400000, "le_1d" },
 };
-#define METRICS_NBUCKET	(sizeof metrics_buckets_ms / sizeof *metrics_buckets_ms)
+#define METRICS_NBUCKET	(sizeof metrics_buckets / sizeof *metrics_buckets)
 
 /* The schedule interval is the longest gap among this many fires. */
 #define METRICS_INTERVAL_FIRES	16
 
-/* Sums over final runs of one job. */
+/* Totals of the final runs of one job (a row of qsched.job_totals). */
 struct metrics_acc {
 	int64_t		 status[METRICS_NSTATUS];
 	int64_t		 count;			/* runs with a duration */
@@ -56,6 +59,7 @@ struct metrics_acc {
 	int64_t		 rows;
 	double		 last_success;		/* epoch s; 0: none */
 	double		 last_failure;
+	int64_t		 consecutive;		/* failures since a success */
 };
 
 /* One RUN_SUM series: job JOB's sum of metrics key DEF->source. */
@@ -68,8 +72,7 @@ struct metrics_key {
 struct metrics_snap {
 	char		**jobs;			/* names, as refreshed */
 	size_t		 njobs;
-	struct metrics_acc *acc;		/* per job: base + recent */
-	int64_t		*consecutive;		/* failures since a success */
+	struct metrics_acc *acc;		/* per job */
 	int		*running;
 	int		*retries;
 	bool		*throttled;
@@ -91,10 +94,6 @@ struct metrics_family {
 };
 
 struct metrics_db {
-	char		*signature;	/* jobs and keys the base is for */
-	char		 window[64];	/* W; "" before the first refresh */
-	struct metrics_acc *base;
-	double		*base_sums;
 	struct metrics_snap *good;
 	int64_t		 good_mono;	/* ms; when good was taken */
 	bool		 last_ok;
@@ -102,32 +101,51 @@ struct metrics_db {
 	int64_t		 wait_ms;	/* a refresh waits this long at most */
 };
 
+/*
+ * The exposition has a few thousand samples (about 35 per job), formatted
+ * on every scrape: the functions below copy runs of plain characters at
+ * once and format numbers on the stack, without a malloc() per piece.
+ */
 static void
 metrics_label_value(struct buf *b, const char *v)
 {
-	for (; *v != '\0'; v++) {
-		if (*v == '\\')
-			buf_puts(b, "\\\\");
-		else if (*v == '"')
-			buf_puts(b, "\\\"");
-		else if (*v == '\n')
-			buf_puts(b, "\\n");
-		else
-			buf_add(b, v, 1);
+	size_t	 n;
+
+	for (;;) {
+		n = strcspn(v, "\\\"\n");
+		buf_add(b, v, n);
+		v += n;
+		if (*v == '\0')
+			break;
+		buf_puts(b, *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : "\\n");
+		v++;
 	}
 }
 
 static void
 metrics_value(struct buf *b, double v)
 {
+	char		 num[64], *p = num + sizeof num;
+	uint64_t	 u;
+
 	if (isnan(v))
 		buf_puts(b, "NaN");
 	else if (isinf(v))
 		buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-	else if (v == floor(v) && fabs(v) < 1e15)
-		buf_printf(b, "%.0f", v);
-	else
-		buf_printf(b, "%.6f", v);
+	else if (v == floor(v) && fabs(v) < 1e15) {
+		/* What "%.0f" prints, "-0" included. */
+		u = (uint64_t)fabs(v);
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u != 0);
+		if (signbit(v))
+			*--p = '-';
+		buf_add(b, p, (size_t)(num + sizeof num - p));
+	} else {
+		snprintf(num, sizeof num, "%.6f", v);
+		buf_puts(b, num);
+	}
 }
 
 /*
@@ -140,15 +158,15 @@ metrics_sample(struct buf *b, const char *name, const char *const *labels,
 {
 	buf_puts(b, name);
 	for (size_t i = 0; i < nlabels; i++) {
-		buf_printf(b, "%s%s=\"", i == 0 ? "{" : ",", labels[2 * i]);
+		buf_add(b, i == 0 ? "{" : ",", 1);
+		buf_puts(b, labels[2 * i]);
+		buf_add(b, "=\"", 2);
 		metrics_label_value(b, labels[2 * i + 1]);
-		buf_puts(b, "\"");
+		buf_add(b, "\"", 1);
 	}
-	if (nlabels > 0)
-		buf_puts(b, "}");
-	buf_puts(b, " ");
+	buf_puts(b, nlabels > 0 ? "} " : " ");
 	metrics_value(b, v);
-	buf_puts(b, "\n");
+	buf_add(b, "\n", 1);
 }
 
 static void
@@ -356,7 +374,6 @@ metrics_snap_free(struct metrics_snap *s)
 		free(s->jobs[i]);
 	free(s->jobs);
 	free(s->acc);
-	free(s->consecutive);
 	free(s->running);
 	free(s->retries);
 	free(s->throttled);
@@ -377,26 +394,7 @@ metrics_db_free(struct metrics_db *db)
 	if (db == NULL)
 		return;
 	metrics_snap_free(db->good);
-	free(db->signature);
-	free(db->base);
-	free(db->base_sums);
 	free(db);
-}
-
-static void
-metrics_acc_add(struct metrics_acc *a, const struct metrics_acc *b)
-{
-	for (size_t i = 0; i < METRICS_NSTATUS; i++)
-		a->status[i] += b->status[i];
-	a->count += b->count;
-	a->sum_ms += b->sum_ms;
-	for (size_t i = 0; i < METRICS_NBUCKET; i++)
-		a->bucket[i] += b->bucket[i];
-	a->rows += b->rows;
-	if (b->last_success > a->last_success)
-		a->last_success = b->last_success;
-	if (b->last_failure > a->last_failure)
-		a->last_failure = b->last_failure;
 }
 
 /* The job names as a PostgreSQL array literal: {"a","b"}; malloc()ed. */
@@ -445,8 +443,8 @@ metrics_double(const PGresult *res, int row, int col)
 /*
  * The refresh is one round trip: libpq's pipeline mode sends every query
  * at once.  The core's queries share one REPEATABLE READ READ ONLY
- * transaction, so they see one snapshot and one now(): the watermark the
- * run counts and the plugin sums are split at is the same.  Its COMMIT
+ * transaction, so they see one snapshot: a run that settles meanwhile is
+ * either in the totals and out of the open runs, or the reverse.  Its COMMIT
  * follows in a sync of its own, which also ends it when it failed.  Each
  * plugin query follows in a sync of its own, so its failure (a missing
  * table) costs only its family.
@@ -500,18 +498,9 @@ metrics_pipe_get(struct metrics_pipe *p)
 	return (PQgetResult(p->conn));
 }
 
-/* The watermark: an hour ago, or the start of the oldest open run; never
- * before the last one, SINCE. */
-#define METRICS_W(since)						\
-	"(SELECT greatest(" since "::timestamptz, least(now() - "	\
-	"interval '1 hour', (SELECT min(started_at) FROM qsched.runs "	\
-	"WHERE status IN ('running', 'retry_scheduled')))))"
-/* The statement_timeout of the first refresh, which reads all history,
- * and how long it waits for the server in all. */
-#define METRICS_FIRST_TIMEOUT	"60s"
-#define METRICS_FIRST_WAIT_MS	65000
-#define METRICS_FINAL							\
-	"NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')"
+#define METRICS_SCHEMA_HINT					\
+	"the qsched schema predates qsched.job_totals (version 4): "	\
+	"`qsched init` upgrades it"
 
 static void
 metrics_pipe_send(struct metrics_pipe *p, const char *what, const char *sql,
@@ -610,78 +599,58 @@ metrics_pipe_skip(struct metrics_pipe *p)
 	return (true);
 }
 
-/* Run counts: SQL for the final runs of jobs $1 started since $2, split
- * at the watermark (column 1: settled, before it; column 2: it). */
+/* The totals of jobs $1, from qsched.job_totals. */
 static char *
 metrics_runs_sql(void)
 {
 	struct buf	 q = { NULL, 0, 0 };
 
-	buf_puts(&q, "SELECT r.job, r.started_at < w.w, w.w::text");
+	buf_puts(&q, "SELECT t.job");
 	for (size_t i = 0; i < METRICS_NSTATUS; i++)
-		buf_printf(&q, ", count(*) FILTER (WHERE r.status = '%s')",
-		    metrics_statuses[i]);
-	buf_puts(&q, ", count(r.duration_ms), coalesce(sum(r.duration_ms), 0)");
+		buf_printf(&q, ", t.%s", metrics_statuses[i]);
+	buf_puts(&q, ", t.duration_count, t.duration_sum_ms");
 	for (size_t i = 0; i < METRICS_NBUCKET; i++)
-		buf_printf(&q, ", count(*) FILTER (WHERE r.duration_ms <= "
-		    "%lld)", (long long)metrics_buckets_ms[i]);
-	buf_puts(&q, ", coalesce(sum(r.rows_processed), 0), "
-	    "extract(epoch FROM max(r.finished_at) FILTER (WHERE r.status = "
-	    "'succeeded')), extract(epoch FROM max(r.finished_at) "
-	    "FILTER (WHERE r.status IN " METRICS_FAILED ")) "
-	    "FROM qsched.runs r, " METRICS_W("$2") " AS w(w) "
-	    "WHERE r.job = ANY ($1::text[]) AND r.started_at >= $2::timestamptz "
-	    "AND " METRICS_FINAL " GROUP BY r.job, 2, 3");
+		buf_printf(&q, ", t.%s", metrics_buckets[i].column);
+	buf_puts(&q, ", t.rows_processed, extract(epoch FROM t.last_success), "
+	    "extract(epoch FROM t.last_failure), t.consecutive_failures "
+	    "FROM qsched.job_totals t WHERE t.job = ANY ($1::text[])");
 	return (buf_take(&q));
 }
 
-/* Rows of metrics_runs_sql(): settled ones into DELTA, the rest into the
- * snapshot; the watermark into WINDOW ("" when no row). */
 static void
-metrics_read_runs(const PGresult *res, struct metrics_snap *s,
-    struct metrics_acc *delta, char *window, size_t wlen)
+metrics_read_runs(const PGresult *res, struct metrics_snap *s)
 {
 	for (int row = 0; row < PQntuples(res); row++) {
-		struct metrics_acc a;
+		struct metrics_acc *a;
 		size_t		 j = metrics_job_index(s, PQgetvalue(res, row,
 		    0));
-		int		 col = 3;
+		int		 col = 1;
 
-		snprintf(window, wlen, "%s", PQgetvalue(res, row, 2));
 		if (j == (size_t)-1)
 			continue;
-		memset(&a, 0, sizeof a);
+		a = &s->acc[j];
 		for (size_t i = 0; i < METRICS_NSTATUS; i++)
-			a.status[i] = metrics_int(res, row, col++);
-		a.count = metrics_int(res, row, col++);
-		a.sum_ms = metrics_int(res, row, col++);
+			a->status[i] = metrics_int(res, row, col++);
+		a->count = metrics_int(res, row, col++);
+		a->sum_ms = metrics_int(res, row, col++);
 		for (size_t i = 0; i < METRICS_NBUCKET; i++)
-			a.bucket[i] = metrics_int(res, row, col++);
-		a.rows = metrics_int(res, row, col++);
-		a.last_success = metrics_double(res, row, col++);
-		a.last_failure = metrics_double(res, row, col++);
-		metrics_acc_add(*PQgetvalue(res, row, 1) == 't' ? &delta[j] :
-		    &s->acc[j], &a);
+			a->bucket[i] = metrics_int(res, row, col++);
+		a->rows = metrics_int(res, row, col++);
+		a->last_success = metrics_double(res, row, col++);
+		a->last_failure = metrics_double(res, row, col++);
+		a->consecutive = metrics_int(res, row, col++);
 	}
 }
 
 static void
-metrics_read_sums(const PGresult *res, struct metrics_snap *s,
-    double *delta, char *window, size_t wlen)
+metrics_read_sums(const PGresult *res, struct metrics_snap *s)
 {
-	for (int row = 0; row < PQntuples(res); row++) {
-		snprintf(window, wlen, "%s", PQgetvalue(res, row, 3));
+	for (int row = 0; row < PQntuples(res); row++)
 		for (size_t i = 0; i < s->nkeys; i++)
 			if (strcmp(s->jobs[s->keys[i].job], PQgetvalue(res,
 			    row, 0)) == 0 && strcmp(s->keys[i].def->source,
-			    PQgetvalue(res, row, 1)) == 0) {
-				if (*PQgetvalue(res, row, 2) == 't')
-					delta[i] += metrics_double(res, row, 4);
-				else
-					s->sums[i] += metrics_double(res, row,
-					    4);
-			}
-	}
+			    PQgetvalue(res, row, 1)) == 0)
+				s->sums[i] = metrics_double(res, row, 2);
 }
 
 static void
@@ -710,17 +679,6 @@ metrics_read_locks(const PGresult *res, const struct metrics_live *lv,
 			if (lv->jobs[i].lock_key == k)
 				s->locked[i] = true;
 	}
-}
-
-static void
-metrics_read_failures(const PGresult *res, struct metrics_snap *s)
-{
-	size_t	 j;
-
-	for (int row = 0; row < PQntuples(res); row++)
-		if ((j = metrics_job_index(s, PQgetvalue(res, row, 0))) !=
-		    (size_t)-1)
-			s->consecutive[j] = metrics_int(res, row, 1);
 }
 
 static void
@@ -780,25 +738,6 @@ metrics_read_family(const PGresult *res, struct metrics_family *fam)
 	free(l);
 }
 
-/* What the base is for: the jobs and their RUN_SUM keys, in order. */
-static char *
-metrics_signature(const struct metrics_live *lv)
-{
-	struct buf	 b = { NULL, 0, 0 };
-
-	buf_puts(&b, "");
-	for (size_t i = 0; i < lv->njobs; i++) {
-		buf_printf(&b, "%s\n", lv->jobs[i].name);
-		for (size_t k = 0; lv->jobs[i].defs != NULL &&
-		    lv->jobs[i].defs[k].name != NULL; k++)
-			if (lv->jobs[i].defs[k].type == QSCHED_METRIC_RUN_SUM &&
-			    metrics_def_usable(lv, i, k))
-				buf_printf(&b, "\t%s\n",
-				    lv->jobs[i].defs[k].source);
-	}
-	return (buf_take(&b));
-}
-
 static struct metrics_snap *
 metrics_snap_new(const struct metrics_live *lv)
 {
@@ -810,7 +749,6 @@ metrics_snap_new(const struct metrics_live *lv)
 	for (size_t i = 0; i < lv->njobs; i++)
 		s->jobs[i] = xstrdup(lv->jobs[i].name);
 	s->acc = xcalloc(n, sizeof *s->acc);
-	s->consecutive = xcalloc(n, sizeof *s->consecutive);
 	s->running = xcalloc(n, sizeof *s->running);
 	s->retries = xcalloc(n, sizeof *s->retries);
 	s->throttled = xcalloc(n, sizeof *s->throttled);
@@ -840,33 +778,27 @@ metrics_snap_new(const struct metrics_live *lv)
 }
 
 
-/* RUN_SUM sums of keys $2 of jobs $1 since $3, split at the watermark. */
+/* RUN_SUM totals of keys $2 of jobs $1 (pairwise). */
 #define METRICS_SUMS_SQL						\
-	"SELECT k.job, k.key, r.started_at < w.w, w.w::text, "		\
-	"coalesce(sum((r.metrics ->> k.key)::numeric) FILTER "		\
-	"(WHERE jsonb_typeof(r.metrics -> k.key) = 'number'), 0) "	\
-	"FROM unnest($1::text[], $2::text[]) AS k(job, key) "		\
-	"JOIN qsched.runs r ON r.job = k.job, " METRICS_W("$3") " AS w(w) " \
-	"WHERE r.started_at >= $3::timestamptz AND " METRICS_FINAL	\
-	" GROUP BY 1, 2, 3, 4"
+	"SELECT t.job, t.key, t.total FROM qsched.job_metric_totals t "	\
+	"JOIN unnest($1::text[], $2::text[]) AS k(job, key) "		\
+	"ON t.job = k.job AND t.key = k.key"
 
 /* Send the core's queries; ARRAYS hold the arrays they need. */
 static void
 metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
-    const char *since, const char *const *arrays, const char *runs_sql)
+    const char *const *arrays, const char *runs_sql)
 {
-	const char	*params[3];
+	const char	*params[2];
 
 	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
 	    "READ ONLY", 0, NULL);
 	params[0] = arrays[0];
-	params[1] = since;
-	metrics_pipe_send(p, "run counts", runs_sql, 2, params);
+	metrics_pipe_send(p, "run totals", runs_sql, 1, params);
 	if (s->nkeys > 0) {
 		params[0] = arrays[1];
 		params[1] = arrays[2];
-		params[2] = since;
-		metrics_pipe_send(p, "plugin run sums", METRICS_SUMS_SQL, 3,
+		metrics_pipe_send(p, "plugin run totals", METRICS_SUMS_SQL, 2,
 		    params);
 	}
 	params[0] = arrays[0];
@@ -881,17 +813,6 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 	metrics_pipe_send(p, "job locks",
 	    "SELECT DISTINCT lock_key FROM qsched.job_locks "
 	    "WHERE granted AND lock_key = ANY ($1::bigint[])", 1, params);
-	/* Per job: the (job, started_at) index back to the last success,
-	 * then the failures after it. */
-	params[0] = arrays[0];
-	metrics_pipe_send(p, "failures in a row",
-	    "SELECT j.job, (SELECT count(*) FROM qsched.runs r "
-	    "WHERE r.job = j.job AND r.status IN " METRICS_FAILED
-	    " AND NOT r.dry_run AND r.started_at > coalesce((SELECT "
-	    "x.started_at FROM qsched.runs x WHERE x.job = j.job "
-	    "AND x.status = 'succeeded' AND NOT x.dry_run "
-	    "ORDER BY x.started_at DESC LIMIT 1), '-infinity')) "
-	    "FROM unnest($1::text[]) AS j(job)", 1, params);
 	metrics_pipe_send(p, "qsched.daemons",
 	    "SELECT host, pid::text, kind, extract(epoch FROM "
 	    "clock_timestamp() - heartbeat_at), lease_ms / 1000.0 "
@@ -917,31 +838,33 @@ metrics_send_families(struct metrics_pipe *p, const struct metrics_snap *s)
 /* Read what metrics_send() sent, in its order.  0, or -1 (err set). */
 static int
 metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
-    struct metrics_snap *s, struct metrics_acc *delta, double *delta_sums,
-    char *window, size_t wlen)
+    struct metrics_snap *s)
 {
-	static const char *const what[] = { "begin", "run counts",
-	    "plugin run sums", "open runs", "job locks", "failures in a row",
-	    "qsched.daemons" };
+	static const char *const what[] = { "begin", "run totals",
+	    "plugin run totals", "open runs", "job locks", "qsched.daemons" };
 	PGresult	*res;
 	char		 e[QSCHED_ERRLEN];
 	int		 rc = 0;
 
-	window[0] = '\0';
 	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
 		if (q == 2 && s->nkeys == 0)
 			continue;
 		if ((res = metrics_pipe_result(p, what[q], p->err,
 		    p->errlen)) == NULL) {
+			/* A qsched metrics run against a schema that no
+			 * daemon or qsched run has upgraded yet. */
+			if (q == 1 && strstr(p->err, "42P01") != NULL)
+				snprintf(p->err, p->errlen, "metrics: %s",
+				    METRICS_SCHEMA_HINT);
 			rc = -1;
 			break;
 		}
 		switch (q) {
 		case 1:
-			metrics_read_runs(res, s, delta, window, wlen);
+			metrics_read_runs(res, s);
 			break;
 		case 2:
-			metrics_read_sums(res, s, delta_sums, window, wlen);
+			metrics_read_sums(res, s);
 			break;
 		case 3:
 			metrics_read_open(res, s);
@@ -950,9 +873,6 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 			metrics_read_locks(res, lv, s);
 			break;
 		case 5:
-			metrics_read_failures(res, s);
-			break;
-		case 6:
 			metrics_read_daemons(res, s);
 			break;
 		default:
@@ -992,107 +912,6 @@ metrics_receive_families(struct metrics_pipe *p, struct metrics_snap *s)
 	return (0);
 }
 
-/* One statement of the first read, waited for until UNTIL (mono ms). */
-static PGresult *
-metrics_query(PGconn *conn, const char *what, const char *sql, int n,
-    const char *const *params, int64_t until, char *err, size_t errlen)
-{
-	struct metrics_pipe p = { conn, 0, err, errlen, false, until };
-	char		 e[QSCHED_ERRLEN];
-	PGresult	*res, *last = NULL;
-
-	if (PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL,
-	    0) != 1) {
-		snprintf(err, errlen, "metrics: %s: %s", what,
-		    db_error(NULL, conn, e, sizeof e));
-		return (NULL);
-	}
-	while ((res = metrics_pipe_get(&p)) != NULL) {
-		PQclear(last);
-		last = res;
-	}
-	if (p.failed || last == NULL) {
-		snprintf(err, errlen, "metrics: %s: %s", what, p.failed ?
-		    "08006: no answer from the server in time" :
-		    db_error(NULL, conn, e, sizeof e));
-		PQclear(last);
-		return (NULL);
-	}
-	if (PQresultStatus(last) != PGRES_TUPLES_OK &&
-	    PQresultStatus(last) != PGRES_COMMAND_OK) {
-		snprintf(err, errlen, "metrics: %s: %s", what,
-		    db_error(last, conn, e, sizeof e));
-		PQclear(last);
-		return (NULL);
-	}
-	return (last);
-}
-
-/*
- * The first read after a start: the base, from the whole history, in a
- * transaction of its own with a longer statement_timeout (in a pipeline
- * the timeout covers all the statements before a sync).
- */
-static int
-metrics_db_base(struct metrics_db *db, PGconn *conn, struct metrics_snap *s,
-    const char *const *arrays, const char *runs_sql, char *err,
-    size_t errlen)
-{
-	const char	*params[3];
-	PGresult	*res;
-	char		 window[64] = "";
-	int64_t		 until = clock_mono_ms() + METRICS_FIRST_WAIT_MS;
-	int		 rc = -1;
-
-	if ((res = metrics_query(conn, "first read", "BEGIN ISOLATION LEVEL "
-	    "REPEATABLE READ, READ ONLY", 0, NULL, until, err,
-	    errlen)) == NULL)
-		return (-1);
-	PQclear(res);
-	if ((res = metrics_query(conn, "first read", "SET LOCAL "
-	    "statement_timeout = '" METRICS_FIRST_TIMEOUT "'", 0, NULL, until,
-	    err, errlen)) == NULL)
-		goto out;
-	PQclear(res);
-	params[0] = arrays[0];
-	params[1] = "-infinity";
-	if ((res = metrics_query(conn, "first read: run counts", runs_sql, 2,
-	    params, until, err, errlen)) == NULL)
-		goto out;
-	metrics_read_runs(res, s, db->base, window, sizeof window);
-	PQclear(res);
-	if (s->nkeys > 0) {
-		params[0] = arrays[1];
-		params[1] = arrays[2];
-		params[2] = "-infinity";
-		if ((res = metrics_query(conn, "first read: plugin run sums",
-		    METRICS_SUMS_SQL, 3, params, until, err, errlen)) == NULL)
-			goto out;
-		metrics_read_sums(res, s, db->base_sums, window,
-		    sizeof window);
-		PQclear(res);
-	}
-	rc = 0;
-out:
-	if ((res = metrics_query(conn, "first read", rc == 0 ? "COMMIT" :
-	    "ROLLBACK", 0, NULL, until, err, errlen)) != NULL)
-		PQclear(res);
-	else
-		rc = -1;
-	/* What started after the watermark is read again by the refresh. */
-	memset(s->acc, 0, (s->njobs > 0 ? s->njobs : 1) * sizeof *s->acc);
-	memset(s->sums, 0, (s->nkeys > 0 ? s->nkeys : 1) * sizeof *s->sums);
-	if (rc == -1) {
-		memset(db->base, 0, (s->njobs > 0 ? s->njobs : 1) *
-		    sizeof *db->base);
-		memset(db->base_sums, 0, (s->nkeys > 0 ? s->nkeys : 1) *
-		    sizeof *db->base_sums);
-		return (-1);
-	}
-	snprintf(db->window, sizeof db->window, "%s", window);
-	return (0);
-}
-
 int
 metrics_db_refresh(struct metrics_db *db, PGconn *conn,
     const struct metrics_live *lv, char *err, size_t errlen)
@@ -1100,35 +919,13 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	struct metrics_pipe p = { conn, 0, err, errlen, false,
 	    clock_mono_ms() + db->wait_ms };
 	struct metrics_snap *s;
-	struct metrics_acc *delta;
 	struct buf	 keys = { NULL, 0, 0 };
-	double		*delta_sums;
-	char		*sig, *arrays[4], *runs_sql, window[64];
+	char		*arrays[4], *runs_sql;
 	const char	**kj, **kk;
 	int64_t		 t0 = clock_mono_us();
 	int		 rc = -1;
 
-	sig = metrics_signature(lv);
-	if (db->signature == NULL || strcmp(db->signature, sig) != 0) {
-		free(db->base);
-		free(db->base_sums);
-		db->base = NULL;
-		db->base_sums = NULL;
-		db->window[0] = '\0';
-		free(db->signature);
-		db->signature = sig;
-		sig = NULL;
-	}
 	s = metrics_snap_new(lv);
-	if (db->base == NULL) {
-		db->base = xcalloc(s->njobs > 0 ? s->njobs : 1,
-		    sizeof *db->base);
-		db->base_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1,
-		    sizeof *db->base_sums);
-	}
-	delta = xcalloc(s->njobs > 0 ? s->njobs : 1, sizeof *delta);
-	delta_sums = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *delta_sums);
-
 	arrays[0] = metrics_array((const char *const *)s->jobs, s->njobs);
 	kj = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kj);
 	kk = xcalloc(s->nkeys > 0 ? s->nkeys : 1, sizeof *kk);
@@ -1148,19 +945,14 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	arrays[3] = buf_take(&keys);
 	runs_sql = metrics_runs_sql();
 
-	if (db->window[0] == '\0' && metrics_db_base(db, conn, s,
-	    (const char *const *)arrays, runs_sql, err, errlen) == -1)
-		goto out;
 	if (PQenterPipelineMode(conn) != 1) {
 		snprintf(err, errlen, "metrics: cannot enter pipeline mode");
 		goto out;
 	}
 	/* The plugins' queries only once the core's went through: a slow
 	 * database costs one timeout, not one per query. */
-	metrics_send(&p, s, db->window[0] != '\0' ? db->window : "-infinity",
-	    (const char *const *)arrays, runs_sql);
-	if (!p.failed && metrics_receive(&p, lv, s, delta, delta_sums, window,
-	    sizeof window) == 0) {
+	metrics_send(&p, s, (const char *const *)arrays, runs_sql);
+	if (!p.failed && metrics_receive(&p, lv, s) == 0) {
 		metrics_send_families(&p, s);
 		if (!p.failed && metrics_receive_families(&p, s) == 0)
 			rc = 0;
@@ -1173,18 +965,6 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	}
 	if (rc == -1)
 		goto out;
-
-	/* All read: the base moves to the watermark, the snapshot is good. */
-	for (size_t i = 0; i < s->njobs; i++) {
-		metrics_acc_add(&db->base[i], &delta[i]);
-		metrics_acc_add(&s->acc[i], &db->base[i]);
-	}
-	for (size_t i = 0; i < s->nkeys; i++) {
-		db->base_sums[i] += delta_sums[i];
-		s->sums[i] += db->base_sums[i];
-	}
-	if (window[0] != '\0')
-		snprintf(db->window, sizeof db->window, "%s", window);
 	metrics_snap_free(db->good);
 	db->good = s;
 	s = NULL;
@@ -1193,12 +973,9 @@ out:
 	db->last_ok = rc == 0;
 	db->refresh_s = (double)(clock_mono_us() - t0) / 1e6;
 	metrics_snap_free(s);
-	free(delta);
-	free(delta_sums);
 	for (size_t i = 0; i < 4; i++)
 		free(arrays[i]);
 	free(runs_sql);
-	free(sig);
 	return (rc);
 }
 
@@ -1228,7 +1005,7 @@ metrics_format_runs(struct buf *b, const struct metrics_snap *s,
 		for (size_t k = 0; k <= METRICS_NBUCKET; k++) {
 			if (k < METRICS_NBUCKET)
 				snprintf(le, sizeof le, "%g",
-				    (double)metrics_buckets_ms[k] / 1000);
+				    (double)metrics_buckets[k].ms / 1000);
 			else
 				snprintf(le, sizeof le, "+Inf");
 			l[0] = "job";
@@ -1267,7 +1044,7 @@ metrics_format_runs(struct buf *b, const struct metrics_snap *s,
 	    "Failed runs of the job since its last success.");
 	for (size_t i = 0; i < s->njobs; i++)
 		metrics_job_sample(b, "qsched_job_consecutive_failures",
-		    s->jobs[i], (double)s->consecutive[i]);
+		    s->jobs[i], (double)s->acc[i].consecutive);
 	metrics_family(b, f, "qsched_job_running", "gauge",
 	    "Runs of the job in progress, on any host.");
 	for (size_t i = 0; i < s->njobs; i++)

@@ -123,7 +123,7 @@ metrics_http_parse(const char *listen, char *host, size_t hostlen,
 	return (0);
 }
 
-/* The thread's connection: TimeZone UTC for the watermark's text. */
+/* The thread's connection, read-only, with the scrape's statement_timeout. */
 static PGconn *
 metrics_http_conn(void)
 {

@@ -632,9 +632,9 @@ struct config;
 int	 daemon_main(const char *config_path, struct config *cfg,
 	    const struct daemon_opts *opts);
 
-/* metrics.c - the Prometheus text format and OpenMetrics, from qsched.runs,
- * qsched.daemons, qsched.job_locks, the plugins' declared metrics and a
- * live daemon (qsched(8), METRICS). */
+/* metrics.c - the Prometheus text format and OpenMetrics, from
+ * qsched.job_totals, qsched.runs, qsched.daemons, qsched.job_locks, the
+ * plugins' declared metrics and a live daemon (qsched(8), METRICS). */
 enum metrics_format {
 	METRICS_TEXT,		/* text/plain; version=0.0.4 */
 	METRICS_OPENMETRICS,	/* application/openmetrics-text 1.0.0 */
@@ -667,11 +667,11 @@ void	 metrics_jobs(struct metrics_live *lv, const struct config *cfg);
 void	 metrics_live_copy(struct metrics_live *dst,
 	    const struct metrics_live *src);
 void	 metrics_live_free(struct metrics_live *);
-/* A refresh waits WAIT_MS at most for the server (the first, 65 s). */
+/* A refresh waits WAIT_MS at most for the server. */
 struct metrics_db *metrics_db_new(int64_t wait_ms);
 void	 metrics_db_free(struct metrics_db *);
 /* Read the DB part on CONN; on failure the last good values stay and
- * err says why ("metrics: run counts: 57014: canceling statement ..."). */
+ * err says why ("metrics: run totals: 57014: canceling statement ..."). */
 int	 metrics_db_refresh(struct metrics_db *, PGconn *conn,
 	    const struct metrics_live *lv, char *err, size_t errlen);
 void	 metrics_format(struct buf *, const struct metrics_db *,

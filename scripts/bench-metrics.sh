@@ -1,38 +1,48 @@
 #!/bin/sh
 # bench-metrics.sh - the daemon's GET /metrics: scrape latency with 100 jobs
-# and 1M history rows, the plans of its queries, and its idle wake-ups.
+# and 1M history rows, against a baseline qsched in the same run, the
+# plans of its queries, and its idle wake-ups.
 #
-#   scripts/bench-metrics.sh [-n SCRAPES] [-r ROWS] [-s SECONDS]
+#   [BASELINE_BUILD=DIR] scripts/bench-metrics.sh [-n SCRAPES] [-r ROWS]
+#       [-k ROUNDS] [-s SECONDS]
 #
 # Starts a durable throwaway cluster (scripts/bench-lib.sh) with the
 # application's schema and 10000 generated users (for the queue gauges of
 # queue_population), and a jobs.conf of 100 sql jobs firing once a day,
-# about an hour from now, plus one queue_population job.
-#   1. Baseline: a daemon with metrics_listen, empty history; SCRAPES
-#      scrapes (default 200) one after the other with curl; p50 and p99.
+# about an hour from now, plus one queue_population job.  BASELINE_BUILD
+# is the build directory of another qsched (for example the previous
+# commit, built from `git archive`), measured on the same cluster, in
+# turns with this one.
+#   1. Empty history: ROUNDS rounds (default 5); in each, a new daemon of
+#      each build with metrics_listen, one scrape to warm up, then SCRAPES
+#      scrapes (default 100) one after the other with curl: p50 and p99.
 #   2. ROWS (default 1000000) runs spread over 90 days of the 100 jobs
-#      inserted, ANALYZEd; a new daemon; its first scrape (the one that
-#      reads the whole history once), then SCRAPES scrapes: p50, p99 and
-#      their ratio to the baseline.
-#   3. One scrape under auto_explain: the plan of every statement the
-#      metrics connection runs (nodes only), as the server logged it.
-#   4. Idle: that daemon (metrics on) and one with the same jobs without
-#      metrics_listen run side by side, nobody scraping, for SECONDS
-#      (default 60): voluntary context switches summed over all their
-#      threads (/proc/PID/task/*/status), i.e. wake-ups.
+#      inserted, ANALYZEd; the same rounds; the first scrape of each
+#      daemon is reported on its own (a baseline that aggregates the
+#      history reads it whole there).
+#   Figures are medians over the rounds; ratios are this build's over the
+#   baseline's, and 1M rows over the empty history.
+#   3. One warm scrape of each build under auto_explain (log_analyze,
+#      log_buffers): the server time of each statement the metrics
+#      connection runs, and their sum; the plans of this build in full.
+#   4. Idle: a daemon with metrics on and one without, side by side,
+#      nobody scraping, for SECONDS (default 60): voluntary context
+#      switches summed over all their threads (/proc/PID/task/*/status).
 # Needs a build (QSCHED_BUILDDIR, default _build/default), curl.
 set -eu
 
 . "$(dirname "$0")/bench-lib.sh"
-scrapes=200
+scrapes=100
 rows=1000000
+rounds=5
 secs=60
 
-usage() { echo "usage: scripts/bench-metrics.sh [-n SCRAPES] [-r ROWS] [-s SECONDS]" >&2; exit 2; }
-while getopts n:r:s: opt; do
+usage() { echo "usage: [BASELINE_BUILD=DIR] scripts/bench-metrics.sh [-n SCRAPES] [-r ROWS] [-k ROUNDS] [-s SECONDS]" >&2; exit 2; }
+while getopts n:r:k:s: opt; do
 	case $opt in
 	n) scrapes=$OPTARG ;;
 	r) rows=$OPTARG ;;
+	k) rounds=$OPTARG ;;
 	s) secs=$OPTARG ;;
 	*) usage ;;
 	esac
@@ -46,6 +56,15 @@ bench_cleanup_extra() {
 }
 psqlb() { "$PG_BINDIR/psql" -X -q -t -A -v ON_ERROR_STOP=1 "$@"; }
 
+builds="new"
+base=${BASELINE_BUILD:-}
+if [ -n "$base" ]; then
+	[ -x "$base/qsched" ] || { echo "bench-metrics.sh: no $base/qsched" >&2; exit 2; }
+	builds="base new"
+fi
+bin() { if [ "$1" = base ]; then echo "$base/qsched"; else echo "$qsched"; fi; }
+plugdir() { if [ "$1" = base ]; then echo "$base/plugins/.libs"; else echo "$build/plugins/.libs"; fi; }
+
 for f in "$top/sql/fixtures/legacy_schema.sql" "$top"/sql/migrations/*.sql \
     "$top/sql/fixtures/generate.sql"; do
 	psqlb -f "$f" >/dev/null
@@ -54,13 +73,13 @@ psqlb -c "SELECT count(*) FROM qsched_fixture.generate(10000, 1)" >/dev/null
 
 port=$((20000 + $$ % 20000))
 at=$(date -u -d '+61 min' '+%M %H')
-conf() { # conf FILE LISTEN-LINE
+conf() { # conf FILE BUILD LISTEN-LINE
 	{
 		echo "database   = \"host=$PGHOST port=$PGPORT dbname=bench user=postgres\""
-		echo "plugin_dir = \"$build/plugins/.libs\""
+		echo "plugin_dir = \"$(plugdir "$2")\""
 		echo "flags_file = \"$dir/flags.ini\""
 		echo "history_retention = \"0\""
-		echo "$2"
+		echo "$3"
 		for i in $(seq 0 99); do
 			printf 'job "job%d" {\n    plugin = "sql"\n    schedule = "%s * * *"\n    options { statement = "select 1" }\n}\n' "$i" "$at"
 		done
@@ -68,18 +87,20 @@ conf() { # conf FILE LISTEN-LINE
 	} >"$1"
 }
 : >"$dir/flags.ini"
-conf "$dir/on.conf" "metrics_listen = \"$port\""
-conf "$dir/off.conf" ""
+for b in $builds; do
+	conf "$dir/$b.conf" "$b" "metrics_listen = \"$port\""
+done
+conf "$dir/off.conf" new ""
 
-start() { # start CONF LOG: sets $started
-	"$qsched" -c "$1" daemon 2>"$2" &
+start() { # start BUILD CONF LOG: sets $started
+	"$(bin "$1")" -c "$2" daemon 2>"$3" &
 	started=$!
 	pids="$pids $started"
 	for _ in $(seq 1 100); do
-		grep -q "daemon started" "$2" && return 0
+		grep -q "daemon started" "$3" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	cat "$2" >&2
+	cat "$3" >&2
 	exit 1
 }
 stop() {
@@ -89,27 +110,44 @@ stop() {
 url="http://127.0.0.1:$port/metrics"
 scrape_ms() { curl -sf -o /dev/null -w '%{time_total}\n' "$url" | awk '{ printf "%.3f\n", $1 * 1000 }'; }
 p99() { sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print v[i] }'; }
-series() { # series FILE: SCRAPES scrapes into FILE
-	: >"$1"
-	for _ in $(seq 1 "$scrapes"); do scrape_ms >>"$1"; done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# rounds TAG: for each round and build, a daemon, its first scrape, then
+# SCRAPES scrapes; per build, the medians over rounds into $TAG.BUILD.{first,p50,p99}.
+rounds() {
+	for b in $builds; do : >"$dir/$1.$b.first"; : >"$dir/$1.$b.p50"; : >"$dir/$1.$b.p99"; done
+	for r in $(seq 1 "$rounds"); do
+		for b in $builds; do
+			start "$b" "$dir/$b.conf" "$dir/$1.$b.$r.log"
+			d=$started
+			scrape_ms >>"$dir/$1.$b.first"
+			curl -sf "$url" | wc -c >"$dir/$1.$b.bytes"
+			: >"$dir/$1.$b.$r.ms"
+			for _ in $(seq 1 "$scrapes"); do scrape_ms >>"$dir/$1.$b.$r.ms"; done
+			bench_median <"$dir/$1.$b.$r.ms" >>"$dir/$1.$b.p50"
+			p99 <"$dir/$1.$b.$r.ms" >>"$dir/$1.$b.p99"
+			stop "$d"
+		done
+	done
+	for b in $builds; do
+		for m in first p50 p99; do
+			printf '%s: %s %s: rounds %s, median %s ms\n' "$1" "$b" "$m" \
+			    "$(tr '\n' ' ' <"$dir/$1.$b.$m")" "$(bench_median <"$dir/$1.$b.$m")"
+		done
+	done
 }
+med() { bench_median <"$dir/$1"; }
 
-echo "machine: $(bench_machine)"
-echo "command: scripts/bench-metrics.sh -n $scrapes -r $rows -s $secs"
-echo "jobs: 101 (100 sql, 1 queue_population), build: $build"
+echo "machine: $(bench_machine), load average $(cut -d' ' -f1-3 /proc/loadavg) (shared)"
+echo "command: ${BASELINE_BUILD:+BASELINE_BUILD=$BASELINE_BUILD }scripts/bench-metrics.sh -n $scrapes -r $rows -k $rounds -s $secs"
+echo "jobs: 101 (100 sql, 1 queue_population); builds: $builds (new: $build)"
 
-# 1. Baseline: empty history.
-start "$dir/on.conf" "$dir/base.log"
-d=$started
-scrape_ms >/dev/null
-series "$dir/base.ms"
-b50=$(bench_median <"$dir/base.ms")
-b99=$(p99 <"$dir/base.ms")
-bytes=$(curl -sf "$url" | wc -c)
-stop "$d"
-echo "baseline (0 history rows): $scrapes scrapes, p50 $b50 ms, p99 $b99 ms, $bytes bytes"
+# 1. Empty history.
+rounds empty
+for b in $builds; do echo "exposition of $b: $(cat "$dir/empty.$b.bytes") bytes (text format)"; done
 
-# 2. ROWS rows over the last 90 days (~460 an hour at 1M): ~9% failed, ~3% skipped, the rest succeeded.
+# 2. ROWS rows over the last 90 days (~460 an hour at 1M): ~9% failed,
+# ~3% skipped, the rest succeeded.
 t0=$(date +%s)
 psqlb -c "INSERT INTO qsched.runs (job, plugin, trigger, scheduled_for,
     attempt, status, started_at, finished_at, duration_ms, rows_processed,
@@ -122,55 +160,66 @@ SELECT 'job' || (i % 100), 'sql', 'schedule', t, 1,
 FROM generate_series(1, $rows) AS i,
     LATERAL (SELECT now() - i * (interval '90 days' / $rows)) AS x(t)" >/dev/null
 psqlb -c "ANALYZE qsched.runs" >/dev/null
-echo "history: $rows rows inserted and analyzed in $(($(date +%s) - t0)) s"
-start "$dir/on.conf" "$dir/on.log"
-d=$started
-first=$(scrape_ms)
-series "$dir/full.ms"
-f50=$(bench_median <"$dir/full.ms")
-f99=$(p99 <"$dir/full.ms")
-echo "first scrape after start (reads the whole history once): $first ms"
-echo "with $rows rows: $scrapes scrapes, p50 $f50 ms, p99 $f99 ms"
-echo "ratio to baseline: p50 $(awk -v a="$f50" -v b="$b50" 'BEGIN { printf "%.2f", a / b }'), p99 $(awk -v a="$f99" -v b="$b99" 'BEGIN { printf "%.2f", a / b }')"
+echo "history: $rows rows inserted (totals kept by the trigger) and analyzed in $(($(date +%s) - t0)) s;" \
+    "rows of qsched.job_totals and the history counted again that differ:" \
+    "$(psqlb -c "SELECT count(*) FROM ((TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
+	UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)) x")"
+rounds full
 
-# 3. The plans, as auto_explain logs them for one scrape.
+echo "summary (medians over $rounds rounds of $scrapes scrapes; ratios to the baseline in the same run):"
+for b in $builds; do
+	echo "  $b: empty p50 $(med empty.$b.p50) p99 $(med empty.$b.p99) ms;" \
+	    "$rows rows: first $(med full.$b.first) p50 $(med full.$b.p50) p99 $(med full.$b.p99) ms;" \
+	    "1M/empty p99 $(ratio "$(med full.$b.p99)" "$(med empty.$b.p99)")"
+done
+if [ -n "$base" ]; then
+	echo "  new/base with $rows rows: first $(ratio "$(med full.new.first)" "$(med full.base.first)")," \
+	    "p50 $(ratio "$(med full.new.p50)" "$(med full.base.p50)"), p99 $(ratio "$(med full.new.p99)" "$(med full.base.p99)")"
+fi
+
+# 3. Server time and plans, as auto_explain logs them for one warm scrape.
 log="$dir/server.log"
 psqlb -c "LOAD 'auto_explain'" \
     -c "ALTER SYSTEM SET session_preload_libraries = 'auto_explain'" \
     -c "ALTER SYSTEM SET auto_explain.log_min_duration = 0" \
     -c "ALTER SYSTEM SET auto_explain.log_analyze = on" \
+    -c "ALTER SYSTEM SET auto_explain.log_buffers = on" \
+    -c "ALTER SYSTEM SET auto_explain.log_timing = on" \
     -c "SELECT pg_reload_conf()" >/dev/null
-stop "$d"
-start "$dir/on.conf" "$dir/on.log"
-d=$started
-scrape_ms >/dev/null
-lines0=$(wc -l <"$log")
-echo "plans of one warm scrape (auto_explain, nodes only):"
-scrape_ms >/dev/null
-sleep 2
-tail -n +"$((lines0 + 1))" "$log" | awk '
-	/duration: .* plan:/ {
-		d = $0; sub(/.*duration: /, "", d); sub(/ ms.*/, "", d)
-		printf "  statement %d (%s ms):\n", ++n, d; next }
-	/Query Text:/ { q = $0; sub(/.*Query Text: /, "", q)
-		printf "    %s\n", substr(q, 1, 100); next }
-	/^\t/ && /(Scan|Join|Aggregate|Loop|Append|Result|Unique|Sort|Limit|Subquery)/ &&
-	    !/(Filter|Cond|Key|Buckets|Removed|Method|Output|Searches):/ {
-		l = $0; sub(/^[\t ]*(-> *)?/, "", l); sub(/  \(cost=.*/, "", l)
-		printf "      %s\n", l }'
+for b in $builds; do
+	start "$b" "$dir/$b.conf" "$dir/explain.$b.log"
+	d=$started
+	scrape_ms >/dev/null
+	scrape_ms >/dev/null
+	lines0=$(wc -l <"$log")
+	scrape_ms >/dev/null
+	sleep 2
+	tail -n +"$((lines0 + 1))" "$log" >"$dir/plans.$b"
+	stop "$d"
+	echo "server time of one warm scrape, $b (auto_explain with log_analyze and log_buffers on, which adds to it):"
+	awk '
+		/duration: .* plan:/ { d = $0; sub(/.*duration: /, "", d); sub(/ ms.*/, "", d); next }
+		/Query Text:/ { q = $0; sub(/.*Query Text: /, "", q); n++
+			printf "  %8.3f ms  %s\n", d, substr(q, 1, 90); s += d }
+		END { printf "  %8.3f ms  in all (%d statements)\n", s, n }' "$dir/plans.$b"
+done
+echo "plans of the new build (EXPLAIN ANALYZE, BUFFERS, as auto_explain logs them):"
+awk '/duration: .* plan:/ { print ""; next } /Query Text:/ { q = $0; sub(/.*Query Text: /, "", q); print "  -- " substr(q, 1, 160); next }
+	/^\t/ { l = $0; sub(/^\t/, "    ", l); print l }' "$dir/plans.new"
 psqlb -c "ALTER SYSTEM RESET session_preload_libraries" \
     -c "ALTER SYSTEM RESET auto_explain.log_min_duration" \
     -c "ALTER SYSTEM RESET auto_explain.log_analyze" \
+    -c "ALTER SYSTEM RESET auto_explain.log_buffers" \
+    -c "ALTER SYSTEM RESET auto_explain.log_timing" \
     -c "SELECT pg_reload_conf()" >/dev/null
-stop "$d"
 
 # 4. Idle wake-ups, metrics on and off, side by side, nobody scraping.
 wakeups() { # the voluntary context switches of all threads of PID
 	cat /proc/"$1"/task/*/status | awk '$1 == "voluntary_ctxt_switches:" { s += $2 } END { print s }'
 }
-start "$dir/on.conf" "$dir/idle-on.log"
+start new "$dir/new.conf" "$dir/idle-on.log"
 on=$started
-start "$dir/off.conf" "$dir/idle-off.log"
+start new "$dir/off.conf" "$dir/idle-off.log"
 off=$started
 scrape_ms >/dev/null
 sleep 5

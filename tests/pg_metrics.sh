@@ -11,8 +11,11 @@
 # Prometheus scraping it every second, queried over its HTTP API for a
 # job's run counter and a queue gauge, with every dashboard expression
 # and the shipped rules loaded; a slow database (last good values with
-# their age); a failed reload counted; the shipped rules (promtool check
-# rules and test rules).
+# their age); a failed reload counted; the per-job totals kept as runs
+# settle (qsched.job_totals) against the history counted again, after runs
+# of every status, and in the exposition (every counter, the histogram's
+# bounds, deleted history, an older schema); the shipped rules (promtool
+# check rules and test rules).
 set -u
 
 for tool in prometheus promtool curl jq; do
@@ -21,7 +24,7 @@ for tool in prometheus promtool curl jq; do
 		exit 77
 	}
 done
-: "${QSCHED_BIN:?}" "${QSCHED_SRCDIR:?}" "${QSCHED_PLUGIN_BUILDDIR:?}"
+: "${QSCHED_BIN:?}" "${QSCHED_SRCDIR:?}" "${QSCHED_PLUGIN_BUILDDIR:?}" "${QSCHED_TEST_PLUGINDIR:?}"
 
 t=$(mktemp -d "${TMPDIR:-/tmp}/metrics.XXXXXX")
 daemon=
@@ -300,6 +303,138 @@ rc=$?
 daemon=
 [ $rc -eq 0 ] && ok "daemon stops cleanly" || fail "daemon stops cleanly (rc $rc)"
 curl -s -o /dev/null "$url" && fail "port closed after stop" || ok "port closed after stop"
+
+# The totals a trigger keeps as runs settle (qsched.job_totals, core
+# schema 4) equal the history counted again, after runs of every status
+# through qsched itself: retries, a timeout, a crash, a dependency not
+# met, a dry run, and a run whose qsched was killed (abandoned).
+cat >"$t/all.conf" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=app"
+plugin_dir = "$QSCHED_TEST_PLUGINDIR"
+flags_file = "$t/flags.ini"
+job "t-ok"     { plugin = "result"  schedule = "@manual"  options { rows = 7 } }
+job "t-fail"   { plugin = "result"  schedule = "@manual"  options { result = "fail" } }
+job "t-retry"  { plugin = "result"  schedule = "@manual"  retries = 2  retry_delay = "10ms"
+                 options { result = "retry" } }
+job "t-cancel" { plugin = "result"  schedule = "@manual"  options { result = "cancelled" } }
+job "t-skip"   { plugin = "result"  schedule = "@manual"  options { result = "skip" } }
+job "t-crash"  { plugin = "crash"   schedule = "@manual" }
+job "t-hang"   { plugin = "hang"    schedule = "@manual"  timeout = "500ms" }
+job "t-held"   { plugin = "hang"    schedule = "@manual" }
+job "t-block"  { plugin = "result"  schedule = "@manual"  depends_on = {"t-fail"} }
+EOF
+for j in t-ok t-ok t-fail t-retry t-cancel t-skip t-crash t-hang t-block t-fail t-ok; do
+	"$QSCHED_BIN" -c "$t/all.conf" run "$j" >/dev/null 2>&1
+done
+"$QSCHED_BIN" -c "$t/all.conf" run t-ok --dry-run >/dev/null 2>&1
+"$QSCHED_BIN" -c "$t/all.conf" run t-held >/dev/null 2>&1 &
+held=$!
+i=0
+until [ "$(psql_q -c "SELECT count(*) FROM qsched.runs WHERE job = 't-held' AND status = 'running'")" = 1 ] ||
+    [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -KILL "$held"
+wait "$held" 2>/dev/null
+# The next qsched on this host marks the run of the dead one abandoned.
+"$QSCHED_BIN" -c "$t/all.conf" run t-ok >/dev/null 2>&1
+psql_q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE application_name LIKE 'qsched/t-held/%'" >/dev/null
+statuses=$(psql_q -c "SELECT string_agg(DISTINCT status, ' ' ORDER BY status) FROM qsched.runs
+    WHERE job LIKE 't-%'")
+[ "$statuses" = "abandoned blocked cancelled crashed failed skipped succeeded timed_out" ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.runs WHERE job = 't-retry' AND trigger = 'retry'")" = 2 ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.runs WHERE dry_run")" -ge 1 ] &&
+    ok "runs of every status, retries and a dry run recorded" ||
+    fail "runs of every status, retries and a dry run recorded ($statuses)"
+# Rows of the totals and of the history counted again that differ.
+drift() {
+	psql_q -c "SELECT count(*) FROM (
+	    (TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
+	    UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)) x
+	    " 2>&1
+}
+drift_sums() {
+	psql_q -c "SELECT count(*) FROM (
+	    (TABLE qsched.job_metric_totals EXCEPT SELECT * FROM qsched.job_metric_totals_recount())
+	    UNION ALL (SELECT * FROM qsched.job_metric_totals_recount()
+		EXCEPT TABLE qsched.job_metric_totals)) x" 2>&1
+}
+[ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_totals WHERE job LIKE 't-%'")" = 9 ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_metric_totals WHERE job LIKE 't-%'")" -ge 9 ] &&
+    ok "qsched.job_totals and job_metric_totals equal the history counted again" ||
+    { fail "qsched.job_totals equal the history counted again (rows differing: $(drift), $(drift_sums))"
+      psql_q -c "(TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
+          UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)" |
+	  sed 's/^/#   /'; }
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/all.txt" 2>/dev/null
+[ "$(value 'qsched_job_runs_total{job="t-retry",status="failed"}' "$t/all.txt")" = 3 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-held",status="abandoned"}' "$t/all.txt")" = 1 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-hang",status="timed_out"}' "$t/all.txt")" = 1 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-crash",status="crashed"}' "$t/all.txt")" = 1 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-ok",status="succeeded"}' "$t/all.txt")" = 4 ] &&
+    [ "$(value 'qsched_job_rows_processed_total{job="t-ok"}' "$t/all.txt")" = 28 ] &&
+    [ "$(value 'qsched_job_consecutive_failures{job="t-fail"}' "$t/all.txt")" = 2 ] &&
+    [ "$(value 'qsched_job_consecutive_failures{job="t-retry"}' "$t/all.txt")" = 3 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-block",status="blocked"}' "$t/all.txt")" = 1 ] &&
+    ok "qsched metrics: the totals of every status" ||
+    { fail "qsched metrics: the totals of every status"; grep 'job="t-' "$t/all.txt" |
+      grep -v 'bucket\|} 0$' | sed 's/^/#   /'; }
+# Every job's counters in the exposition, against the history counted again.
+psql_q -F ' ' -c "SELECT job, succeeded, failed, timed_out, crashed, skipped, blocked,
+    cancelled, abandoned, duration_count, rows_processed, consecutive_failures
+    FROM qsched.job_totals_recount() WHERE job LIKE 't-%' ORDER BY job" >"$t/recount"
+bad=0
+while read -r j su fa to cr sk bl ca ab dc rp cf; do
+	for pair in "succeeded $su" "failed $fa" "timed_out $to" "crashed $cr" "skipped $sk" \
+	    "blocked $bl" "cancelled $ca" "abandoned $ab"; do
+		set -- $pair
+		[ "$(value "qsched_job_runs_total{job=\"$j\",status=\"$1\"}" "$t/all.txt")" = "$2" ] ||
+		    { bad=$((bad + 1)); echo "#   $j $1: expected $2"; }
+	done
+	[ "$(value "qsched_job_duration_seconds_count{job=\"$j\"}" "$t/all.txt")" = "$dc" ] &&
+	    [ "$(value "qsched_job_rows_processed_total{job=\"$j\"}" "$t/all.txt")" = "$rp" ] &&
+	    [ "$(value "qsched_job_consecutive_failures{job=\"$j\"}" "$t/all.txt")" = "$cf" ] ||
+	    { bad=$((bad + 1)); echo "#   $j: count, rows or failures in a row"; }
+done <"$t/recount"
+[ $bad -eq 0 ] && [ "$(wc -l <"$t/recount")" = 9 ] &&
+    ok "the exposition says what the history counted again says" ||
+    fail "the exposition says what the history counted again says ($bad differ)"
+
+# The histogram's buckets, at and just past their bounds (qsched(8)).
+psql_q -c "INSERT INTO qsched.runs (job, plugin, trigger, status, finished_at,
+    duration_ms, host, pid, qsched_version)
+    SELECT 't-ok', 'result', 'manual', 'succeeded', now(), d, 'h', 1, 'test'
+    FROM unnest('{100, 101, 1000, 60000, 86400000, 86400001}'::bigint[]) AS d" >/dev/null
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/h.txt" 2>/dev/null
+# Runs added to bucket LE by the insert.
+hb() {
+	echo $(($(value "qsched_job_duration_seconds_bucket{job=\"t-ok\",le=\"$1\"}" "$t/h.txt") -
+	    $(value "qsched_job_duration_seconds_bucket{job=\"t-ok\",le=\"$1\"}" "$t/all.txt")))
+}
+[ "$(hb 0.1)" = 1 ] && [ "$(hb 1)" = 3 ] && [ "$(hb 5)" = 3 ] && [ "$(hb 60)" = 4 ] &&
+    [ "$(hb 21600)" = 4 ] && [ "$(hb 86400)" = 5 ] && [ "$(hb +Inf)" = 6 ] && [ "$(drift)" = 0 ] &&
+    ok "histogram buckets: a run at a bound is in it, 1 ms more is not" ||
+    { fail "histogram buckets at their bounds"; grep 'bucket{job="t-ok"' "$t/h.txt" | sed 's/^/#   /'; }
+
+# Deleting history (history_retention) leaves the totals: counters never
+# go down.
+psql_q -c "DELETE FROM qsched.runs WHERE job = 't-fail'" >/dev/null
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/del.txt" 2>/dev/null
+[ "$(value 'qsched_job_runs_total{job="t-fail",status="failed"}' "$t/del.txt")" = 2 ] &&
+    ok "deleted history stays counted" || fail "deleted history stays counted"
+
+# A schema older than the totals: qsched metrics says what to run.
+psql -X -q -d postgres -c "CREATE DATABASE old" || exit 99
+psql -X -q -d old -c "CREATE SCHEMA qsched" \
+    -c "CREATE TABLE qsched.core_schema (version int)" \
+    -c "INSERT INTO qsched.core_schema VALUES (3)" -c "CREATE TABLE qsched.runs ()" \
+    -c "CREATE TABLE qsched.daemons ()"
+sed 's/dbname=app/dbname=old/' "$t/all.conf" >"$t/old.conf"
+"$QSCHED_BIN" -c "$t/old.conf" metrics >"$t/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q 'qsched init. upgrades it' "$t/out" &&
+    ok "schema version 3: qsched metrics names qsched init" ||
+    { fail "schema version 3: qsched metrics names qsched init (rc $rc)"; sed 's/^/#   /' "$t/out"; }
 
 # The shipped rules.
 check "promtool check rules" promtool check rules "$QSCHED_SRCDIR/monitoring/qsched-alerts.yml"

@@ -102,3 +102,34 @@ Test(metrics, format_without_database)
 	buf_free(&b);
 	metrics_db_free(db);
 }
+
+/* Label values escaped (backslash, quote, newline, in runs of plain
+ * characters) and numbers written as the text format wants them. */
+Test(metrics, format_escapes_and_numbers)
+{
+	struct metrics_job job = { .name = "x\\y\"z\nend", .plugin = "sql",
+	    .schedule = "*/5 * * * *", .interval_s = 86400,
+	    .next_fire = 1767225600 };
+	struct metrics_live lv = { .jobs = &job, .njobs = 1, .daemon = true,
+	    .reconnects = 1234567890123, .reloads_failed = 0 };
+	struct metrics_db *db = metrics_db_new(1000);
+	struct buf	 b = { NULL, 0, 0 };
+
+	metrics_format(&b, db, &lv, METRICS_TEXT);
+	cr_expect(strstr(b.data, "qsched_job_info{job=\"x\\\\y\\\"z\\nend\","
+	    "plugin=\"sql\",schedule=\"*/5 * * * *\"} 1\n") != NULL, "%s",
+	    b.data);
+	cr_expect(strstr(b.data, "qsched_job_schedule_interval_seconds{job="
+	    "\"x\\\\y\\\"z\\nend\"} 86400\n") != NULL, "%s", b.data);
+	cr_expect(strstr(b.data, "qsched_job_next_fire_timestamp_seconds{job="
+	    "\"x\\\\y\\\"z\\nend\"} 1767225600\n") != NULL, "%s", b.data);
+	cr_expect(strstr(b.data, "qsched_daemon_reconnects_total "
+	    "1234567890123\n") != NULL, "%s", b.data);
+	cr_expect(strstr(b.data, "qsched_daemon_config_reloads_total{result="
+	    "\"failed\"} 0\n") != NULL, "%s", b.data);
+	/* Before any refresh: 0, not 0.000000. */
+	cr_expect(strstr(b.data, "qsched_metrics_db_refresh_seconds 0\n") !=
+	    NULL, "%s", b.data);
+	buf_free(&b);
+	metrics_db_free(db);
+}
