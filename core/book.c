@@ -164,6 +164,14 @@ book_retention(struct daemon *d, int64_t mono)
 
 	if (d->book == NULL || d->retention_at == 0 || mono < d->retention_at)
 		return;
+	/* A pass deletes only folded runs: fold what is final first. */
+	if (d->retention_done == 0 && totals_fold(d->book, err,
+	    sizeof err) == -1) {
+		if (!book_lost(d, err))
+			log_err("%s", err);
+		d->retention_at = mono + BOOK_RETENTION_MS;
+		return;
+	}
 	n = retention_step(d->book, d->cfg->history_retention_ms, err,
 	    sizeof err);
 	if (n == -1) {
@@ -218,4 +226,10 @@ book_heartbeat(struct daemon *d, int64_t mono)
 	/* Retries others scheduled come to light here. */
 	if (retry_in >= 0)
 		daemon_retry_due(d, mono + retry_in);
+	/*
+	 * The per-job totals, in the same wake-up: settling a run does not
+	 * touch them, so readers count live only what settled since.
+	 */
+	if (totals_fold(d->book, err, sizeof err) == -1 && !book_lost(d, err))
+		log_err("%s", err);
 }
