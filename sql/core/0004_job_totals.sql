@@ -209,7 +209,8 @@ COMMENT ON TABLE qsched.job_totals_mark IS
 -- this snapshot cannot see it: the SHARE lock waits for every
 -- transaction writing qsched.runs to end (and holds new writers for the
 -- milliseconds of the fold), and the statements after it, each with a
--- snapshot of its own, see every id handed out before.  Call it in a
+-- snapshot of its own, see every id handed out before.  A writer open
+-- longer than half a second: no fold this time.  Call it in a
 -- transaction that has not written qsched.runs.
 CREATE FUNCTION qsched.job_totals_fold()
 RETURNS bigint
@@ -218,12 +219,24 @@ AS $fn$
 DECLARE
 	lo	bigint;
 	hi	bigint;
+	prev	text;
 BEGIN
 	IF NOT pg_try_advisory_xact_lock(hashtext('qsched.job_totals_fold'))
 	THEN
 		RETURN (SELECT m.folded_through FROM qsched.job_totals_mark m);
 	END IF;
-	LOCK TABLE qsched.runs IN SHARE MODE;
+	-- A transaction left open on qsched.runs (psql) must not stall the
+	-- heartbeat, nor the writers queued behind this lock, for long: give
+	-- up after half a second and fold at the next call.
+	prev := current_setting('lock_timeout');
+	PERFORM set_config('lock_timeout', '500ms', true);
+	BEGIN
+		LOCK TABLE qsched.runs IN SHARE MODE;
+	EXCEPTION WHEN lock_not_available THEN
+		PERFORM set_config('lock_timeout', prev, true);
+		RETURN (SELECT m.folded_through FROM qsched.job_totals_mark m);
+	END;
+	PERFORM set_config('lock_timeout', prev, true);
 	SELECT m.folded_through INTO lo FROM qsched.job_totals_mark m;
 	SELECT coalesce(min(r.id) - 1, (SELECT max(x.id) FROM qsched.runs x))
 	INTO hi
