@@ -226,10 +226,4 @@ book_heartbeat(struct daemon *d, int64_t mono)
 	/* Retries others scheduled come to light here. */
 	if (retry_in >= 0)
 		daemon_retry_due(d, mono + retry_in);
-	/*
-	 * The per-job totals, in the same wake-up: settling a run does not
-	 * touch them, so readers count live only what settled since.
-	 */
-	if (totals_fold(d->book, err, sizeof err) == -1 && !book_lost(d, err))
-		log_err("%s", err);
 }

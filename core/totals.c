@@ -1,9 +1,10 @@
 /*
  * totals.c - the per-job totals are folded here, never as a run settles:
  * a trigger on qsched.runs cost every qsched run its fresh connection's
- * plpgsql load and plans.  The daemon folds on its heartbeat and before
- * history retention deletes; readers (qsched metrics, GET /metrics) read
- * the views, which add what settled since (sql/core/0004_job_totals.sql).
+ * plpgsql load and plans.  The daemon folds in its heartbeat's statement
+ * (history.c) and here, before history retention deletes; readers
+ * (qsched metrics, GET /metrics) read the views, which add what settled
+ * since (sql/core/0004_job_totals.sql).
  */
 #include "qsched.h"
 

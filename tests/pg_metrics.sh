@@ -15,7 +15,8 @@
 # settle (qsched.job_totals_live) against the history counted again, after
 # runs of every status, and in the exposition (every counter), folded
 # (before a fold, after one and two, a run still going holding the mark
-# back, a fold racing an open insert, two folds at once), the histogram's
+# back, a fold racing an open insert, two folds at once, the daemon's
+# heartbeat), the histogram's
 # bounds, deleted folded history, an older schema; the shipped rules (promtool
 # check rules and test rules).
 set -u
@@ -477,6 +478,19 @@ psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
 [ "$(drift)" = 0 ] && [ "$(drift_tables)" = 0 ] && [ "$(mark)" = "$(maxid)" ] &&
     ok "two folds at once count every run once" ||
     fail "two folds at once (drift $(drift)/$(drift_tables))"
+# The daemon folds in its heartbeat (the first one as it connects).
+"$QSCHED_BIN" -c "$t/all.conf" run t-ok >/dev/null 2>&1
+before=$(mark)
+"$QSCHED_BIN" -c "$t/all.conf" daemon 2>"$t/fold.log" &
+daemon=$!
+i=0
+until grep -q "daemon started" "$t/fold.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM "$daemon"
+wait "$daemon"
+daemon=
+[ "$before" -lt "$(maxid)" ] && [ "$(mark)" = "$(maxid)" ] && [ "$(drift_tables)" = 0 ] &&
+    ok "the daemon's heartbeat folds" ||
+    { fail "the daemon's heartbeat folds (mark $before -> $(mark), max $(maxid))"; sed 's/^/#   /' "$t/fold.log"; }
 "$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/all.txt" 2>/dev/null
 
 # The histogram's buckets, at and just past their bounds (qsched(8)).
