@@ -164,6 +164,14 @@ book_retention(struct daemon *d, int64_t mono)
 
 	if (d->book == NULL || d->retention_at == 0 || mono < d->retention_at)
 		return;
+	/* A pass deletes only folded runs: fold what is final first. */
+	if (d->retention_done == 0 && totals_fold(d->book, err,
+	    sizeof err) == -1) {
+		if (!book_lost(d, err))
+			log_err("%s", err);
+		d->retention_at = mono + BOOK_RETENTION_MS;
+		return;
+	}
 	n = retention_step(d->book, d->cfg->history_retention_ms, err,
 	    sizeof err);
 	if (n == -1) {

@@ -320,6 +320,9 @@ history_heartbeat(PGconn *book, const struct config *cfg, const char *kind,
 	 * One round trip: the beat, the abandoning of silent owners' runs
 	 * (one row each), and a last row with when the soonest retry of our
 	 * jobs is due (NULL: none), so an idle daemon asks for nothing else.
+	 * A daemon also folds the runs settled since into the per-job totals
+	 * there (qsched.job_totals_fold(), totals.c), adding no wake-up; a
+	 * qsched run does not (its cost is the write path's).
 	 */
 	res = db_query(book,
 	    "WITH me AS (INSERT INTO qsched.daemons (host, pid, kind, "
@@ -341,13 +344,15 @@ history_heartbeat(PGconn *book, const struct config *cfg, const char *kind,
 	    " $2::int) AND NOT EXISTS (SELECT 1 FROM qsched.daemons d "
 	    " WHERE d.host = r.host AND d.pid = r.pid AND d.heartbeat_at > "
 	    " clock_timestamp() - d.lease_ms * interval '1 ms') "
-	    " RETURNING r.id, r.job, r.host, r.pid) "
+	    " RETURNING r.id, r.job, r.host, r.pid), "
+	    "fold AS (SELECT CASE WHEN $3 = 'daemon' THEN "
+	    " qsched.job_totals_fold() END AS mark) "
 	    "SELECT id, job, host, pid, NULL::bigint FROM ab "
 	    "UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT CASE WHEN "
 	    " min(due_at) IS NOT NULL THEN greatest(0, (extract(epoch FROM "
 	    " min(due_at) - clock_timestamp()) * 1000)::bigint) END "
 	    " FROM qsched.runs WHERE status = 'retry_scheduled' AND "
-	    " job = ANY($6::text[]))",
+	    " job = ANY($6::text[])) FROM fold",
 	    6, params, e, sizeof e);
 	free(names);
 	if (res == NULL) {

@@ -25,6 +25,7 @@ core_libqsched_core_la_SOURCES = \
 	core/lock.c \
 	core/report.c \
 	core/history.c \
+	core/totals.c \
 	core/worker.c \
 	core/run.c \
 	core/run_names.c \

@@ -6,9 +6,11 @@
  *
  * Memory and time stay flat however long the history: the counters, the
  * duration histogram, the last success and failure and the failures in a
- * row are read from qsched.job_totals and qsched.job_metric_totals, one
- * row per job (and per plugin counter), which a trigger on qsched.runs
- * keeps as runs settle (sql/core/0004_job_totals.sql).  The other queries
+ * row are read from the views qsched.job_totals_live and
+ * qsched.job_metric_totals_live: one row per job (and per plugin counter)
+ * folded by the daemon's heartbeat, plus the runs settled since, read
+ * from a primary key range (sql/core/0004_job_totals.sql).  Reading never
+ * folds: reporting commands do not write.  The other queries
  * read only the open runs (a partial index), the locks and the heartbeats.
  *
  * Everything here runs on whichever thread calls it, on the connection it
@@ -599,7 +601,7 @@ metrics_pipe_skip(struct metrics_pipe *p)
 	return (true);
 }
 
-/* The totals of jobs $1, from qsched.job_totals. */
+/* The totals of jobs $1, from qsched.job_totals_live. */
 static char *
 metrics_runs_sql(void)
 {
@@ -613,7 +615,7 @@ metrics_runs_sql(void)
 		buf_printf(&q, ", t.%s", metrics_buckets[i].column);
 	buf_puts(&q, ", t.rows_processed, extract(epoch FROM t.last_success), "
 	    "extract(epoch FROM t.last_failure), t.consecutive_failures "
-	    "FROM qsched.job_totals t WHERE t.job = ANY ($1::text[])");
+	    "FROM qsched.job_totals_live t WHERE t.job = ANY ($1::text[])");
 	return (buf_take(&q));
 }
 
@@ -780,7 +782,7 @@ metrics_snap_new(const struct metrics_live *lv)
 
 /* RUN_SUM totals of keys $2 of jobs $1 (pairwise). */
 #define METRICS_SUMS_SQL						\
-	"SELECT t.job, t.key, t.total FROM qsched.job_metric_totals t "	\
+	"SELECT t.job, t.key, t.total FROM qsched.job_metric_totals_live t "	\
 	"JOIN unnest($1::text[], $2::text[]) AS k(job, key) "		\
 	"ON t.job = k.job AND t.key = k.key"
 

@@ -616,9 +616,16 @@ void	 notify_close(void);
 /* retention.c - history_retention, in small batches. */
 #define RETENTION_BATCH		1000
 /* Delete up to RETENTION_BATCH finished runs that started more than
- * RETENTION_MS ago, in one short statement.  How many, or -1. */
+ * RETENTION_MS ago and are folded into the per-job totals (totals_fold()
+ * first), in one short statement.  How many, or -1. */
 int	 retention_step(PGconn *book, int64_t retention_ms, char *err,
 	    size_t errlen);
+
+/* totals.c - fold the runs settled since the last fold into the per-job
+ * totals (qsched.job_totals_fold(), sql/core/0004_job_totals.sql), in a
+ * transaction of its own on BOOK.  The mark (every run at or below it is
+ * counted), or -1. */
+long long totals_fold(PGconn *book, char *err, size_t errlen);
 
 /* daemon.c - the scheduler loop (qsched daemon); its parts share the
  * private daemon.h. */

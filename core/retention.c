@@ -21,12 +21,14 @@ retention_step(PGconn *book, int64_t retention_ms, char *err, size_t errlen)
 	snprintf(batch, sizeof batch, "%d", RETENTION_BATCH);
 	/*
 	 * Oldest first, by the started_at index; a run still going is never
-	 * deleted, however old.  SKIP LOCKED: several daemons on one database
+	 * deleted, however old, nor is one not yet folded into the per-job
+	 * totals (so deleted history stays counted).  SKIP LOCKED: several daemons on one database
 	 * share the work rather than wait for each other.
 	 */
 	res = db_query(book, "DELETE FROM qsched.runs WHERE id IN ("
 	    "SELECT id FROM qsched.runs WHERE started_at < clock_timestamp() - "
 	    "$1::bigint * interval '1 millisecond' AND status <> 'running' "
+	    "AND id <= (SELECT folded_through FROM qsched.job_totals_mark) "
 	    "ORDER BY started_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
 	    2, params, e, sizeof e);
 	if (res == NULL) {

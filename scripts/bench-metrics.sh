@@ -19,7 +19,9 @@
 #   2. ROWS (default 1000000) runs spread over 90 days of the 100 jobs
 #      inserted, ANALYZEd; the same rounds; the first scrape of each
 #      daemon is reported on its own (a baseline that aggregates the
-#      history reads it whole there).
+#      history reads it whole there).  The history is folded first
+#      (qsched.job_totals_fold(), the steady state); then 1000 more runs
+#      are inserted and the rounds run again before any fold.
 #   Figures are medians over the rounds; ratios are this build's over the
 #   baseline's, and 1M rows over the empty history.
 #   3. One warm scrape of each build under auto_explain (log_analyze,
@@ -160,11 +162,28 @@ SELECT 'job' || (i % 100), 'sql', 'schedule', t, 1,
 FROM generate_series(1, $rows) AS i,
     LATERAL (SELECT now() - i * (interval '90 days' / $rows)) AS x(t)" >/dev/null
 psqlb -c "ANALYZE qsched.runs" >/dev/null
-echo "history: $rows rows inserted (totals kept by the trigger) and analyzed in $(($(date +%s) - t0)) s;" \
-    "rows of qsched.job_totals and the history counted again that differ:" \
-    "$(psqlb -c "SELECT count(*) FROM ((TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
-	UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)) x")"
+t1=$(date +%s)
+psqlb -c "SELECT qsched.job_totals_fold()" >/dev/null
+echo "history: $rows rows inserted and analyzed in $((t1 - t0)) s, folded in $(($(date +%s) - t1)) s;" \
+    "rows of qsched.job_totals_live and the history counted again that differ:" \
+    "$(psqlb -c "SELECT count(*) FROM ((TABLE qsched.job_totals_live EXCEPT SELECT * FROM qsched.job_totals_recount())
+	UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals_live)) x")"
 rounds full
+# 2b. 1000 more runs settled and not folded yet (as right after a busy
+# spell, before the daemon's next heartbeat): the views count them live.
+# Each daemon of a round lives less than a heartbeat (30 s), so none folds.
+psqlb -c "INSERT INTO qsched.runs (job, plugin, trigger, scheduled_for,
+    attempt, status, started_at, finished_at, duration_ms, rows_processed,
+    host, pid, qsched_version)
+SELECT 'job' || (i % 100), 'sql', 'schedule', t, 1,
+    CASE WHEN i % 11 = 0 THEN 'failed' ELSE 'succeeded' END,
+    t, t + (i % 5000) * interval '1 millisecond', i % 5000, 1, 'bench', 1,
+    'bench'
+FROM generate_series(1, 1000) AS i,
+    LATERAL (SELECT now() - i * interval '1 s') AS x(t)" >/dev/null
+echo "unfolded: $(psqlb -c "SELECT count(*) FROM qsched.runs WHERE id > (SELECT folded_through FROM qsched.job_totals_mark)") runs above the mark"
+rounds unfolded
+echo "after the rounds: $(psqlb -c "SELECT count(*) FROM qsched.runs WHERE id > (SELECT folded_through FROM qsched.job_totals_mark)") runs above the mark (none folded during them)"
 
 echo "summary (medians over $rounds rounds of $scrapes scrapes; ratios to the baseline in the same run):"
 for b in $builds; do
@@ -172,7 +191,11 @@ for b in $builds; do
 	    "$rows rows: first $(med full.$b.first) p50 $(med full.$b.p50) p99 $(med full.$b.p99) ms;" \
 	    "1M/empty p99 $(ratio "$(med full.$b.p99)" "$(med empty.$b.p99)")"
 done
+for b in $builds; do
+	echo "  $b: $rows rows + 1000 unfolded: first $(med unfolded.$b.first) p50 $(med unfolded.$b.p50) p99 $(med unfolded.$b.p99) ms"
+done
 if [ -n "$base" ]; then
+	echo "  new/base with $rows rows + 1000 unfolded: p50 $(ratio "$(med unfolded.new.p50)" "$(med unfolded.base.p50)"), p99 $(ratio "$(med unfolded.new.p99)" "$(med unfolded.base.p99)")"
 	echo "  new/base with $rows rows: first $(ratio "$(med full.new.first)" "$(med full.base.first)")," \
 	    "p50 $(ratio "$(med full.new.p50)" "$(med full.base.p50)"), p99 $(ratio "$(med full.new.p99)" "$(med full.base.p99)")"
 fi

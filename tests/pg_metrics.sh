@@ -12,9 +12,12 @@
 # job's run counter and a queue gauge, with every dashboard expression
 # and the shipped rules loaded; a slow database (last good values with
 # their age); a failed reload counted; the per-job totals kept as runs
-# settle (qsched.job_totals) against the history counted again, after runs
-# of every status, and in the exposition (every counter, the histogram's
-# bounds, deleted history, an older schema); the shipped rules (promtool
+# settle (qsched.job_totals_live) against the history counted again, after
+# runs of every status, and in the exposition (every counter), folded
+# (before a fold, after one and two, a run still going holding the mark
+# back, a fold racing an open insert, two folds at once, the daemon's
+# heartbeat), the histogram's
+# bounds, deleted folded history, an older schema; the shipped rules (promtool
 # check rules and test rules).
 set -u
 
@@ -304,8 +307,7 @@ daemon=
 [ $rc -eq 0 ] && ok "daemon stops cleanly" || fail "daemon stops cleanly (rc $rc)"
 curl -s -o /dev/null "$url" && fail "port closed after stop" || ok "port closed after stop"
 
-# The totals a trigger keeps as runs settle (qsched.job_totals, core
-# schema 4) equal the history counted again, after runs of every status
+# The per-job totals (qsched.job_totals_live, core schema 4) equal the history counted again, after runs of every status
 # through qsched itself: retries, a timeout, a crash, a dependency not
 # met, a dry run, and a run whose qsched was killed (abandoned).
 cat >"$t/all.conf" <<EOF
@@ -348,23 +350,23 @@ statuses=$(psql_q -c "SELECT string_agg(DISTINCT status, ' ' ORDER BY status) FR
 # Rows of the totals and of the history counted again that differ.
 drift() {
 	psql_q -c "SELECT count(*) FROM (
-	    (TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
-	    UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)) x
+	    (TABLE qsched.job_totals_live EXCEPT SELECT * FROM qsched.job_totals_recount())
+	    UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals_live)) x
 	    " 2>&1
 }
 drift_sums() {
 	psql_q -c "SELECT count(*) FROM (
-	    (TABLE qsched.job_metric_totals EXCEPT SELECT * FROM qsched.job_metric_totals_recount())
+	    (TABLE qsched.job_metric_totals_live EXCEPT SELECT * FROM qsched.job_metric_totals_recount())
 	    UNION ALL (SELECT * FROM qsched.job_metric_totals_recount()
-		EXCEPT TABLE qsched.job_metric_totals)) x" 2>&1
+		EXCEPT TABLE qsched.job_metric_totals_live)) x" 2>&1
 }
 [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
-    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_totals WHERE job LIKE 't-%'")" = 9 ] &&
-    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_metric_totals WHERE job LIKE 't-%'")" -ge 9 ] &&
-    ok "qsched.job_totals and job_metric_totals equal the history counted again" ||
-    { fail "qsched.job_totals equal the history counted again (rows differing: $(drift), $(drift_sums))"
-      psql_q -c "(TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
-          UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)" |
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_totals_live WHERE job LIKE 't-%'")" = 9 ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM qsched.job_metric_totals_live WHERE job LIKE 't-%'")" -ge 9 ] &&
+    ok "qsched.job_totals_live and job_metric_totals_live equal the history counted again" ||
+    { fail "qsched.job_totals_live equal the history counted again (rows differing: $(drift), $(drift_sums))"
+      psql_q -c "(TABLE qsched.job_totals_live EXCEPT SELECT * FROM qsched.job_totals_recount())
+          UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals_live)" |
 	  sed 's/^/#   /'; }
 "$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/all.txt" 2>/dev/null
 [ "$(value 'qsched_job_runs_total{job="t-retry",status="failed"}' "$t/all.txt")" = 3 ] &&
@@ -400,6 +402,97 @@ done <"$t/recount"
     ok "the exposition says what the history counted again says" ||
     fail "the exposition says what the history counted again says ($bad differ)"
 
+# Folding (qsched.job_totals_fold(), the daemon's heartbeat): the views
+# equal the history counted again before a fold, after one, after two,
+# with a run still going that holds the mark back while later runs
+# finish, and with a fold racing runs that settle.
+mark() { psql_q -c "SELECT folded_through FROM qsched.job_totals_mark"; }
+maxid() { psql_q -c "SELECT max(id) FROM qsched.runs"; }
+# The tables themselves against the history counted up to the mark.
+drift_tables() {
+	psql_q -c "SELECT count(*) FROM (
+	    (TABLE qsched.job_totals EXCEPT SELECT * FROM qsched.job_totals_recount())
+	    UNION ALL (SELECT * FROM qsched.job_totals_recount() EXCEPT TABLE qsched.job_totals)) x" 2>&1
+}
+[ "$(psql_q -c "SELECT qsched.job_totals_fold()")" = "$(maxid)" ] && [ "$(mark)" = "$(maxid)" ] &&
+    [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] && [ "$(drift_tables)" = 0 ] &&
+    ok "a fold moves the mark to the last run; tables and views equal the recount" ||
+    fail "first fold (mark $(mark), max $(maxid), drift $(drift)/$(drift_sums)/$(drift_tables))"
+for j in t-ok t-fail t-skip t-crash t-ok; do
+	"$QSCHED_BIN" -c "$t/all.conf" run "$j" >/dev/null 2>&1
+done
+[ "$(mark)" -lt "$(maxid)" ] && [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    [ "$(drift_tables)" != 0 ] &&
+    ok "runs settled after a fold are counted live by the views" ||
+    fail "runs settled after a fold counted live (drift $(drift)/$(drift_sums))"
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+[ "$(mark)" = "$(maxid)" ] && [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    [ "$(drift_tables)" = 0 ] && ok "a second fold: tables and views equal the recount" ||
+    fail "second fold (drift $(drift)/$(drift_sums)/$(drift_tables))"
+# A run still going holds the mark back; runs after it finish.
+held=$(psql_q -c "INSERT INTO qsched.runs (job, plugin, trigger, status, host, pid,
+    qsched_version) VALUES ('t-ok', 'result', 'manual', 'running', 'h', 1, 'test')
+    RETURNING id" | head -1)
+for j in t-fail t-ok t-cancel; do
+	"$QSCHED_BIN" -c "$t/all.conf" run "$j" >/dev/null 2>&1
+done
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+[ "$(mark)" = $((held - 1)) ] && [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    ok "a run still going holds the mark; later final runs are counted live" ||
+    fail "a run still going holds the mark (mark $(mark), held $held, drift $(drift))"
+psql_q -c "UPDATE qsched.runs SET status = 'succeeded', finished_at = clock_timestamp(),
+    duration_ms = 5, rows_processed = 3, metrics = '{\"k\": 2}' WHERE id = $held" >/dev/null
+d1=$(drift)
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+[ "$d1" = 0 ] && [ "$(mark)" = "$(maxid)" ] && [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    [ "$(drift_tables)" = 0 ] &&
+    ok "once it settles, the next fold passes it and counts it once" ||
+    fail "the held run settles (drift before fold $d1, after $(drift)/$(drift_tables))"
+# A fold racing settles: a run inserted final in a transaction still open
+# when a later run commits; the fold must not move the mark past the open
+# one (it would never be counted).
+psql_q -c "BEGIN" -c "INSERT INTO qsched.runs (job, plugin, trigger, status, finished_at,
+    duration_ms, host, pid, qsched_version, metrics) VALUES ('t-ok', 'result', 'manual',
+    'succeeded', now(), 7, 'h', 1, 'test', '{\"k\": 1}')" -c "SELECT pg_sleep(1.5)" \
+    -c "COMMIT" >/dev/null &
+racer=$!
+sleep 0.5
+"$QSCHED_BIN" -c "$t/all.conf" run t-fail >/dev/null 2>&1
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+wait "$racer"
+d1=$(drift)
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+[ "$d1" = 0 ] && [ "$(mark)" = "$(maxid)" ] && [ "$(drift)" = 0 ] && [ "$(drift_sums)" = 0 ] &&
+    [ "$(drift_tables)" = 0 ] &&
+    ok "a fold racing an open insert counts it once, live and then folded" ||
+    fail "a fold racing an open insert (drift $d1, then $(drift)/$(drift_sums)/$(drift_tables))"
+# Two folders at once: one folds, the other returns the mark.
+psql_q -c "INSERT INTO qsched.runs (job, plugin, trigger, status, finished_at, duration_ms,
+    host, pid, qsched_version) SELECT 't-ok', 'result', 'manual', 'failed', now(), 1, 'h', 1,
+    'test' FROM generate_series(1, 2000)" >/dev/null
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null &
+f1=$!
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+wait "$f1"
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+[ "$(drift)" = 0 ] && [ "$(drift_tables)" = 0 ] && [ "$(mark)" = "$(maxid)" ] &&
+    ok "two folds at once count every run once" ||
+    fail "two folds at once (drift $(drift)/$(drift_tables))"
+# The daemon folds in its heartbeat (the first one as it connects).
+"$QSCHED_BIN" -c "$t/all.conf" run t-ok >/dev/null 2>&1
+before=$(mark)
+"$QSCHED_BIN" -c "$t/all.conf" daemon 2>"$t/fold.log" &
+daemon=$!
+i=0
+until grep -q "daemon started" "$t/fold.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM "$daemon"
+wait "$daemon"
+daemon=
+[ "$before" -lt "$(maxid)" ] && [ "$(mark)" = "$(maxid)" ] && [ "$(drift_tables)" = 0 ] &&
+    ok "the daemon's heartbeat folds" ||
+    { fail "the daemon's heartbeat folds (mark $before -> $(mark), max $(maxid))"; sed 's/^/#   /' "$t/fold.log"; }
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/all.txt" 2>/dev/null
+
 # The histogram's buckets, at and just past their bounds (qsched(8)).
 psql_q -c "INSERT INTO qsched.runs (job, plugin, trigger, status, finished_at,
     duration_ms, host, pid, qsched_version)
@@ -416,12 +509,26 @@ hb() {
     ok "histogram buckets: a run at a bound is in it, 1 ms more is not" ||
     { fail "histogram buckets at their bounds"; grep 'bucket{job="t-ok"' "$t/h.txt" | sed 's/^/#   /'; }
 
-# Deleting history (history_retention) leaves the totals: counters never
-# go down.
-psql_q -c "DELETE FROM qsched.runs WHERE job = 't-fail'" >/dev/null
+# Deleting history leaves the totals: counters never go down.  As
+# history_retention does, fold first and delete only runs at or below the
+# mark.
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/pre.txt" 2>/dev/null
+psql_q -c "DELETE FROM qsched.runs WHERE job = 't-fail'
+    AND id <= (SELECT folded_through FROM qsched.job_totals_mark)" >/dev/null
 "$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/del.txt" 2>/dev/null
-[ "$(value 'qsched_job_runs_total{job="t-fail",status="failed"}' "$t/del.txt")" = 2 ] &&
-    ok "deleted history stays counted" || fail "deleted history stays counted"
+pre=$(value 'qsched_job_runs_total{job="t-fail",status="failed"}' "$t/pre.txt")
+[ "$pre" -ge 5 ] && [ "$(psql_q -c "SELECT count(*) FROM qsched.runs WHERE job = 't-fail'")" = 0 ] &&
+    [ "$(value 'qsched_job_runs_total{job="t-fail",status="failed"}' "$t/del.txt")" = "$pre" ] &&
+    ok "deleted folded history stays counted" || fail "deleted folded history stays counted ($pre)"
+"$QSCHED_BIN" -c "$t/all.conf" run t-fail >/dev/null 2>&1
+psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
+"$QSCHED_BIN" -c "$t/all.conf" metrics >"$t/del.txt" 2>/dev/null
+[ "$(value 'qsched_job_runs_total{job="t-fail",status="failed"}' "$t/del.txt")" = $((pre + 1)) ] &&
+    [ "$(value 'qsched_job_consecutive_failures{job="t-fail"}' "$t/del.txt")" = \
+      "$(psql_q -c "SELECT qsched.job_failures_in_a_row('t-fail')")" ] &&
+    ok "after deleted history, a fold adds to the totals" ||
+    fail "after deleted history, a fold adds to the totals"
 
 # A schema older than the totals: qsched metrics says what to run.
 psql -X -q -d postgres -c "CREATE DATABASE old" || exit 99

@@ -439,6 +439,15 @@ Test(daemon, retention_deletes_old_rows_in_batches)
 	/* Its owner is alive on another host: the row is not abandoned. */
 	th_exec(c, "INSERT INTO qsched.daemons (host, pid, kind, lease_ms, "
 	    "qsched_version) VALUES ('elsewhere', 1, 'daemon', 3600000, 'x')");
+	/*
+	 * Old final runs after the run still going: above the fold's horizon,
+	 * so not counted in the per-job totals yet, so not deleted.
+	 */
+	th_exec(c, "INSERT INTO qsched.runs (job, plugin, trigger, status, "
+	    "host, pid, qsched_version, started_at, finished_at) "
+	    "SELECT 'late', 'sql', 'manual', 'failed', 'h', 1, 'x', "
+	    "now() - interval '40 days', now() - interval '40 days' "
+	    "FROM generate_series(1, 5)");
 	th_exec(c, "INSERT INTO qsched.runs (job, plugin, trigger, status, "
 	    "host, pid, qsched_version, started_at, finished_at) "
 	    "SELECT 'new', 'sql', 'manual', 'succeeded', 'h', 1, 'x', "
@@ -458,7 +467,17 @@ Test(daemon, retention_deletes_old_rows_in_batches)
 	du_stop(d, 30000);
 	s = th_value(c, "SELECT string_agg(job, ',' ORDER BY job) FROM "
 	    "(SELECT DISTINCT job FROM qsched.runs) j");
-	cr_assert_str_eq(s, "new,stuck", "old rows went, running ones stay");
+	cr_assert_str_eq(s, "late,new,stuck", "old folded rows went; running "
+	    "ones and unfolded ones stay");
+	free(s);
+	/* Deleted history stays counted; what is not folded is counted live. */
+	s = th_value(c, "SELECT string_agg(job || '=' || (succeeded + failed), "
+	    "',' ORDER BY job) FROM qsched.job_totals_live");
+	cr_assert_str_eq(s, "late=5,new=10,old=2500", "totals: %s", s);
+	free(s);
+	s = th_value(c, "SELECT folded_through = (SELECT id - 1 FROM qsched.runs "
+	    "WHERE job = 'stuck') FROM qsched.job_totals_mark");
+	cr_assert_str_eq(s, "t", "the daemon folded up to the run still going");
 	free(s);
 	s = th_value(c, "SELECT string_agg(n::text, ',' ORDER BY n DESC) FROM "
 	    "deletes WHERE n > 0");
