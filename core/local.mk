@@ -48,9 +48,12 @@ core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $
 core_libqsched_core_la_LIBADD = $(LIBPQ_LIBS) $(CONFUSE_LIBS) $(INIH_LIBS) \
 	$(MHD_LIBS) -lm -lpthread
 
-# The core schema travels inside the binary (schema.c applies it).
+# The core schema travels inside the binary (schema.c applies it).  The
+# list in sql/local.mk is a prerequisite too: a file taken off it must
+# leave the binary.
 core_sql_files = $(addprefix $(srcdir)/,$(dist_sqlcore_DATA))
-core/core-sql.c: $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files)
+core/core-sql.c: $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files) \
+    $(top_srcdir)/sql/local.mk
 	$(AM_V_GEN)$(MKDIR_P) core && \
 	$(SHELL) $(top_srcdir)/scripts/embed-sql.sh $(core_sql_files) > $@.tmp && \
 	mv $@.tmp $@
