@@ -33,7 +33,7 @@ const char *const health_signals[HEALTH_NSIGNALS] = {
 	"vacuum", "lock_waiters", "replica_lag", "archive", "canary",
 };
 
-static int
+int
 health_command(const struct qsched_host *host, struct qsched_run *run,
     const char *what, const char *sql)
 {

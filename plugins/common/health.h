@@ -87,6 +87,10 @@ struct health {
  * literals, borrowed (static strings): the tables whose vacuum, and
  * whose lock waiters, pause the job.
  */
+/* Run SQL that returns nothing on the run's connection: 0, or -1 after
+ * the failure is recorded (host->exec). */
+int	 health_command(const struct qsched_host *, struct qsched_run *,
+	    const char *what, const char *sql);
 /* Sleep MS in short steps, so a cancel is seen at once; false if the
  * run is cancelled.  For any pause of a batching plugin. */
 bool	 health_sleep(const struct qsched_host *, struct qsched_run *,

@@ -140,14 +140,6 @@ backfill_check(const struct qsched_host *host, struct qsched_run *run)
 	return (rc);
 }
 
-/* Sleep MS in short steps, so a cancel is seen at once. */
-bool
-backfill_sleep(const struct qsched_host *host, struct qsched_run *run,
-    int64_t ms)
-{
-	return (health_sleep(host, run, ms));
-}
-
 /* The pass in the checkpoint: 1 read, 0 none, -1 unreadable or error. */
 static int
 backfill_state(const struct qsched_host *host, struct qsched_run *run,
@@ -379,7 +371,7 @@ backfill_copy(const struct qsched_host *host, struct qsched_run *run,
 		if (rate > 0 && (st->done - before) * 1000 / rate - elapsed >
 		    wait)
 			wait = (st->done - before) * 1000 / rate - elapsed;
-		if (wait > 0 && !backfill_sleep(host, run, wait))
+		if (wait > 0 && !health_sleep(host, run, wait))
 			return (QSCHED_CANCELLED);
 	}
 	return (QSCHED_OK);

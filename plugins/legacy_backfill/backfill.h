@@ -22,12 +22,6 @@
 #define BACKFILL_CHECKPOINT	"state"
 #define BACKFILL_PARALLEL_MAX	16
 
-/* backfill.c - the plugin's entry points. */
-/* Sleep MS in short steps, so a cancel is seen at once; false once
- * cancelled. */
-bool	 backfill_sleep(const struct qsched_host *, struct qsched_run *,
-	    int64_t ms);
-
 /* state.c - the checkpoint of a pass, and batch sizing; no database. */
 enum state_phase {
 	PHASE_NONE,		/* no pass ever started */

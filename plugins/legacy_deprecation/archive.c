@@ -141,10 +141,10 @@ archive_start(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (-1);
 	}
-	rc = dep_command(host, run, "starting the archive", sql);
+	rc = health_command(host, run, "starting the archive", sql);
 	free(sql);
 	if (rc == -1 || archive_save(host, run, key, r, 0, *total) == -1 ||
-	    dep_command(host, run, "starting the archive", "COMMIT") == -1) {
+	    health_command(host, run, "starting the archive", "COMMIT") == -1) {
 		dep_rollback(host, run);
 		return (-1);
 	}
@@ -181,7 +181,7 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (-1);
 	}
-	if (dep_command(host, run, "beginning an archive batch", "BEGIN") ==
+	if (health_command(host, run, "beginning an archive batch", "BEGIN") ==
 	    -1) {
 		free(sql);
 		return (-1);
@@ -204,7 +204,7 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		dep_rollback(host, run);
 		return (-1);
 	}
-	if (dep_command(host, run, "committing an archive batch", "COMMIT") ==
+	if (health_command(host, run, "committing an archive batch", "COMMIT") ==
 	    -1)
 		return (-1);
 	*r = next;
@@ -298,7 +298,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 			continue;
 		}
 		host->progress(run, done < total ? done : total, total);
-		if (pause > 0 && !dep_sleep(host, run, pause))
+		if (pause > 0 && !health_sleep(host, run, pause))
 			return (0);
 	}
 	host->state(run, "proving the archive of %s", obj->name);
@@ -318,7 +318,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 	params[0] = obj->name;
 	params[1] = digest;
 	params[2] = cp;
-	if (dep_command(host, run, "recording the archive", "BEGIN") == -1)
+	if (health_command(host, run, "recording the archive", "BEGIN") == -1)
 		return (-1);
 	res = host->exec(run, "recording the archive", "UPDATE " DEP_SCHEMA
 	    ".retirement SET archive_digest = $2, archived_rows = $3::bigint "

@@ -75,18 +75,6 @@ static const struct qsched_metric dep_metrics[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-int
-dep_command(const struct qsched_host *host, struct qsched_run *run,
-    const char *what, const char *sql)
-{
-	PGresult	*res;
-
-	if ((res = host->exec(run, what, sql, 0, NULL)) == NULL)
-		return (-1);
-	PQclear(res);
-	return (0);
-}
-
 void
 dep_rollback(const struct qsched_host *host, struct qsched_run *run)
 {
@@ -95,12 +83,6 @@ dep_rollback(const struct qsched_host *host, struct qsched_run *run)
 	if (PQstatus(conn) == CONNECTION_OK &&
 	    PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
-}
-
-bool
-dep_sleep(const struct qsched_host *host, struct qsched_run *run, int64_t ms)
-{
-	return (health_sleep(host, run, ms));
 }
 
 int
@@ -256,7 +238,7 @@ dep_dry_run(const struct qsched_host *host, struct qsched_run *run,
 
 	dep_objects(host, run, objs);
 	legacy = dep_legacy(host, run, &flag);
-	if (dep_command(host, run, "beginning the dry run", "BEGIN ISOLATION "
+	if (health_command(host, run, "beginning the dry run", "BEGIN ISOLATION "
 	    "LEVEL REPEATABLE READ READ ONLY") == -1)
 		return (QSCHED_FAIL);
 	if ((exists = ledger_exists(host, run)) == -1 ||
@@ -325,11 +307,11 @@ dep_rollback_object(const struct qsched_host *host, struct qsched_run *run,
 		host->message(run, "out of memory");
 		return (-1);
 	}
-	rc = dep_command(host, run, "rolling back", sql);
+	rc = health_command(host, run, "rolling back", sql);
 	free(sql);
 	if (rc == -1 || dep_clear_passes(host, run, obj) == -1 ||
 	    ledger_move(host, run, obj, ST_DUAL_WRITE, 0, why) == -1 ||
-	    dep_command(host, run, "committing the rollback", "COMMIT") == -1) {
+	    health_command(host, run, "committing the rollback", "COMMIT") == -1) {
 		dep_rollback(host, run);
 		return (-1);
 	}
@@ -377,7 +359,7 @@ dep_step(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(note, sizeof note, "archive proof holds: %s; digest "
 		    "%s", why, obj->digest);
 		if (ledger_move(host, run, obj, ST_ARCHIVED, -1, note) == -1 ||
-		    dep_command(host, run, "committing the archive",
+		    health_command(host, run, "committing the archive",
 		    "COMMIT") == -1) {
 			dep_rollback(host, run);
 			return (-1);
@@ -403,7 +385,7 @@ dep_step(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(note, sizeof note, "%s; archive digest %s", pl->why,
 		    obj->digest);
 		if (ledger_move(host, run, obj, ST_DROPPED, 0, note) == -1 ||
-		    dep_command(host, run, "committing the drop", "COMMIT") ==
+		    health_command(host, run, "committing the drop", "COMMIT") ==
 		    -1) {
 			dep_rollback(host, run);
 			return (-1);
@@ -434,7 +416,7 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 		return (rc == 0 ? QSCHED_CANCELLED : QSCHED_FAIL);
 	snprintf(note, sizeof note, "restore: %" PRId64 " archived rows put "
 	    "back into call_queue", rows);
-	if (dep_command(host, run, "finishing the restore", "BEGIN; DELETE "
+	if (health_command(host, run, "finishing the restore", "BEGIN; DELETE "
 	    "FROM " DEP_ARCHIVE "; DELETE FROM " DEP_MAP) == -1)
 		goto fail;
 	for (int i = 0; i < DEP_NOBJECTS; i++) {
@@ -444,7 +426,7 @@ dep_restore(const struct qsched_host *host, struct qsched_run *run,
 		    &objs[i], ST_DUAL_WRITE, 0, note) == -1)
 			goto fail;
 	}
-	if (dep_command(host, run, "committing the restore", "COMMIT") == -1)
+	if (health_command(host, run, "committing the restore", "COMMIT") == -1)
 		goto fail;
 	host->counter(run, "restored_rows", rows);
 	host->message(run, "%s; every object is back in dual_write (with "

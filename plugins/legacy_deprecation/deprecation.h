@@ -187,11 +187,7 @@ void	 report_print(FILE *f, const struct object *objs,
 	"ARRAY['call_queue'::regclass, '" DEP_ARCHIVE "'::regclass]"
 
 /* Shared helpers (deprecation.c). */
-int	 dep_command(const struct qsched_host *, struct qsched_run *,
-	    const char *what, const char *sql);
 void	 dep_rollback(const struct qsched_host *, struct qsched_run *);
-bool	 dep_sleep(const struct qsched_host *, struct qsched_run *,
-	    int64_t ms);
 int	 dep_appendf(char *buf, size_t len, const char *fmt, ...)
 	    QSCHED_PRINTF(3, 4);
 

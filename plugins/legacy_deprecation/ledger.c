@@ -28,7 +28,7 @@ const char *const ledger_states[] = {
 int
 ledger_prepare(const struct qsched_host *host, struct qsched_run *run)
 {
-	return (dep_command(host, run, "creating " DEP_SCHEMA,
+	return (health_command(host, run, "creating " DEP_SCHEMA,
 	    "SET client_min_messages = warning; "
 	    "CREATE SCHEMA IF NOT EXISTS " DEP_SCHEMA "; "
 	    "CREATE TABLE IF NOT EXISTS " DEP_SCHEMA ".retirement ("

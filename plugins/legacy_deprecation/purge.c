@@ -168,8 +168,8 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 	    "SET LOCAL enable_mergejoin = off; SET LOCAL %s = off",
 	    host->opt_duration_ms(run, "lock_timeout"), p->map ?
 	    "enable_nestloop" : "enable_hashjoin");
-	if (dep_command(host, run, "beginning a purge batch", "BEGIN") == -1 ||
-	    dep_command(host, run, "setting lock_timeout", lt) == -1)
+	if (health_command(host, run, "beginning a purge batch", "BEGIN") == -1 ||
+	    health_command(host, run, "setting lock_timeout", lt) == -1)
 		return (-1);
 	/* Not host->exec: a lock timeout here is retried, not recorded. */
 	res = PQexecParams(conn, sql, p->map ? 4 : 2, NULL, params, NULL, NULL,
@@ -188,7 +188,7 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 		dep_rollback(host, run);
 		return (-1);
 	}
-	if (dep_command(host, run, "committing a purge batch", "COMMIT") == -1)
+	if (health_command(host, run, "committing a purge batch", "COMMIT") == -1)
 		return (-1);
 	*p = next;
 	host->add_rows(run, del);
@@ -357,7 +357,7 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 			    "retrying in %" PRId64 " ms", PQresultErrorMessage(
 			    failed), wait);
 			PQclear(failed);
-			rc = dep_sleep(host, run, wait) ? 0 : 1;
+			rc = health_sleep(host, run, wait) ? 0 : 1;
 			continue;
 		}
 		if (rc == -1) {
@@ -376,7 +376,7 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 		    p.total);
 		attempt = 0;
 		rc = 0;
-		if (pause > 0 && !dep_sleep(host, run, pause))
+		if (pause > 0 && !health_sleep(host, run, pause))
 			rc = 1;
 	}
 	free(sql);
@@ -458,9 +458,9 @@ purge_drop(const struct qsched_host *host, struct qsched_run *run)
 
 	snprintf(lt, sizeof lt, "SET LOCAL lock_timeout = %" PRId64,
 	    host->opt_duration_ms(run, "lock_timeout"));
-	if (dep_command(host, run, "beginning the drop", "BEGIN") == -1 ||
-	    dep_command(host, run, "setting lock_timeout", lt) == -1 ||
-	    dep_command(host, run, "dropping call_queue",
+	if (health_command(host, run, "beginning the drop", "BEGIN") == -1 ||
+	    health_command(host, run, "setting lock_timeout", lt) == -1 ||
+	    health_command(host, run, "dropping call_queue",
 	    "DROP TABLE call_queue RESTRICT") == -1) {
 		dep_rollback(host, run);
 		return (-1);

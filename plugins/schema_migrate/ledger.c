@@ -11,8 +11,7 @@
 
 #include "migrate.h"
 
-/* Run SQL with text parameters; true on success, else the run failed. */
-static bool
+bool
 ledger_exec(const struct qsched_host *host, struct qsched_run *run,
     const char *what, const char *sql, int n, const char *const *params,
     PGresult **out)

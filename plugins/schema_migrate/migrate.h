@@ -48,6 +48,12 @@ int	 files_load(const struct qsched_host *, struct qsched_run *,
 void	 files_free(struct migration_set *);
 
 /* ledger.c - qsched.schema_migrations. */
+/* Run SQL with N text parameters (none: several statements may go at
+ * once); true on success, the result in *OUT unless OUT is NULL; false
+ * after the run's failure is recorded. */
+bool	 ledger_exec(const struct qsched_host *, struct qsched_run *,
+	    const char *what, const char *sql, int n,
+	    const char *const *params, PGresult **out);
 int	 ledger_prepare(const struct qsched_host *, struct qsched_run *);
 /* The checksum recorded for VERSION into OUT; 1 found, 0 not, -1 error. */
 int	 ledger_checksum(const struct qsched_host *, struct qsched_run *,

@@ -39,24 +39,11 @@
 	"applied_steps_count = 0 AND rolled_back_at IS NULL "		\
 	"AND logs LIKE '" PRISMA_CLAIM_LOGS "%'"
 
-static bool
-prisma_exec(const struct qsched_host *host, struct qsched_run *run,
-    const char *what, const char *sql, int n, const char *const *params)
-{
-	PGresult	*res;
-
-	if ((res = host->exec(run, what, sql, n, n == 0 ? NULL : params)) ==
-	    NULL)
-		return (false);
-	PQclear(res);
-	return (true);
-}
-
 /* The DDL Prisma itself uses, so `prisma migrate` finds what it expects. */
 static int
 prisma_prepare(const struct qsched_host *host, struct qsched_run *run)
 {
-	return (prisma_exec(host, run, "creating _prisma_migrations",
+	return (ledger_exec(host, run, "creating _prisma_migrations",
 	    "SET client_min_messages = warning; "
 	    "CREATE TABLE IF NOT EXISTS \"_prisma_migrations\" ("
 	    "\"id\" VARCHAR(36) PRIMARY KEY NOT NULL, "
@@ -67,7 +54,7 @@ prisma_prepare(const struct qsched_host *host, struct qsched_run *run)
 	    "\"rolled_back_at\" TIMESTAMPTZ, "
 	    "\"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(), "
 	    "\"applied_steps_count\" INTEGER NOT NULL DEFAULT 0); "
-	    "RESET client_min_messages", 0, NULL) ? 0 : -1);
+	    "RESET client_min_messages", 0, NULL, NULL) ? 0 : -1);
 }
 
 /* A claim row for M unless an applied row of its name exists. */
@@ -82,7 +69,7 @@ prisma_claim(const struct qsched_host *host, struct qsched_run *run,
 	    "pid %ld): counted as applied so that prisma migrate deploy leaves "
 	    "it to qsched; applied_steps_count becomes 1 once it is applied",
 	    (long long)host->run_id(run), (long)getpid());
-	return (prisma_exec(host, run, "claiming the migration in "
+	return (ledger_exec(host, run, "claiming the migration in "
 	    "_prisma_migrations", "INSERT INTO \"_prisma_migrations\" "
 	    "(id, checksum, finished_at, migration_name, logs, rolled_back_at, "
 	    "started_at, applied_steps_count) "
@@ -90,7 +77,7 @@ prisma_claim(const struct qsched_host *host, struct qsched_run *run,
 	    "$3::text, NULL, now(), 0 WHERE NOT EXISTS (SELECT 1 FROM "
 	    "\"_prisma_migrations\" WHERE migration_name = $1::text "
 	    "AND finished_at IS NOT NULL AND rolled_back_at IS NULL)", 3,
-	    params) ? 0 : -1);
+	    params, NULL) ? 0 : -1);
 }
 
 /*
@@ -190,23 +177,24 @@ prisma_record(const struct qsched_host *host, struct qsched_run *run,
 	const char	*params[2] = { m->prisma_name, m->checksum };
 
 	/* This run's claim becomes the row Prisma writes for a success. */
-	if (!prisma_exec(host, run, "recording the migration in "
+	if (!ledger_exec(host, run, "recording the migration in "
 	    "_prisma_migrations", "UPDATE \"_prisma_migrations\" SET "
 	    "checksum = $2::text, started_at = now(), finished_at = now(), "
 	    "logs = NULL, applied_steps_count = 1 "
-	    "WHERE migration_name = $1::text AND " PRISMA_IS_CLAIM, 2, params))
+	    "WHERE migration_name = $1::text AND " PRISMA_IS_CLAIM, 2, params,
+	    NULL))
 		return (-1);
 	/*
 	 * A failed row of the same name (finished_at and rolled_back_at both
 	 * NULL) would make `prisma migrate deploy` refuse to run: once the
 	 * migration has succeeded, such rows are marked rolled back.
 	 */
-	if (!prisma_exec(host, run, "resolving failed _prisma_migrations rows",
+	if (!ledger_exec(host, run, "resolving failed _prisma_migrations rows",
 	    "UPDATE \"_prisma_migrations\" SET rolled_back_at = now() "
 	    "WHERE migration_name = $1::text AND finished_at IS NULL "
-	    "AND rolled_back_at IS NULL", 1, params))
+	    "AND rolled_back_at IS NULL", 1, params, NULL))
 		return (-1);
-	return (prisma_exec(host, run, "recording the migration in "
+	return (ledger_exec(host, run, "recording the migration in "
 	    "_prisma_migrations", "INSERT INTO \"_prisma_migrations\" "
 	    "(id, checksum, finished_at, migration_name, logs, rolled_back_at, "
 	    "started_at, applied_steps_count) "
@@ -214,5 +202,5 @@ prisma_record(const struct qsched_host *host, struct qsched_run *run,
 	    "NULL, now(), 1 WHERE NOT EXISTS (SELECT 1 FROM "
 	    "\"_prisma_migrations\" WHERE migration_name = $1::text "
 	    "AND finished_at IS NOT NULL "
-	    "AND rolled_back_at IS NULL)", 2, params) ? 0 : -1);
+	    "AND rolled_back_at IS NULL)", 2, params, NULL) ? 0 : -1);
 }

@@ -80,57 +80,6 @@ AS $$
 		ORDER BY x.started_at DESC LIMIT 1), '-infinity')
 $$;
 
--- The totals counted again from the whole history: the same as
--- qsched.job_totals_live as long as history_retention has deleted nothing
--- and no folded row was edited by hand; for checking (one full scan).
-CREATE FUNCTION qsched.job_totals_recount()
-RETURNS SETOF qsched.job_totals
-LANGUAGE sql STABLE
-AS $$
-	SELECT r.job,
-	    count(*) FILTER (WHERE r.status = 'succeeded'),
-	    count(*) FILTER (WHERE r.status = 'failed'),
-	    count(*) FILTER (WHERE r.status = 'timed_out'),
-	    count(*) FILTER (WHERE r.status = 'crashed'),
-	    count(*) FILTER (WHERE r.status = 'skipped'),
-	    count(*) FILTER (WHERE r.status = 'blocked'),
-	    count(*) FILTER (WHERE r.status = 'cancelled'),
-	    count(*) FILTER (WHERE r.status = 'abandoned'),
-	    count(r.duration_ms),
-	    coalesce(sum(r.duration_ms), 0)::bigint,
-	    count(*) FILTER (WHERE r.duration_ms <= 100),
-	    count(*) FILTER (WHERE r.duration_ms <= 1000),
-	    count(*) FILTER (WHERE r.duration_ms <= 5000),
-	    count(*) FILTER (WHERE r.duration_ms <= 15000),
-	    count(*) FILTER (WHERE r.duration_ms <= 60000),
-	    count(*) FILTER (WHERE r.duration_ms <= 300000),
-	    count(*) FILTER (WHERE r.duration_ms <= 900000),
-	    count(*) FILTER (WHERE r.duration_ms <= 1800000),
-	    count(*) FILTER (WHERE r.duration_ms <= 3600000),
-	    count(*) FILTER (WHERE r.duration_ms <= 7200000),
-	    count(*) FILTER (WHERE r.duration_ms <= 21600000),
-	    count(*) FILTER (WHERE r.duration_ms <= 86400000),
-	    coalesce(sum(r.rows_processed), 0)::bigint,
-	    max(r.finished_at) FILTER (WHERE r.status = 'succeeded'),
-	    max(r.finished_at) FILTER (WHERE r.status IN ('failed',
-		'timed_out', 'crashed', 'abandoned')),
-	    qsched.job_failures_in_a_row(r.job)
-	FROM qsched.runs r
-	WHERE NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')
-	GROUP BY r.job
-$$;
-
-CREATE FUNCTION qsched.job_metric_totals_recount()
-RETURNS SETOF qsched.job_metric_totals
-LANGUAGE sql STABLE
-AS $$
-	SELECT r.job, m.key, sum(m.value::text::numeric)
-	FROM qsched.runs r, jsonb_each(r.metrics) AS m(key, value)
-	WHERE NOT r.dry_run AND r.status NOT IN ('running', 'retry_scheduled')
-	    AND jsonb_typeof(m.value) = 'number'
-	GROUP BY r.job, m.key
-$$;
-
 -- The totals of the final runs (but dry ones) with id in (LO, HI]: one
 -- range scan of the primary key.  Failures in a row are left 0: they
 -- depend on the job's whole history (qsched.job_failures_in_a_row()).
@@ -184,6 +133,27 @@ AS $$
 	    AND d.status NOT IN ('running', 'retry_scheduled')
 	    AND jsonb_typeof(m.value) = 'number'
 	GROUP BY d.job, m.key
+$$;
+
+-- The totals counted again from the whole history: the same as
+-- qsched.job_totals_live as long as history_retention has deleted nothing
+-- and no folded row was edited by hand; for checking (one full scan).
+CREATE FUNCTION qsched.job_totals_recount()
+RETURNS SETOF qsched.job_totals
+LANGUAGE sql STABLE
+AS $$
+	SELECT (jsonb_populate_record(d, jsonb_build_object(
+	    'consecutive_failures', qsched.job_failures_in_a_row(d.job)))).*
+	FROM qsched.job_totals_delta(0,
+	    (SELECT max(r.id) FROM qsched.runs r)) AS d
+$$;
+
+CREATE FUNCTION qsched.job_metric_totals_recount()
+RETURNS SETOF qsched.job_metric_totals
+LANGUAGE sql STABLE
+AS $$
+	SELECT * FROM qsched.job_metric_totals_delta(0,
+	    (SELECT max(r.id) FROM qsched.runs r))
 $$;
 
 -- The runs folded into the tables above: every final run with id at
