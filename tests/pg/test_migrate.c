@@ -501,6 +501,33 @@ Test(migrate, a_long_transaction_makes_ddl_retry_without_blocking_others)
 	PQfinish(c);
 }
 
+/*
+ * A migrated database whose unsigned queue holds ENTRIES pending entries
+ * (users 9000001.., positions 1..ENTRIES, available a minute ago), and
+ * AGENTS agents numbered from FIRST_AGENT.
+ */
+static void
+claim_queue(PGconn *c, const char *conf, int first_agent, int agents,
+    int entries)
+{
+	struct th_out	 o;
+
+	legacy_db(c, 10, false, 0);
+	cr_assert_eq(migrate(conf, &o), 0, "%s", o.err);
+	th_out_free(&o);
+	th_exec(c, "TRUNCATE unsigned_users_queue; "
+	    "INSERT INTO agents (id, email, password_hash, first_name, "
+	    "last_name, updated_at) SELECT g, 'claim' || g || '@x', '', '', '', "
+	    "now() FROM generate_series(%d, %d) g; "
+	    "INSERT INTO user_call_scores (id, user_id, updated_at) "
+	    "SELECT gen_random_uuid(), 9000000 + g, now() "
+	    "FROM generate_series(1, %d) g; "
+	    "INSERT INTO unsigned_users_queue (user_id, queue_position, "
+	    "available_from) SELECT 9000000 + g, g, now() AT TIME ZONE 'UTC' - "
+	    "interval '1 minute' FROM generate_series(1, %d) g", first_agent,
+	    first_agent + agents - 1, entries, entries);
+}
+
 /* One agent: claim until the queue is empty, logging what it got. */
 static void __attribute__((noreturn))
 claimer(int agent)
@@ -536,24 +563,11 @@ Test(migrate, eight_agents_claim_ten_thousand_entries_each_exactly_once)
 {
 	PGconn		*c = th_connect();
 	const char	*conf = migrate_conf(NULL, NULL);
-	struct th_out	 o;
 	pid_t		 kids[8];
 	int		 st;
 
-	legacy_db(c, 100, false, 0);
-	cr_assert_eq(migrate(conf, &o), 0, "%s", o.err);
-	th_out_free(&o);
-	th_exec(c, "TRUNCATE unsigned_users_queue; "
-	    "INSERT INTO agents (id, email, password_hash, first_name, "
-	    "last_name, updated_at) SELECT g, 'claim' || g || '@x', '', '', '', "
-	    "now() FROM generate_series(9001, 9008) g; "
-	    "INSERT INTO user_call_scores (id, user_id, updated_at) "
-	    "SELECT gen_random_uuid(), 9000000 + g, now() "
-	    "FROM generate_series(1, 10000) g; "
-	    "INSERT INTO unsigned_users_queue (user_id, queue_position, "
-	    "available_from) SELECT 9000000 + g, g, now() AT TIME ZONE 'UTC' - "
-	    "interval '1 minute' FROM generate_series(1, 10000) g; "
-	    "CREATE TABLE claims (entry uuid, agent int)");
+	claim_queue(c, conf, 9001, 8, 10000);
+	th_exec(c, "CREATE TABLE claims (entry uuid, agent int)");
 	for (int i = 0; i < 8; i++) {
 		kids[i] = fork();
 		cr_assert_neq(kids[i], -1);
@@ -592,23 +606,10 @@ Test(migrate, a_waiting_claim_keeps_no_lock_on_entries_it_does_not_take)
 	PGconn		*c = th_connect(), *a = th_connect();
 	PGconn		*refresh = th_connect(), *waiter = th_connect();
 	const char	*conf = migrate_conf(NULL, NULL);
-	struct th_out	 o;
 	PGresult	*res;
 	char		*e1, *e2, *got, sql[160];
 
-	legacy_db(c, 10, false, 0);
-	cr_assert_eq(migrate(conf, &o), 0, "%s", o.err);
-	th_out_free(&o);
-	th_exec(c, "TRUNCATE unsigned_users_queue; "
-	    "INSERT INTO agents (id, email, password_hash, first_name, "
-	    "last_name, updated_at) SELECT g, 'wait' || g || '@x', '', '', '', "
-	    "now() FROM generate_series(9101, 9103) g; "
-	    "INSERT INTO user_call_scores (id, user_id, updated_at) "
-	    "SELECT gen_random_uuid(), 9100000 + g, now() "
-	    "FROM generate_series(1, 2) g; "
-	    "INSERT INTO unsigned_users_queue (user_id, queue_position, "
-	    "available_from) SELECT 9100000 + g, g, now() AT TIME ZONE 'UTC' - "
-	    "interval '1 minute' FROM generate_series(1, 2) g");
+	claim_queue(c, conf, 9101, 3, 2);
 	e1 = th_value(c, "SELECT id FROM unsigned_users_queue "
 	    "WHERE queue_position = 1");
 	e2 = th_value(c, "SELECT id FROM unsigned_users_queue "
