@@ -883,8 +883,10 @@ metrics_pipe_exec(struct metrics_pipe *p, const char *what,
 
 /*
  * Send the core's queries; ARRAYS hold the arrays they need.  When
- * PREPARE, they are prepared first, in a sync of their own, after
- * whatever a failed refresh left prepared is dropped.
+ * PREPARE, they are prepared first, after whatever a failed refresh left
+ * prepared is dropped, in the same sync: a preparation that fails (a
+ * lock held on qsched.runs) skips the rest instead of letting the
+ * statements prepared before it wait for the same lock again.
  */
 static void
 metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
@@ -893,6 +895,8 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 	const char	*params[2];
 	char		*runs_sql;
 
+	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", 0, NULL);
 	if (prepare) {
 		metrics_pipe_send(p, "deallocate", "DEALLOCATE ALL", 0, NULL);
 		runs_sql = metrics_runs_sql();
@@ -901,10 +905,7 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 			    metrics_stmts[i].name, metrics_stmts[i].sql != NULL ?
 			    metrics_stmts[i].sql : runs_sql);
 		free(runs_sql);
-		metrics_pipe_sync(p);
 	}
-	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
-	    "READ ONLY", 0, NULL);
 	params[0] = arrays[0];
 	metrics_pipe_exec(p, "run totals", metrics_stmts[METRICS_RUNS].name, 1,
 	    params);
@@ -966,33 +967,31 @@ metrics_send_families(struct metrics_pipe *p, struct metrics_db *db,
 	}
 }
 
-/* Read the statements' preparation: 0, or -1 (err set). */
+/*
+ * Read the statements' preparation: 0, or -1 with ERR set (the schema
+ * hint when the run totals' view is missing).
+ */
 static int
-metrics_receive_prepared(struct metrics_pipe *p)
+metrics_receive_prepared(struct metrics_pipe *p, char *err, size_t errlen)
 {
 	PGresult	*res;
-	int		 rc = 0;
 
-	if ((res = metrics_pipe_result(p, "deallocate", p->err,
-	    p->errlen)) == NULL)
-		rc = -1;
+	if ((res = metrics_pipe_result(p, "deallocate", err, errlen)) == NULL)
+		return (-1);
 	PQclear(res);
-	for (size_t i = 0; i < METRICS_NSTMT && rc == 0; i++) {
-		if ((res = metrics_pipe_result(p, metrics_stmts[i].what,
-		    p->err, p->errlen)) == NULL) {
+	for (size_t i = 0; i < METRICS_NSTMT; i++) {
+		if ((res = metrics_pipe_result(p, metrics_stmts[i].what, err,
+		    errlen)) == NULL) {
 			/* A qsched metrics run against a schema that no
 			 * daemon or qsched run has upgraded yet. */
-			if (i == METRICS_RUNS && strstr(p->err, "42P01") !=
-			    NULL)
-				snprintf(p->err, p->errlen, "metrics: %s",
+			if (i == METRICS_RUNS && strstr(err, "42P01") != NULL)
+				snprintf(err, errlen, "metrics: %s",
 				    METRICS_SCHEMA_HINT);
-			rc = -1;
+			return (-1);
 		}
 		PQclear(res);
 	}
-	if (!metrics_pipe_skip(p))
-		return (-1);
-	return (rc);
+	return (0);
 }
 
 /* Read what metrics_send() sent, in its order.  0, or -1 (err set). */
@@ -1006,16 +1005,16 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 	char		 e[QSCHED_ERRLEN];
 	int		 rc = 0;
 
-	if (prepare && (rc = metrics_receive_prepared(p)) == -1 &&
-	    p->failed)
-		return (-1);
 	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
 		if (q == 2 && s->nkeys == 0)
 			continue;
-		if ((res = metrics_pipe_result(p, what[q], e,
-		    sizeof e)) == NULL) {
-			if (rc == 0)
-				snprintf(p->err, p->errlen, "%s", e);
+		if (q == 1 && prepare &&
+		    metrics_receive_prepared(p, p->err, p->errlen) == -1) {
+			rc = -1;
+			break;
+		}
+		if ((res = metrics_pipe_result(p, what[q], p->err,
+		    p->errlen)) == NULL) {
 			rc = -1;
 			break;
 		}
