@@ -268,6 +268,36 @@ while IFS= read -r e; do
 done <"$t/exprs"
 [ $bad -eq 0 ] && [ -s "$t/exprs" ] && ok "prometheus: every dashboard expression evaluates" ||
     fail "prometheus: $bad dashboard expressions fail"
+# Every metric a dashboard expression names is one qsched exposes: the
+# daemon's, and those of the plugins this daemon does not run (the
+# backfill's and the legacy archive's throttle counters), from qsched
+# metrics with a job of each; a name that is misspelt would evaluate to
+# nothing above, silently.
+cat >"$t/plugins.conf" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=app"
+plugin_dir = "$QSCHED_PLUGIN_BUILDDIR"
+flags_file = "$t/flags.ini"
+job "legacy-backfill"    { plugin = "legacy_backfill"     schedule = "@manual" }
+job "legacy-deprecation" { plugin = "legacy_deprecation"  schedule = "@manual" }
+EOF
+"$QSCHED_BIN" -c "$t/plugins.conf" metrics >"$t/plugins.txt" 2>"$t/out"
+grep -oh 'qsched_[a-z_]*' "$t/exprs" | sort -u >"$t/names"
+missing=
+while IFS= read -r m; do
+	grep -q "^# TYPE $m " "$t/d.txt" "$t/plugins.txt" ||
+	    grep -q "^# TYPE ${m%_bucket} histogram" "$t/d.txt" || missing="$missing $m"
+done <"$t/names"
+[ -z "$missing" ] && [ "$(wc -l <"$t/names")" -gt 10 ] &&
+    ok "every metric the dashboard names is exposed ($(wc -l <"$t/names") names)" ||
+    { fail "metrics the dashboard names that qsched does not expose:$missing"; sed 's/^/#   /' "$t/out"; }
+thr=$(jq -r '.panels[] | select(.title | test("^Throttled")) | .targets[].expr' \
+    "$QSCHED_SRCDIR/monitoring/qsched-dashboard.json")
+for m in qsched_backfill_throttled_ms_total qsched_backfill_throttle_pauses_total \
+    qsched_legacy_throttled_ms_total qsched_legacy_throttle_pauses_total qsched_job_throttled; do
+	printf '%s\n' "$thr" | grep -q "($m{" || { missing="$missing $m"; }
+done
+[ -z "$missing" ] && ok "the throttled-time panel reads the backfill's and the archive's throttle counters" ||
+    fail "the throttled-time panel lacks:$missing"
 
 # A slow database: the last good values, with their age, in bounded time.
 psql_q -c "BEGIN; LOCK TABLE qsched.runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" >/dev/null &
