@@ -7,7 +7,10 @@
  *
  *	"job"		a job's lock (the job's lock = name, default the job
  *			name), held by its worker while it runs
- *	"qsched"	the core's own: "schema" serialises schema upgrades
+ *	"qsched"	the core's own: "schema" serialises schema upgrades,
+ *			"job_totals_fold" the fold of the per-job totals
+ *			(taken in SQL, through qsched.lock_key(), core
+ *			schema 5)
  *	<plugin name>	a plugin's own locks (legacy_backfill, ...), through
  *			host->lock_key()
  *

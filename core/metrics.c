@@ -93,6 +93,20 @@ struct metrics_family {
 	const struct qsched_metric *def;
 	bool		 ok;			/* the query succeeded */
 	struct buf	 samples;
+	size_t		 stmt;			/* in metrics_db's fams */
+	bool		 preparing;		/* this refresh prepares it */
+};
+
+/*
+ * The statements a refresh runs are prepared once per connection: parsing
+ * and planning them again on every scrape cost about as much server time
+ * as running them.  The core's have fixed names (metrics_stmts); a plugin
+ * SQL metric gets "qsched_metrics_fN", N its index here, prepared the
+ * first time a refresh runs it on the connection.
+ */
+struct metrics_prep {
+	char		*sql;
+	bool		 ready;		/* prepared on the connection */
 };
 
 struct metrics_db {
@@ -101,6 +115,12 @@ struct metrics_db {
 	bool		 last_ok;
 	double		 refresh_s;	/* how long the last refresh took */
 	int64_t		 wait_ms;	/* a refresh waits this long at most */
+	/* The connection and backend the core's statements were prepared
+	 * on; a refresh that fails prepares them again. */
+	const PGconn	*prep_conn;
+	int		 prep_pid;
+	struct metrics_prep *fams;
+	size_t		 nfams;
 };
 
 /*
@@ -395,6 +415,9 @@ metrics_db_free(struct metrics_db *db)
 {
 	if (db == NULL)
 		return;
+	for (size_t i = 0; i < db->nfams; i++)
+		free(db->fams[i].sql);
+	free(db->fams);
 	metrics_snap_free(db->good);
 	free(db);
 }
@@ -786,39 +809,120 @@ metrics_snap_new(const struct metrics_live *lv)
 	"JOIN unnest($1::text[], $2::text[]) AS k(job, key) "		\
 	"ON t.job = k.job AND t.key = k.key"
 
-/* Send the core's queries; ARRAYS hold the arrays they need. */
-static void
-metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
-    const char *const *arrays, const char *runs_sql)
-{
-	const char	*params[2];
+/* The core's statements, in the order a refresh runs and reads them. */
+enum metrics_stmt {
+	METRICS_RUNS, METRICS_SUMS, METRICS_OPEN, METRICS_LOCKS,
+	METRICS_DAEMONS, METRICS_NSTMT
+};
 
-	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
-	    "READ ONLY", 0, NULL);
-	params[0] = arrays[0];
-	metrics_pipe_send(p, "run totals", runs_sql, 1, params);
-	if (s->nkeys > 0) {
-		params[0] = arrays[1];
-		params[1] = arrays[2];
-		metrics_pipe_send(p, "plugin run totals", METRICS_SUMS_SQL, 2,
-		    params);
-	}
-	params[0] = arrays[0];
-	metrics_pipe_send(p, "open runs",
+static const struct {
+	const char	*name;
+	const char	*what;		/* for errors */
+	const char	*sql;		/* NULL: metrics_runs_sql() */
+} metrics_stmts[METRICS_NSTMT] = {
+	{ "qsched_metrics_runs", "run totals", NULL },
+	{ "qsched_metrics_sums", "plugin run totals", METRICS_SUMS_SQL },
+	{ "qsched_metrics_open", "open runs",
 	    "SELECT job, count(*) FILTER (WHERE status = 'running'), "
 	    "count(*) FILTER (WHERE status = 'retry_scheduled'), "
 	    "coalesce(bool_or(status = 'running' AND state LIKE 'throttled%'), "
 	    "false) FROM qsched.runs "
 	    "WHERE status IN ('running', 'retry_scheduled') AND NOT dry_run "
-	    "AND job = ANY ($1::text[]) GROUP BY job", 1, params);
-	params[0] = arrays[3];
-	metrics_pipe_send(p, "job locks",
+	    "AND job = ANY ($1::text[]) GROUP BY job" },
+	{ "qsched_metrics_locks", "job locks",
 	    "SELECT DISTINCT lock_key FROM qsched.job_locks "
-	    "WHERE granted AND lock_key = ANY ($1::bigint[])", 1, params);
-	metrics_pipe_send(p, "qsched.daemons",
+	    "WHERE granted AND lock_key = ANY ($1::bigint[])" },
+	{ "qsched_metrics_daemons", "qsched.daemons",
 	    "SELECT host, pid::text, kind, extract(epoch FROM "
 	    "clock_timestamp() - heartbeat_at), lease_ms / 1000.0 "
-	    "FROM qsched.daemons ORDER BY host, pid", 0, NULL);
+	    "FROM qsched.daemons ORDER BY host, pid" },
+};
+
+/*
+ * Whether the core's statements are prepared on CONN: the same
+ * connection and backend as the last refresh, and that refresh went
+ * through (a failed one may have left them half prepared).
+ */
+static bool
+metrics_prepared(const struct metrics_db *db, const PGconn *conn)
+{
+	return (db->last_ok && db->prep_conn == conn &&
+	    db->prep_pid == PQbackendPID(conn));
+}
+
+static void
+metrics_pipe_prepare(struct metrics_pipe *p, const char *what,
+    const char *name, const char *sql)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQsendPrepare(p->conn, name, sql, 0, NULL) != 1) {
+		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+	}
+}
+
+static void
+metrics_pipe_exec(struct metrics_pipe *p, const char *what,
+    const char *name, int n, const char *const *params)
+{
+	char	 e[QSCHED_ERRLEN];
+
+	if (p->failed)
+		return;
+	if (PQsendQueryPrepared(p->conn, name, n, params, NULL, NULL,
+	    0) != 1) {
+		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
+		    db_error(NULL, p->conn, e, sizeof e));
+		p->failed = true;
+	}
+}
+
+/*
+ * Send the core's queries; ARRAYS hold the arrays they need.  When
+ * PREPARE, they are prepared first, after whatever a failed refresh left
+ * prepared is dropped, in the same sync: a preparation that fails (a
+ * lock held on qsched.runs) skips the rest instead of letting the
+ * statements prepared before it wait for the same lock again.
+ */
+static void
+metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
+    const char *const *arrays, bool prepare)
+{
+	const char	*params[2];
+	char		*runs_sql;
+
+	metrics_pipe_send(p, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", 0, NULL);
+	if (prepare) {
+		metrics_pipe_send(p, "deallocate", "DEALLOCATE ALL", 0, NULL);
+		runs_sql = metrics_runs_sql();
+		for (size_t i = 0; i < METRICS_NSTMT; i++)
+			metrics_pipe_prepare(p, metrics_stmts[i].what,
+			    metrics_stmts[i].name, metrics_stmts[i].sql != NULL ?
+			    metrics_stmts[i].sql : runs_sql);
+		free(runs_sql);
+	}
+	params[0] = arrays[0];
+	metrics_pipe_exec(p, "run totals", metrics_stmts[METRICS_RUNS].name, 1,
+	    params);
+	if (s->nkeys > 0) {
+		params[0] = arrays[1];
+		params[1] = arrays[2];
+		metrics_pipe_exec(p, "plugin run totals",
+		    metrics_stmts[METRICS_SUMS].name, 2, params);
+	}
+	params[0] = arrays[0];
+	metrics_pipe_exec(p, "open runs", metrics_stmts[METRICS_OPEN].name, 1,
+	    params);
+	params[0] = arrays[3];
+	metrics_pipe_exec(p, "job locks", metrics_stmts[METRICS_LOCKS].name, 1,
+	    params);
+	metrics_pipe_exec(p, "qsched.daemons",
+	    metrics_stmts[METRICS_DAEMONS].name, 0, NULL);
 	metrics_pipe_sync(p);
 	/* In a segment of its own: it also ends a transaction that failed,
 	 * which a sync alone would leave open. */
@@ -826,21 +930,74 @@ metrics_send(struct metrics_pipe *p, const struct metrics_snap *s,
 	metrics_pipe_sync(p);
 }
 
-/* The plugins' SQL metrics, each in a sync of its own. */
-static void
-metrics_send_families(struct metrics_pipe *p, const struct metrics_snap *s)
+/* The index of SQL among DB's plugin statements, added if new. */
+static size_t
+metrics_fam_stmt(struct metrics_db *db, const char *sql)
 {
+	for (size_t i = 0; i < db->nfams; i++)
+		if (strcmp(db->fams[i].sql, sql) == 0)
+			return (i);
+	db->fams = xrealloc(db->fams, (db->nfams + 1) * sizeof *db->fams);
+	db->fams[db->nfams].sql = xstrdup(sql);
+	db->fams[db->nfams].ready = false;
+	return (db->nfams++);
+}
+
+/*
+ * The plugins' SQL metrics, each in a sync of its own (prepared there the
+ * first time), so a failing one (a missing table) costs only its family.
+ */
+static void
+metrics_send_families(struct metrics_pipe *p, struct metrics_db *db,
+    struct metrics_snap *s)
+{
+	char	 name[48];
+
 	for (size_t i = 0; i < s->nfam; i++) {
-		metrics_pipe_send(p, s->fam[i].def->name, s->fam[i].def->source,
-		    0, NULL);
+		s->fam[i].stmt = metrics_fam_stmt(db, s->fam[i].def->source);
+		snprintf(name, sizeof name, "qsched_metrics_f%zu",
+		    s->fam[i].stmt);
+		if (!db->fams[s->fam[i].stmt].ready) {
+			metrics_pipe_prepare(p, s->fam[i].def->name, name,
+			    s->fam[i].def->source);
+			s->fam[i].preparing = true;
+		}
+		metrics_pipe_exec(p, s->fam[i].def->name, name, 0, NULL);
 		metrics_pipe_sync(p);
 	}
+}
+
+/*
+ * Read the statements' preparation: 0, or -1 with ERR set (the schema
+ * hint when the run totals' view is missing).
+ */
+static int
+metrics_receive_prepared(struct metrics_pipe *p, char *err, size_t errlen)
+{
+	PGresult	*res;
+
+	if ((res = metrics_pipe_result(p, "deallocate", err, errlen)) == NULL)
+		return (-1);
+	PQclear(res);
+	for (size_t i = 0; i < METRICS_NSTMT; i++) {
+		if ((res = metrics_pipe_result(p, metrics_stmts[i].what, err,
+		    errlen)) == NULL) {
+			/* A qsched metrics run against a schema that no
+			 * daemon or qsched run has upgraded yet. */
+			if (i == METRICS_RUNS && strstr(err, "42P01") != NULL)
+				snprintf(err, errlen, "metrics: %s",
+				    METRICS_SCHEMA_HINT);
+			return (-1);
+		}
+		PQclear(res);
+	}
+	return (0);
 }
 
 /* Read what metrics_send() sent, in its order.  0, or -1 (err set). */
 static int
 metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
-    struct metrics_snap *s)
+    struct metrics_snap *s, bool prepare)
 {
 	static const char *const what[] = { "begin", "run totals",
 	    "plugin run totals", "open runs", "job locks", "qsched.daemons" };
@@ -851,13 +1008,13 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 	for (size_t q = 0; q < sizeof what / sizeof *what; q++) {
 		if (q == 2 && s->nkeys == 0)
 			continue;
+		if (q == 1 && prepare &&
+		    metrics_receive_prepared(p, p->err, p->errlen) == -1) {
+			rc = -1;
+			break;
+		}
 		if ((res = metrics_pipe_result(p, what[q], p->err,
 		    p->errlen)) == NULL) {
-			/* A qsched metrics run against a schema that no
-			 * daemon or qsched run has upgraded yet. */
-			if (q == 1 && strstr(p->err, "42P01") != NULL)
-				snprintf(p->err, p->errlen, "metrics: %s",
-				    METRICS_SCHEMA_HINT);
 			rc = -1;
 			break;
 		}
@@ -896,17 +1053,28 @@ metrics_receive(struct metrics_pipe *p, const struct metrics_live *lv,
 }
 
 static int
-metrics_receive_families(struct metrics_pipe *p, struct metrics_snap *s)
+metrics_receive_families(struct metrics_pipe *p, struct metrics_db *db,
+    struct metrics_snap *s)
 {
 	PGresult	*res;
 	char		 e[QSCHED_ERRLEN];
 
 	for (size_t i = 0; i < s->nfam; i++) {
+		if (s->fam[i].preparing) {
+			res = metrics_pipe_result(p, s->fam[i].def->name, e,
+			    sizeof e);
+			if (res != NULL)
+				db->fams[s->fam[i].stmt].ready = true;
+			else
+				log_debug("%s", e);
+			PQclear(res);
+		}
 		res = metrics_pipe_result(p, s->fam[i].def->name, e, sizeof e);
 		if (res != NULL) {
 			metrics_read_family(res, &s->fam[i]);
 			PQclear(res);
-		} else
+		} else if (!s->fam[i].preparing ||
+		    db->fams[s->fam[i].stmt].ready)
 			log_debug("%s", e);
 		if (!metrics_pipe_skip(p))
 			return (-1);
@@ -922,9 +1090,10 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	    clock_mono_ms() + db->wait_ms };
 	struct metrics_snap *s;
 	struct buf	 keys = { NULL, 0, 0 };
-	char		*arrays[4], *runs_sql;
+	char		*arrays[4];
 	const char	**kj, **kk;
 	int64_t		 t0 = clock_mono_us();
+	bool		 prepare = !metrics_prepared(db, conn);
 	int		 rc = -1;
 
 	s = metrics_snap_new(lv);
@@ -945,22 +1114,23 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 		    (long long)lv->jobs[i].lock_key);
 	buf_puts(&keys, "}");
 	arrays[3] = buf_take(&keys);
-	runs_sql = metrics_runs_sql();
+	if (prepare)
+		for (size_t i = 0; i < db->nfams; i++)
+			db->fams[i].ready = false;
 
 	if (PQenterPipelineMode(conn) != 1) {
 		snprintf(err, errlen, "metrics: cannot enter pipeline mode");
 		goto out;
 	}
-	/* The plugins' queries only once the core's went through: a slow
-	 * database costs one timeout, not one per query. */
-	metrics_send(&p, s, (const char *const *)arrays, runs_sql);
-	if (!p.failed && metrics_receive(&p, lv, s) == 0) {
-		metrics_send_families(&p, s);
-		if (!p.failed && metrics_receive_families(&p, s) == 0)
-			rc = 0;
-	}
-	if (p.syncs > 0)
-		(void)metrics_pipe_skip(&p);
+	/* Everything in one round trip: the server's wait is bounded as a
+	 * whole (p.until), so a slow database still costs one timeout. */
+	metrics_send(&p, s, (const char *const *)arrays, prepare);
+	metrics_send_families(&p, db, s);
+	if (!p.failed && metrics_receive(&p, lv, s, prepare) == 0 &&
+	    metrics_receive_families(&p, db, s) == 0)
+		rc = 0;
+	while (p.syncs > 0 && metrics_pipe_skip(&p))
+		;
 	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
 		snprintf(err, errlen, "metrics: cannot leave pipeline mode");
 		rc = -1;
@@ -971,13 +1141,14 @@ metrics_db_refresh(struct metrics_db *db, PGconn *conn,
 	db->good = s;
 	s = NULL;
 	db->good_mono = clock_mono_ms();
+	db->prep_conn = conn;
+	db->prep_pid = PQbackendPID(conn);
 out:
 	db->last_ok = rc == 0;
 	db->refresh_s = (double)(clock_mono_us() - t0) / 1e6;
 	metrics_snap_free(s);
 	for (size_t i = 0; i < 4; i++)
 		free(arrays[i]);
-	free(runs_sql);
 	return (rc);
 }
 

@@ -27,6 +27,8 @@
 #   3. One warm scrape of each build under auto_explain (log_analyze,
 #      log_buffers): the server time of each statement the metrics
 #      connection runs, and their sum; the plans of this build in full.
+#   3b. The same per phase (parse, bind, execute) for 20 warm scrapes of
+#      each build, from log_min_duration_statement: what planning costs.
 #   4. Idle: a daemon with metrics on and one without, side by side,
 #      nobody scraping, for SECONDS (default 60): voluntary context
 #      switches summed over all their threads (/proc/PID/task/*/status).
@@ -235,6 +237,31 @@ psqlb -c "ALTER SYSTEM RESET session_preload_libraries" \
     -c "ALTER SYSTEM RESET auto_explain.log_buffers" \
     -c "ALTER SYSTEM RESET auto_explain.log_timing" \
     -c "SELECT pg_reload_conf()" >/dev/null
+
+# 3b. Where the server time of a scrape goes, parse and plan included
+# (auto_explain above times execution only): log_min_duration_statement
+# for 20 warm scrapes of each build, the mean per scrape of each phase
+# (parse, bind: where an unnamed statement is planned, execute).
+psqlb -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null
+for b in $builds; do
+	start "$b" "$dir/$b.conf" "$dir/phases.$b.log"
+	d=$started
+	scrape_ms >/dev/null
+	scrape_ms >/dev/null
+	lines0=$(wc -l <"$log")
+	for _ in $(seq 1 20); do scrape_ms >/dev/null; done
+	sleep 2
+	stop "$d"
+	tail -n +"$((lines0 + 1))" "$log" | grep 'qsched/metrics' >"$dir/phases.$b" || true
+	echo "server time per warm scrape by phase, $b (mean of 20 scrapes, log_min_duration_statement = 0):"
+	awk '/duration: [0-9.]+ ms +(parse|bind|execute) / {
+			d = $0; sub(/.*duration: /, "", d); sub(/ ms.*/, "", d)
+			ph = $0; sub(/.*duration: [0-9.]+ ms +/, "", ph); sub(/ .*/, "", ph)
+			s[ph] += d; all += d }
+		END { printf "  parse %.3f ms, bind %.3f ms, execute %.3f ms, in all %.3f ms\n",
+			s["parse"] / 20, s["bind"] / 20, s["execute"] / 20, all / 20 }' "$dir/phases.$b"
+done
+psqlb -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
 
 # 4. Idle wake-ups, metrics on and off, side by side, nobody scraping.
 wakeups() { # the voluntary context switches of all threads of PID

@@ -15,7 +15,8 @@ dist_sqlcore_DATA = \
 	sql/core/0001_runs.sql \
 	sql/core/0002_job_summary.sql \
 	sql/core/0003_liveness.sql \
-	sql/core/0004_job_totals.sql
+	sql/core/0004_job_totals.sql \
+	sql/core/0005_lock_key.sql
 
 dist_sqlmigrations_DATA = \
 	sql/migrations/0001_separated_queue_tables.sql \

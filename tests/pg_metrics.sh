@@ -17,8 +17,10 @@
 # (before a fold, after one and two, a run still going holding the mark
 # back, a fold racing an open insert, two folds at once, the daemon's
 # heartbeat), the histogram's
-# bounds, deleted folded history, an older schema; the shipped rules (promtool
-# check rules and test rules).
+# bounds, deleted folded history; qsched.lock_key() against the keys
+# qsched takes, the fold's lock, schema 4 upgraded to 5; an older schema;
+# the shipped rules (promtool check rules and test rules).  The daemon's
+# prepared plugin queries: a table that goes and comes back.
 set -u
 
 for tool in prometheus promtool curl jq; do
@@ -208,6 +210,21 @@ curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' -D "$t/hdr" -o
 grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$t/hdr" && [ "$(tail -1 "$t/dom.txt")" = "# EOF" ] &&
     ok "Accept: openmetrics gets OpenMetrics" || fail "Accept: openmetrics gets OpenMetrics"
 
+# The daemon prepares its statements once per connection: a plugin query
+# prepared while its table existed fails on its own once the table is
+# gone (source_up 0, the rest served), and reads again once it is back.
+psql_q -c "ALTER TABLE outstanding_requests_queue RENAME TO orq_away"
+curl -sf -o "$t/gone.txt" "$url"
+psql_q -c "ALTER TABLE orq_away RENAME TO outstanding_requests_queue"
+curl -sf -o "$t/back.txt" "$url"
+[ "$(value 'qsched_metrics_source_up{metric="qsched_queue_entries"}' "$t/gone.txt")" = 0 ] &&
+    [ "$(value 'qsched_metrics_db_up' "$t/gone.txt")" = 1 ] &&
+    [ -n "$(value 'qsched_job_runs_total{job="tick",status="succeeded"}' "$t/gone.txt")" ] &&
+    [ "$(value 'qsched_metrics_source_up{metric="qsched_queue_entries"}' "$t/back.txt")" = 1 ] &&
+    [ "$(value 'qsched_queue_entries{queue="unsigned_users",status="pending"}' "$t/back.txt")" = "$pending" ] &&
+    ok "daemon: a prepared plugin query whose table goes: source_up 0, then 1 once it is back" ||
+    fail "daemon: a prepared plugin query whose table goes and comes back"
+
 # A real Prometheus scraping the daemon every second, with the shipped rules.
 cat >"$t/prometheus.yml" <<EOF
 global:
@@ -251,6 +268,36 @@ while IFS= read -r e; do
 done <"$t/exprs"
 [ $bad -eq 0 ] && [ -s "$t/exprs" ] && ok "prometheus: every dashboard expression evaluates" ||
     fail "prometheus: $bad dashboard expressions fail"
+# Every metric a dashboard expression names is one qsched exposes: the
+# daemon's, and those of the plugins this daemon does not run (the
+# backfill's and the legacy archive's throttle counters), from qsched
+# metrics with a job of each; a name that is misspelt would evaluate to
+# nothing above, silently.
+cat >"$t/plugins.conf" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=app"
+plugin_dir = "$QSCHED_PLUGIN_BUILDDIR"
+flags_file = "$t/flags.ini"
+job "legacy-backfill"    { plugin = "legacy_backfill"     schedule = "@manual" }
+job "legacy-deprecation" { plugin = "legacy_deprecation"  schedule = "@manual" }
+EOF
+"$QSCHED_BIN" -c "$t/plugins.conf" metrics >"$t/plugins.txt" 2>"$t/out"
+grep -oh 'qsched_[a-z_]*' "$t/exprs" | sort -u >"$t/names"
+missing=
+while IFS= read -r m; do
+	grep -q "^# TYPE $m " "$t/d.txt" "$t/plugins.txt" ||
+	    grep -q "^# TYPE ${m%_bucket} histogram" "$t/d.txt" || missing="$missing $m"
+done <"$t/names"
+[ -z "$missing" ] && [ "$(wc -l <"$t/names")" -gt 10 ] &&
+    ok "every metric the dashboard names is exposed ($(wc -l <"$t/names") names)" ||
+    { fail "metrics the dashboard names that qsched does not expose:$missing"; sed 's/^/#   /' "$t/out"; }
+thr=$(jq -r '.panels[] | select(.title | test("^Throttled")) | .targets[].expr' \
+    "$QSCHED_SRCDIR/monitoring/qsched-dashboard.json")
+for m in qsched_backfill_throttled_ms_total qsched_backfill_throttle_pauses_total \
+    qsched_legacy_throttled_ms_total qsched_legacy_throttle_pauses_total qsched_job_throttled; do
+	printf '%s\n' "$thr" | grep -q "($m{" || { missing="$missing $m"; }
+done
+[ -z "$missing" ] && ok "the throttled-time panel reads the backfill's and the archive's throttle counters" ||
+    fail "the throttled-time panel lacks:$missing"
 
 # A slow database: the last good values, with their age, in bounded time.
 psql_q -c "BEGIN; LOCK TABLE qsched.runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" >/dev/null &
@@ -529,6 +576,79 @@ psql_q -c "SELECT qsched.job_totals_fold()" >/dev/null
       "$(psql_q -c "SELECT qsched.job_failures_in_a_row('t-fail')")" ] &&
     ok "after deleted history, a fold adds to the totals" ||
     fail "after deleted history, a fold adds to the totals"
+
+# qsched.lock_key() (core schema 5) is lock.c's key: a job whose lock
+# psql holds under qsched.lock_key('job', NAME) is not run (exit 4), for
+# a plain name and one with a slash, a space and UTF-8.
+cat >"$t/locks.conf" <<EOF
+database   = "host=$PGHOST port=$PGPORT dbname=app"
+plugin_dir = "$QSCHED_TEST_PLUGINDIR"
+flags_file = "$t/flags.ini"
+job "l-plain" { plugin = "result"  schedule = "@manual" }
+job "l-utf8"  { plugin = "result"  schedule = "@manual"  lock = "Köln/lock 1" }
+EOF
+for l in "l-plain:l-plain" "l-utf8:Köln/lock 1"; do
+	j=${l%%:*}
+	name=${l#*:}
+	psql_q -c "SELECT pg_advisory_lock(qsched.lock_key('job', '$name'))" \
+	    -c "SELECT pg_sleep(3)" >/dev/null &
+	holder=$!
+	i=0
+	until [ "$(psql_q -c "SELECT count(*) FROM qsched.job_locks
+	    WHERE lock_key = qsched.lock_key('job', '$name') AND granted")" = 1 ] ||
+	    [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+	"$QSCHED_BIN" -c "$t/locks.conf" run "$j" >"$t/out" 2>&1
+	rc=$?
+	wait "$holder"
+	"$QSCHED_BIN" -c "$t/locks.conf" run "$j" >/dev/null 2>&1
+	rc2=$?
+	[ $rc -eq 4 ] && grep -q "lock \"$name\" is held" "$t/out" && [ $rc2 -eq 0 ] &&
+	    ok "qsched.lock_key('job', '$name') is the key qsched run takes" ||
+	    { fail "qsched.lock_key('job', '$name') is the key qsched run takes (rc $rc, then $rc2)"; sed 's/^/#   /' "$t/out"; }
+done
+# The fold's lock is qsched.lock_key('qsched', 'job_totals_fold'), the
+# key lock.c gives (2752930772147831223): held elsewhere, a fold returns
+# the mark without folding; released, it folds.
+"$QSCHED_BIN" -c "$t/all.conf" run t-ok >/dev/null 2>&1
+m0=$(mark)
+psql_q -c "SELECT pg_advisory_lock(qsched.lock_key('qsched', 'job_totals_fold'))" \
+    -c "SELECT pg_sleep(2)" >/dev/null &
+holder=$!
+i=0
+until [ "$(psql_q -c "SELECT count(*) FROM qsched.job_locks
+    WHERE lock_key = qsched.lock_key('qsched', 'job_totals_fold') AND granted")" = 1 ] ||
+    [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+f1=$(psql_q -c "SELECT qsched.job_totals_fold()")
+wait "$holder"
+f2=$(psql_q -c "SELECT qsched.job_totals_fold()")
+[ "$f1" = "$m0" ] && [ "$m0" -lt "$(maxid)" ] && [ "$f2" = "$(maxid)" ] &&
+    [ "$(psql_q -c "SELECT qsched.lock_key('qsched', 'job_totals_fold')")" = 2752930772147831223 ] &&
+    ok "the fold's lock is qsched.lock_key('qsched', 'job_totals_fold'): held elsewhere, no fold" ||
+    fail "the fold's lock (mark $m0, held: $f1, released: $f2, max $(maxid))"
+
+# A database at schema 4: qsched init applies 5, whose fold takes the
+# new key and still folds.
+psql -X -q -d postgres -c "CREATE DATABASE v4" || exit 99
+{
+	echo "BEGIN; CREATE SCHEMA qsched; CREATE TABLE qsched.core_schema (version integer PRIMARY KEY,"
+	echo "    name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), qsched_version text NOT NULL);"
+	for f in 0001_runs 0002_job_summary 0003_liveness 0004_job_totals; do
+		cat "$QSCHED_SRCDIR/sql/core/$f.sql"
+		echo "INSERT INTO qsched.core_schema (version, name, qsched_version) VALUES (${f%%_*}, '$f.sql', 'test');"
+	done
+	echo "COMMIT;"
+} >"$t/v4.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d v4 -f "$t/v4.sql" >/dev/null 2>"$t/out" || { cat "$t/out"; exit 99; }
+sed 's/dbname=app/dbname=v4/' "$t/all.conf" >"$t/v4.conf"
+"$QSCHED_BIN" -c "$t/v4.conf" init >"$t/out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "applied 0005_lock_key.sql" "$t/out" && grep -q "version 5" "$t/out" &&
+    psql -X -q -t -A -d v4 -c "SELECT prosrc FROM pg_proc WHERE oid = 'qsched.job_totals_fold()'::regprocedure" |
+    grep -q "qsched.lock_key('qsched'" &&
+    "$QSCHED_BIN" -c "$t/v4.conf" run t-ok >/dev/null 2>&1 &&
+    [ "$(psql -X -q -t -A -d v4 -c "SELECT qsched.job_totals_fold() = (SELECT max(id) FROM qsched.runs)")" = t ] &&
+    ok "schema 4 to 5: qsched init applies 0005; the fold keys its lock with qsched.lock_key()" ||
+    { fail "schema 4 to 5 (rc $rc)"; sed 's/^/#   /' "$t/out"; }
 
 # A schema older than the totals: qsched metrics says what to run.
 psql -X -q -d postgres -c "CREATE DATABASE old" || exit 99

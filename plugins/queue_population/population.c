@@ -263,6 +263,19 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 	"status = 'pending' AND available_from <= " POPULATION_NOW
 #define POPULATION_RECENT						\
 	"assigned_at > " POPULATION_NOW " - interval '5 minutes'"
+/*
+ * One branch per queue, its name a constant: each counts its own users
+ * (an index-only scan of the population index) and anti-joins only its
+ * own queue, where one statement for both queues anti-joined every user
+ * with both queues under a filter on the queue's name.
+ */
+#define POPULATION_UNQUEUED(q)						\
+	"SELECT '" q "' AS queue, count(*) AS value "			\
+	"FROM user_call_scores u WHERE u.current_queue_type = '" q "' "	\
+	"AND u.is_active AND (u.next_call_after IS NULL "		\
+	"OR u.next_call_after <= " POPULATION_NOW ") AND NOT EXISTS ("	\
+	"SELECT 1 FROM " q "_queue e WHERE e.user_id = u.user_id "	\
+	"AND e.status IN ('pending', 'assigned'))"
 static const struct qsched_metric population_metrics[] = {
 	{ "qsched_queue_entries", QSCHED_METRIC_GAUGE,
 	    "Live entries of the queue, by status (pending, assigned).",
@@ -282,18 +295,8 @@ static const struct qsched_metric population_metrics[] = {
 	{ "qsched_queue_eligible_unqueued_users", QSCHED_METRIC_GAUGE,
 	    "Active users of the queue's type, due for a call, without a "
 	    "live entry (cooling period and max_size not applied).",
-	    "SELECT q.queue, (SELECT count(*) FROM user_call_scores u "
-	    "WHERE u.current_queue_type = q.queue AND u.is_active "
-	    "AND (u.next_call_after IS NULL OR u.next_call_after <= "
-	    POPULATION_NOW ") AND NOT EXISTS (SELECT 1 FROM "
-	    "unsigned_users_queue e WHERE q.queue = 'unsigned_users' "
-	    "AND e.user_id = u.user_id AND e.status IN ('pending', "
-	    "'assigned')) AND NOT EXISTS (SELECT 1 FROM "
-	    "outstanding_requests_queue e WHERE q.queue = "
-	    "'outstanding_requests' AND e.user_id = u.user_id "
-	    "AND e.status IN ('pending', 'assigned'))) AS value "
-	    "FROM (VALUES ('unsigned_users'), ('outstanding_requests')) "
-	    "AS q(queue)" },
+	    POPULATION_UNQUEUED("unsigned_users") " UNION ALL "
+	    POPULATION_UNQUEUED("outstanding_requests") },
 	{ "qsched_queue_recent_claims", QSCHED_METRIC_GAUGE,
 	    "Entries of the queue claimed by agents in the last 5 minutes.",
 	    POPULATION_EACH("unsigned_users", "count(*)", POPULATION_RECENT)
