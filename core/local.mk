@@ -41,6 +41,8 @@ core_libqsched_core_la_SOURCES = \
 	core/daemon.h \
 	core/signals.c \
 	core/metrics.c \
+	core/metrics_pipe.c \
+	core/metrics_pipe.h \
 	core/metrics_http.c
 nodist_core_libqsched_core_la_SOURCES = core/core-sql.c
 core_libqsched_core_la_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) $(CONFUSE_CFLAGS) $(INIH_CFLAGS) \

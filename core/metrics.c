@@ -19,13 +19,12 @@
  * the schedule interval, which metrics_jobs() computes on the main thread.
  */
 #include "qsched.h"
+#include "metrics_pipe.h"
 
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* Final statuses, as qsched.runs spells them: the label "status". */
 static const char *const metrics_statuses[] = {
@@ -465,164 +464,9 @@ metrics_double(const PGresult *res, int row, int col)
 	    strtod(PQgetvalue(res, row, col), NULL));
 }
 
-/*
- * The refresh is one round trip: libpq's pipeline mode sends every query
- * at once.  The core's queries share one REPEATABLE READ READ ONLY
- * transaction, so they see one snapshot: a run that settles meanwhile is
- * either in the totals and out of the open runs, or the reverse.  Its COMMIT
- * follows in a sync of its own, which also ends it when it failed.  Each
- * plugin query follows in a sync of its own, so its failure (a missing
- * table) costs only its family.
- */
-struct metrics_pipe {
-	PGconn		*conn;
-	int		 syncs;		/* sent and not yet read */
-	char		*err;
-	size_t		 errlen;
-	bool		 failed;
-	int64_t		 until;		/* mono ms: the server must answer */
-};
-
-/*
- * Wait for the server until P->until: a server that does not answer at
- * all (stopped, or a dead host behind a live route) is given up, its
- * connection shut down, as db.c does; statement_timeout only bounds one
- * that runs.  False when given up.
- */
-static bool
-metrics_pipe_wait(struct metrics_pipe *p)
-{
-	struct pollfd	 pfd;
-	int64_t		 left;
-
-	while (PQisBusy(p->conn)) {
-		left = p->until - clock_mono_ms();
-		pfd.fd = PQsocket(p->conn);
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (pfd.fd < 0 || left <= 0 || (poll(&pfd, 1, (int)left) == 0 &&
-		    clock_mono_ms() >= p->until)) {
-			if (pfd.fd >= 0)
-				(void)shutdown(pfd.fd, SHUT_RDWR);
-			(void)PQconsumeInput(p->conn);
-			return (false);
-		}
-		if (PQconsumeInput(p->conn) == 0)
-			return (false);
-	}
-	return (true);
-}
-
-static PGresult *
-metrics_pipe_get(struct metrics_pipe *p)
-{
-	if (!metrics_pipe_wait(p)) {
-		p->failed = true;
-		return (NULL);
-	}
-	return (PQgetResult(p->conn));
-}
-
 #define METRICS_SCHEMA_HINT					\
 	"the qsched schema predates qsched.job_totals (version 4): "	\
 	"`qsched init` upgrades it"
-
-static void
-metrics_pipe_send(struct metrics_pipe *p, const char *what, const char *sql,
-    int n, const char *const *params)
-{
-	char	 e[QSCHED_ERRLEN];
-
-	if (p->failed)
-		return;
-	if (PQsendQueryParams(p->conn, sql, n, NULL, params, NULL, NULL,
-	    0) != 1) {
-		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
-		    db_error(NULL, p->conn, e, sizeof e));
-		p->failed = true;
-	}
-}
-
-static void
-metrics_pipe_sync(struct metrics_pipe *p)
-{
-	char	 e[QSCHED_ERRLEN];
-
-	if (p->failed)
-		return;
-	if (PQpipelineSync(p->conn) != 1) {
-		snprintf(p->err, p->errlen, "metrics: sync: %s",
-		    db_error(NULL, p->conn, e, sizeof e));
-		p->failed = true;
-		return;
-	}
-	p->syncs++;
-}
-
-/*
- * The next query's result, its terminating NULL consumed: the result, or
- * NULL with ERR set (when ERR is not NULL, else the failure is quiet).
- */
-static PGresult *
-metrics_pipe_result(struct metrics_pipe *p, const char *what, char *err,
-    size_t errlen)
-{
-	char		 e[QSCHED_ERRLEN];
-	PGresult	*res, *end;
-
-	if ((res = metrics_pipe_get(p)) == NULL) {
-		if (p->failed)
-			snprintf(err, errlen, "metrics: %s: 08006: no answer "
-			    "from the server in time", what);
-		else
-			snprintf(err, errlen, "metrics: %s: %s", what,
-			    db_error(NULL, p->conn, e, sizeof e));
-		return (NULL);
-	}
-	if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {	/* not expected */
-		p->syncs--;
-		PQclear(res);
-		snprintf(err, errlen, "metrics: %s: no result", what);
-		return (NULL);
-	}
-	while ((end = metrics_pipe_get(p)) != NULL)
-		PQclear(end);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(err, errlen, "metrics: %s: %s", what,
-		    PQresultStatus(res) == PGRES_PIPELINE_ABORTED ?
-		    "not run (an earlier query failed)" :
-		    db_error(res, p->conn, e, sizeof e));
-		PQclear(res);
-		return (NULL);
-	}
-	return (res);
-}
-
-/* Read up to and including the next sync; false if the connection broke. */
-static bool
-metrics_pipe_skip(struct metrics_pipe *p)
-{
-	PGresult	*res;
-	int		 nulls = 0;
-
-	while (p->syncs > 0) {
-		if ((res = metrics_pipe_get(p)) == NULL) {
-			if (p->failed || PQstatus(p->conn) != CONNECTION_OK ||
-			    ++nulls > 2)
-				return (false);
-			continue;
-		}
-		nulls = 0;
-		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
-			p->syncs--;
-			PQclear(res);
-			return (true);
-		}
-		PQclear(res);
-	}
-	return (true);
-}
 
 /* The totals of jobs $1, from qsched.job_totals_live. */
 static char *
@@ -850,36 +694,15 @@ metrics_prepared(const struct metrics_db *db, const PGconn *conn)
 	    db->prep_pid == PQbackendPID(conn));
 }
 
-static void
-metrics_pipe_prepare(struct metrics_pipe *p, const char *what,
-    const char *name, const char *sql)
-{
-	char	 e[QSCHED_ERRLEN];
-
-	if (p->failed)
-		return;
-	if (PQsendPrepare(p->conn, name, sql, 0, NULL) != 1) {
-		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
-		    db_error(NULL, p->conn, e, sizeof e));
-		p->failed = true;
-	}
-}
-
-static void
-metrics_pipe_exec(struct metrics_pipe *p, const char *what,
-    const char *name, int n, const char *const *params)
-{
-	char	 e[QSCHED_ERRLEN];
-
-	if (p->failed)
-		return;
-	if (PQsendQueryPrepared(p->conn, name, n, params, NULL, NULL,
-	    0) != 1) {
-		snprintf(p->err, p->errlen, "metrics: %s: %s", what,
-		    db_error(NULL, p->conn, e, sizeof e));
-		p->failed = true;
-	}
-}
+/*
+ * The refresh is one round trip: libpq's pipeline mode sends every query
+ * at once.  The core's queries share one REPEATABLE READ READ ONLY
+ * transaction, so they see one snapshot: a run that settles meanwhile is
+ * either in the totals and out of the open runs, or the reverse.  Its COMMIT
+ * follows in a sync of its own, which also ends it when it failed.  Each
+ * plugin query follows in a sync of its own, so its failure (a missing
+ * table) costs only its family.
+ */
 
 /*
  * Send the core's queries; ARRAYS hold the arrays they need.  When
