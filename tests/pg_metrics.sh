@@ -587,16 +587,21 @@ flags_file = "$t/flags.ini"
 job "l-plain" { plugin = "result"  schedule = "@manual" }
 job "l-utf8"  { plugin = "result"  schedule = "@manual"  lock = "Köln/lock 1" }
 EOF
-for l in "l-plain:l-plain" "l-utf8:Köln/lock 1"; do
-	j=${l%%:*}
-	name=${l#*:}
-	psql_q -c "SELECT pg_advisory_lock(qsched.lock_key('job', '$name'))" \
-	    -c "SELECT pg_sleep(3)" >/dev/null &
+# hold_key CLASS NAME SECONDS: psql holds qsched.lock_key(CLASS, NAME) for
+# SECONDS in the background ($holder), and is seen holding it.
+hold_key() {
+	psql_q -c "SELECT pg_advisory_lock(qsched.lock_key('$1', '$2'))" \
+	    -c "SELECT pg_sleep($3)" >/dev/null &
 	holder=$!
 	i=0
 	until [ "$(psql_q -c "SELECT count(*) FROM qsched.job_locks
-	    WHERE lock_key = qsched.lock_key('job', '$name') AND granted")" = 1 ] ||
+	    WHERE lock_key = qsched.lock_key('$1', '$2') AND granted")" = 1 ] ||
 	    [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+for l in "l-plain:l-plain" "l-utf8:Köln/lock 1"; do
+	j=${l%%:*}
+	name=${l#*:}
+	hold_key job "$name" 3
 	"$QSCHED_BIN" -c "$t/locks.conf" run "$j" >"$t/out" 2>&1
 	rc=$?
 	wait "$holder"
@@ -611,13 +616,7 @@ done
 # the mark without folding; released, it folds.
 "$QSCHED_BIN" -c "$t/all.conf" run t-ok >/dev/null 2>&1
 m0=$(mark)
-psql_q -c "SELECT pg_advisory_lock(qsched.lock_key('qsched', 'job_totals_fold'))" \
-    -c "SELECT pg_sleep(2)" >/dev/null &
-holder=$!
-i=0
-until [ "$(psql_q -c "SELECT count(*) FROM qsched.job_locks
-    WHERE lock_key = qsched.lock_key('qsched', 'job_totals_fold') AND granted")" = 1 ] ||
-    [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+hold_key qsched job_totals_fold 2
 f1=$(psql_q -c "SELECT qsched.job_totals_fold()")
 wait "$holder"
 f2=$(psql_q -c "SELECT qsched.job_totals_fold()")
