@@ -25,7 +25,8 @@ dist_sqlmigrations_DATA = \
 	sql/migrations/0005_separated_queue_indexes.sql \
 	sql/migrations/0006_queue_functions.sql \
 	sql/migrations/0008_population_indexes.sql \
-	sql/migrations/0009_population_positions.sql
+	sql/migrations/0009_population_positions.sql \
+	sql/migrations/0011_population_change_log.sql
 
 dist_sqlfixtures_DATA = \
 	sql/fixtures/legacy_schema.sql \

@@ -45,6 +45,7 @@ struct refresh_opts {
 	int64_t		 max_size;	/* 0: no cap */
 	int64_t		 lease_ms;
 	const char	*work_mem;
+	int64_t		 full_every_ms;	/* full_refresh_every; 0: always */
 	bool		 legacy;	/* also maintain call_queue */
 	bool		 dry_run;	/* roll back instead of committing */
 };
@@ -73,9 +74,21 @@ struct refresh_counts {
 	int64_t		 legacy_unchanged;
 	int64_t		 legacy_kept_assigned;
 	int64_t		 elapsed_ms;		/* BEGIN to COMMIT */
+	int64_t		 log_rows;	/* change log rows read (and deleted) */
+	int64_t		 scoped;	/* 1: only the changed users compared */
+	int64_t		 compared;	/* scoped: the users compared */
+	int64_t		 neighbours;	/* scoped: entries placed between */
+	const char	*full_reason;	/* why a full comparison; static */
 };
-/* The refresh statement for QUEUE (malloc'ed), with the legacy part or not. */
-char	*refresh_sql(const struct queue_def *queue, bool legacy);
+/* What one refresh statement does. */
+struct refresh_mode {
+	bool		 legacy;	/* also call_queue */
+	bool		 log;		/* consume the change log (0011) */
+	bool		 scoped;	/* only the users that can have changed */
+};
+/* The refresh statement for QUEUE in MODE (malloc'ed). */
+char	*refresh_sql(const struct queue_def *queue,
+	    const struct refresh_mode *mode);
 /*
  * Run one refresh in one transaction.  Returns 0, or -1 after host->fail
  * (the transaction is rolled back).  *retry is set when the failure is a
@@ -83,5 +96,26 @@ char	*refresh_sql(const struct queue_def *queue, bool legacy);
  */
 int	 refresh_run(const struct qsched_host *, struct qsched_run *,
 	    const struct refresh_opts *, struct refresh_counts *, bool *retry);
+
+/*
+ * changes.c - the change log (migration 0011): whether this refresh may
+ * compare only the users it names, and what the refresh leaves for the
+ * next one.  Both run inside the refresh's transaction.
+ */
+#define CHANGES_MAX	10000	/* more changed users: a full comparison */
+struct changes_state {
+	bool		 log;		/* the log exists: consume it */
+	bool		 trusted;	/* the triggers are there and enabled */
+	const char	*reason;	/* why not scoped (static); NULL: scoped */
+	char		 last_now[32];	/* the last refresh's now */
+	char		 triggers[256];	/* the triggers' oids, as recorded */
+	char		 rule[96];	/* the options that shape the rule */
+};
+int	 changes_begin(const struct qsched_host *, struct qsched_run *,
+	    const struct refresh_opts *, const char *now,
+	    struct changes_state *);
+int	 changes_end(const struct qsched_host *, struct qsched_run *,
+	    const struct refresh_opts *, const char *now,
+	    const struct changes_state *, bool full);
 
 #endif /* POPULATION_H */

@@ -103,10 +103,11 @@ sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
  * this order when it exists.
  */
 static void
-refresh_sql_rule(struct sqlbuf *b)
+refresh_sql_rule(struct sqlbuf *b, bool scoped)
 {
+	sqlbuf_add(b, "%s", scoped ? "WITH RECURSIVE " : "WITH ");
 	sqlbuf_add(b,
-	    "WITH a AS NOT MATERIALIZED (\n"
+	    "a AS NOT MATERIALIZED (\n"
 	    "	SELECT u.user_id, 0 AS score, u.created_at, u.next_call_after,\n"
 	    "	    row_number() OVER (ORDER BY u.created_at DESC, u.user_id)\n"
 	    "	    AS rn\n"
@@ -134,13 +135,17 @@ refresh_sql_rule(struct sqlbuf *b)
 	    "		    ELSE greatest(0, $4::bigint - (SELECT count(*)\n"
 	    "			FROM (SELECT 1 FROM a LIMIT $4::bigint) AS c)) END\n"
 	    "	) AS s\n"
-	    "), r AS (\n"
-	    "	SELECT d.user_id, d.rn::integer AS rn, d.score, d.created_at,\n"
-	    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
-	    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
-	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
-	    "	FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS d\n"
 	    ")");
+	if (!scoped)
+		sqlbuf_add(b,
+		    ", r AS (\n"
+		    "	SELECT d.user_id, d.rn::integer AS rn, d.score,\n"
+		    "	    d.created_at,\n"
+		    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
+		    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
+		    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
+		    "	FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS d\n"
+		    ")");
 }
 
 /*
@@ -159,11 +164,187 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
 	    "	    q.queue_position AS qpos,\n"
 	    "	    (q.priority_score IS DISTINCT FROM r.score\n"
 	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
-	    "		OR q.available_from > $2::timestamp%s) AS cdiff\n"
+	    "		OR q.available_from > $2::timestamp%s) AS cdiff,\n"
+	    "	    false AS nb\n"
 	    "	FROM r FULL JOIN (SELECT * FROM %s\n"
 	    "	    WHERE status IN ('pending', 'assigned')) AS q\n"
 	    "	    ON q.user_id = r.user_id\n"
 	    ")", q->extra_differs, q->table);
+}
+
+/*
+ * The scoped diff: the refresh with the change log (changes.c decides
+ * when it may run).  It compares only the users "su" that can have
+ * changed since the last refresh, whose time $9 was:
+ *
+ *   lg  the users the log names for this queue, deleted from it here, in
+ *       this statement's snapshot: a change committed later stays logged;
+ *   the users whose next_call_after passed between $9 and now (the
+ *       application's index on next_call_after);
+ *   with a cap ($4 > 0): all of stage B and every live entry with a
+ *       score above 0, at most about max_size rows, since one new lead
+ *       can push a scored user out of the cap; without a cap: the
+ *       scored users whose cooling period ended between $9 and now (sc:
+ *       one range of the population index per distinct score).
+ *
+ * rs is the rule for those users.  Each of them is placed between its
+ * neighbours in the rule: the nearest users before and after it (same
+ * score first, then the next lower or higher score, read from the
+ * population index in the rule's order) that have a pending entry and
+ * are not in su themselves (ex).  rn is the rank within these users
+ * only: the placement (refresh_sql_place) needs the order, not the
+ * rank.  The two EXISTS tests are written "IS TRUE" so that the planner
+ * keeps them as filters of the walk down the index, which stops at the
+ * first user that passes them: as joins, it would hash the whole queue
+ * once per user compared.  The neighbours (nb) are never written: "ok"
+ * is false when the
+ * placement would move one, renumber, or take more than the gap between
+ * two neighbours, and every write then waits for the full refresh that
+ * the caller runs instead, in the same transaction.
+ */
+#define SCOPED_EX(v)							\
+	"(EXISTS (SELECT 1 FROM qsched_population.changes AS l\n"	\
+	"		WHERE l.queue = $1 AND l.user_id = " v ".user_id))\n"	\
+	"		IS NOT TRUE\n"						\
+	"	    AND NOT coalesce(" v ".next_call_after > $9::timestamp\n"	\
+	"		AND " v ".next_call_after <= $2::timestamp, false)\n"	\
+	"	    AND CASE WHEN $4::bigint > 0 THEN " v ".current_score = 0\n" \
+	"		ELSE " v ".current_score = 0 OR " v ".created_at\n"	\
+	"		    <= $9::timestamp - $3::bigint\n"			\
+	"			* interval '1 millisecond'\n"			\
+	"		    OR " v ".created_at > $2::timestamp - $3::bigint\n" \
+	"			* interval '1 millisecond' END\n"		\
+	"	    AND (EXISTS (SELECT 1 FROM %1$s AS e\n"			\
+	"		WHERE e.user_id = " v ".user_id\n"			\
+	"		    AND e.status = 'pending')) IS TRUE"
+#define SCOPED_V							\
+	"SELECT v.user_id FROM user_call_scores AS v\n"			\
+	"	WHERE v.current_queue_type = $1 AND v.is_active\n"
+static void
+refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
+{
+	sqlbuf_add(b,
+	    ", lg AS MATERIALIZED (\n"
+	    "	DELETE FROM qsched_population.changes AS l WHERE l.queue = $1\n"
+	    "	RETURNING l.user_id\n"
+	    "), sc AS (\n"
+	    "	SELECT (SELECT min(u.current_score) FROM user_call_scores AS u\n"
+	    "	    WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "		AND u.current_score > 0 AND $4::bigint = 0) AS s\n"
+	    "	UNION ALL\n"
+	    "	SELECT (SELECT min(u.current_score) FROM user_call_scores AS u\n"
+	    "	    WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "		AND u.current_score > sc.s)\n"
+	    "	FROM sc WHERE sc.s IS NOT NULL\n"
+	    "), su AS MATERIALIZED (\n"
+	    "	SELECT lg.user_id FROM lg\n"
+	    "	UNION\n"
+	    "	SELECT u.user_id FROM user_call_scores AS u\n"
+	    "	WHERE u.next_call_after > $9::timestamp\n"
+	    "	    AND u.next_call_after <= $2::timestamp\n"
+	    "	    AND u.current_queue_type = $1 AND u.is_active\n"
+	    "	UNION\n"
+	    "	SELECT b.user_id FROM b WHERE $4::bigint > 0\n"
+	    "	UNION\n"
+	    "	SELECT e.user_id FROM %1$s AS e\n"
+	    "	WHERE $4::bigint > 0 AND e.status IN ('pending', 'assigned')\n"
+	    "	    AND e.priority_score > 0\n"
+	    "	UNION\n"
+	    "	SELECT u.user_id FROM sc, user_call_scores AS u\n"
+	    "	WHERE sc.s IS NOT NULL AND u.current_queue_type = $1\n"
+	    "	    AND u.is_active AND u.current_score = sc.s\n"
+	    "	    AND u.created_at > $9::timestamp\n"
+	    "		- $3::bigint * interval '1 millisecond'\n"
+	    "	    AND u.created_at <= $2::timestamp\n"
+	    "		- $3::bigint * interval '1 millisecond'\n"
+	    "), rs AS MATERIALIZED (\n"
+	    "	SELECT u.user_id, u.current_score AS score, u.created_at,\n"
+	    "	    u.next_call_after\n"
+	    "	FROM su JOIN user_call_scores AS u ON u.user_id = su.user_id\n"
+	    "	WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "	    AND (u.next_call_after IS NULL\n"
+	    "		OR u.next_call_after <= $2::timestamp)\n"
+	    "	    AND (u.current_score = 0 OR (u.current_score > 0\n"
+	    "		AND CASE WHEN $4::bigint = 0 THEN u.created_at\n"
+	    "		    <= $2::timestamp - $3::bigint * interval '1 millisecond'\n"
+	    "		    ELSE u.user_id IN (SELECT b.user_id FROM b) END))\n"
+	    "), nbu AS MATERIALIZED (\n"
+	    "	SELECT DISTINCT x.user_id\n"
+	    "	FROM rs, LATERAL (VALUES\n"
+	    "	    (coalesce((" SCOPED_V
+	    "		AND v.current_score = rs.score\n"
+	    "		AND ($4::bigint = 0 OR rs.score = 0)\n"
+	    "		AND v.created_at >= rs.created_at\n"
+	    "		AND (v.created_at > rs.created_at\n"
+	    "		    OR v.user_id < rs.user_id)\n"
+	    "		AND " SCOPED_EX("v") "\n"
+	    "		ORDER BY v.created_at, v.user_id DESC LIMIT 1),\n"
+	    "	    (" SCOPED_V
+	    "		AND v.current_score < rs.score AND v.current_score >= 0\n"
+	    "		AND $4::bigint = 0\n"
+	    "		AND " SCOPED_EX("v") "\n"
+	    "		ORDER BY v.current_score DESC, v.created_at,\n"
+	    "		    v.user_id DESC LIMIT 1),\n"
+	    "	    (" SCOPED_V
+	    "		AND v.current_score = 0\n"
+	    "		AND $4::bigint > 0 AND rs.score > 0\n"
+	    "		AND " SCOPED_EX("v") "\n"
+	    "		ORDER BY v.created_at, v.user_id DESC LIMIT 1))),\n"
+	    "	    (coalesce((" SCOPED_V
+	    "		AND v.current_score = rs.score\n"
+	    "		AND ($4::bigint = 0 OR rs.score = 0)\n"
+	    "		AND v.created_at <= rs.created_at\n"
+	    "		AND (v.created_at < rs.created_at\n"
+	    "		    OR v.user_id > rs.user_id)\n"
+	    "		AND " SCOPED_EX("v") "\n"
+	    "		ORDER BY v.created_at DESC, v.user_id LIMIT 1),\n"
+	    "	    (" SCOPED_V
+	    "		AND v.current_score > rs.score\n"
+	    "		AND $4::bigint = 0\n"
+	    "		AND " SCOPED_EX("v") "\n"
+	    "		ORDER BY v.current_score, v.created_at DESC,\n"
+	    "		    v.user_id LIMIT 1)))) AS x(user_id)\n"
+	    "	WHERE x.user_id IS NOT NULL\n"
+	    "), r AS (\n"
+	    "	SELECT d.user_id, (row_number() OVER (ORDER BY d.score,\n"
+	    "	    d.created_at DESC, d.user_id))::integer AS rn, d.score,\n"
+	    "	    d.created_at,\n"
+	    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
+	    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
+	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail, d.nb\n"
+	    "	FROM (SELECT rs.*, false AS nb FROM rs\n"
+	    "	    UNION ALL\n"
+	    "	    SELECT u.user_id, u.current_score, u.created_at,\n"
+	    "		u.next_call_after, true\n"
+	    "	    FROM nbu JOIN user_call_scores AS u\n"
+	    "		ON u.user_id = nbu.user_id) AS d\n"
+	    "), m AS MATERIALIZED (\n"
+	    "	SELECT r.user_id AS d_user, r.rn, r.score, r.reason, r.avail,\n"
+	    "	    r.created_at, q.id AS qid, q.status AS qstatus,\n"
+	    "	    q.queue_position AS qpos,\n"
+	    "	    (NOT coalesce(r.nb, false)\n"
+	    "		AND (q.priority_score IS DISTINCT FROM r.score\n"
+	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
+	    "		OR q.available_from > $2::timestamp%2$s)) AS cdiff,\n"
+	    "	    coalesce(r.nb, false) AS nb\n"
+	    "	FROM r FULL JOIN (SELECT * FROM %1$s AS e\n"
+	    "	    WHERE e.status IN ('pending', 'assigned')\n"
+	    "		AND e.user_id IN (SELECT su.user_id FROM su\n"
+	    "		    UNION ALL SELECT nbu.user_id FROM nbu)) AS q\n"
+	    "	    ON q.user_id = r.user_id\n"
+	    ")", q->table, q->extra_differs);
+}
+
+/* Whether the scoped diff's writes may run (see refresh_sql_scoped). */
+static void
+refresh_sql_scoped_ok(struct sqlbuf *b)
+{
+	sqlbuf_add(b,
+	    ", ok AS MATERIALIZED (\n"
+	    "	SELECT NOT (SELECT fl.renumber FROM fl)\n"
+	    "	    AND NOT EXISTS (SELECT 1 FROM gw2 WHERE gw2.e <> gw2.g)\n"
+	    "	    AND NOT EXISTS (SELECT 1 FROM chg WHERE chg.nb) AS ok\n"
+	    ")");
 }
 
 /*
@@ -314,9 +495,13 @@ refresh_sql_place(struct sqlbuf *b)
 	    ")", REFRESH_GAP_MIN, REFRESH_GAP, REFRESH_GAP, REFRESH_GAP);
 }
 
-/* The separated queue's three writes. */
+/*
+ * The separated queue's three writes.  GUARD is "" or a condition every
+ * write also needs (the scoped refresh's "ok", refresh_sql_scoped).
+ */
 static void
-refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
+refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q,
+    const char *guard)
 {
 	sqlbuf_add(b,
 	    ", ins AS (\n"
@@ -325,7 +510,7 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
 	    "	    created_at, updated_at%s)\n"
 	    "	SELECT gen_random_uuid(), m.d_user, m.score, m.npos, 'pending',\n"
 	    "	    m.reason, m.avail, $2::timestamp, $2::timestamp%s\n"
-	    "	FROM chg AS m WHERE m.qid IS NULL\n"
+	    "	FROM chg AS m WHERE m.qid IS NULL%s\n"
 	    "	ORDER BY m.rn\n"
 	    "	ON CONFLICT (user_id) WHERE status IN ('pending', 'assigned')\n"
 	    "	    DO NOTHING\n"
@@ -337,15 +522,15 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
 	    "		THEN q.available_from ELSE m.avail END,\n"
 	    "	    updated_at = $2::timestamp%s\n"
 	    "	FROM chg AS m\n"
-	    "	WHERE q.id = m.qid AND q.status = 'pending'\n"
+	    "	WHERE q.id = m.qid AND q.status = 'pending'%s\n"
 	    "	RETURNING 1\n"
 	    "), del AS (\n"
 	    "	DELETE FROM %s AS q USING m\n"
 	    "	WHERE q.id = m.qid AND m.d_user IS NULL\n"
-	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'\n"
+	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'%s\n"
 	    "	RETURNING 1\n"
-	    ")", q->table, q->extra_columns, q->extra_values, q->table,
-	    q->extra_set, q->table);
+	    ")", q->table, q->extra_columns, q->extra_values, guard, q->table,
+	    q->extra_set, guard, q->table, guard);
 }
 
 /*
@@ -355,16 +540,20 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
  * other pending rows go.  One join pairs the rule with every live row.  A
  * row referenced by call_sessions cannot be deleted (ON DELETE RESTRICT),
  * so it is marked completed instead.
+ *
+ * Scoped (refresh_sql_scoped), only the rows of the users it compares
+ * (su) are read, and the neighbours it placed them between are left out:
+ * their rows are neither read nor written.
  */
 static void
-refresh_sql_legacy(struct sqlbuf *b)
+refresh_sql_legacy(struct sqlbuf *b, bool scoped, const char *guard)
 {
 	sqlbuf_add(b,
 	    ", rf AS (\n"
 	    "	SELECT m.d_user AS user_id, coalesce(chg.npos, m.qpos) AS pos,\n"
 	    "	    m.score, m.reason, m.avail\n"
 	    "	FROM m LEFT JOIN chg ON chg.rn = m.rn\n"
-	    "	WHERE m.d_user IS NOT NULL\n"
+	    "	WHERE m.d_user IS NOT NULL AND NOT m.nb\n"
 	    "), lm AS MATERIALIZED (\n"
 	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
 	    "	    g.id AS gid, g.status AS gstatus, g.rn,\n"
@@ -382,7 +571,7 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "			c.id) AS rn\n"
 	    "		FROM call_queue AS c\n"
 	    "		WHERE c.queue_type = $1\n"
-	    "		    AND c.status IN ('pending', 'assigned')\n"
+	    "		    AND c.status IN ('pending', 'assigned')%s\n"
 	    "	    ) AS g ON g.user_id = r.user_id\n"
 	    "), lrm AS MATERIALIZED (\n"
 	    "	SELECT m.gid AS id, EXISTS (SELECT 1 FROM call_sessions AS s\n"
@@ -395,7 +584,7 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "	    created_at, updated_at)\n"
 	    "	SELECT gen_random_uuid(), m.d_user, $1, m.score, m.pos,\n"
 	    "	    'pending', m.reason, m.avail, $2::timestamp, $2::timestamp\n"
-	    "	FROM lm AS m WHERE m.gid IS NULL\n"
+	    "	FROM lm AS m WHERE m.gid IS NULL%s\n"
 	    "	ORDER BY m.pos\n"
 	    "	RETURNING 1\n"
 	    "), lupd AS (\n"
@@ -407,19 +596,20 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "	FROM lm AS m\n"
 	    "	WHERE c.id = m.gid AND m.d_user IS NOT NULL AND m.rn = 1\n"
 	    "	    AND m.gstatus = 'pending' AND m.differs\n"
-	    "	    AND c.status = 'pending'\n"
+	    "	    AND c.status = 'pending'%s\n"
 	    "	RETURNING 1\n"
 	    "), ldel AS (\n"
 	    "	DELETE FROM call_queue AS c USING lrm AS x\n"
-	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'\n"
+	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'%s\n"
 	    "	RETURNING 1\n"
 	    "), lcomp AS (\n"
 	    "	UPDATE call_queue AS c SET status = 'completed',\n"
 	    "	    updated_at = $2::timestamp\n"
 	    "	FROM lrm AS x\n"
-	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'\n"
+	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'%s\n"
 	    "	RETURNING 1\n"
-	    ")");
+	    ")", scoped ? "\n\t\t    AND c.user_id IN (SELECT su.user_id FROM su)" :
+	    "", guard, guard, guard, guard);
 }
 
 /*
@@ -428,11 +618,12 @@ refresh_sql_legacy(struct sqlbuf *b)
  * is written, and rows stay locked for the writes only.
  */
 static void
-refresh_sql_counts(struct sqlbuf *b, bool legacy)
+refresh_sql_counts(struct sqlbuf *b, const struct refresh_mode *mode)
 {
 	sqlbuf_add(b,
-	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL),\n"
-	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
+	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
+	    "	AND NOT m.nb),\n"
+	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL AND NOT m.nb\n"
 	    "	AND m.qstatus = 'pending') - (SELECT count(*) FROM chg\n"
 	    "	WHERE chg.qid IS NOT NULL),\n"
 	    "    count(*) FILTER (WHERE m.qstatus = 'assigned'),\n"
@@ -441,7 +632,14 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 	    "    (SELECT count(*) FROM chg WHERE chg.qid IS NOT NULL\n"
 	    "	AND NOT chg.cdiff),\n"
 	    "    (SELECT fl.renumber::integer FROM fl),\n");
-	if (legacy)
+	if (mode->log)
+		sqlbuf_add(b, "    (SELECT count(*) FROM lg),\n");
+	if (mode->scoped)
+		sqlbuf_add(b,
+		    "    (SELECT ok.ok::integer FROM ok),\n"
+		    "    (SELECT count(*) FROM su),\n"
+		    "    count(*) FILTER (WHERE m.nb),\n");
+	if (mode->legacy)
 		sqlbuf_add(b,
 		    "    (SELECT count(*) FILTER (WHERE lm.d_user IS NOT NULL\n"
 		    "	AND lm.rn = 1 AND lm.gstatus = 'pending'\n"
@@ -452,7 +650,7 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 	sqlbuf_add(b,
 	    "    (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),\n"
 	    "    (SELECT count(*) FROM del)");
-	if (legacy)
+	if (mode->legacy)
 		sqlbuf_add(b, ",\n"
 		    "    (SELECT count(*) FROM lins), (SELECT count(*) FROM lupd),\n"
 		    "    (SELECT count(*) FROM ldel), (SELECT count(*) FROM lcomp)");
@@ -460,18 +658,31 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 }
 
 char *
-refresh_sql(const struct queue_def *queue, bool legacy)
+refresh_sql(const struct queue_def *queue, const struct refresh_mode *mode)
 {
 	struct sqlbuf	 b;
+	const char	*guard = mode->scoped ? " AND (SELECT ok.ok FROM ok)" :
+	    "";
 
 	memset(&b, 0, sizeof b);
-	refresh_sql_rule(&b);
-	refresh_sql_diff(&b, queue);
+	refresh_sql_rule(&b, mode->scoped);
+	if (mode->scoped)
+		refresh_sql_scoped(&b, queue);
+	else {
+		if (mode->log)
+			sqlbuf_add(&b, ", lg AS (\n"
+			    "	DELETE FROM qsched_population.changes AS l\n"
+			    "	WHERE l.queue = $1 RETURNING 1\n"
+			    ")");
+		refresh_sql_diff(&b, queue);
+	}
 	refresh_sql_place(&b);
-	refresh_sql_queue(&b, queue);
-	if (legacy)
-		refresh_sql_legacy(&b);
-	refresh_sql_counts(&b, legacy);
+	if (mode->scoped)
+		refresh_sql_scoped_ok(&b);
+	refresh_sql_queue(&b, queue, guard);
+	if (mode->legacy)
+		refresh_sql_legacy(&b, mode->scoped, guard);
+	refresh_sql_counts(&b, mode);
 	if (b.failed) {
 		free(b.data);
 		return (NULL);
@@ -511,12 +722,16 @@ refresh_int(const PGresult *res, int col)
 	return (strtoll(PQgetvalue(res, 0, col), NULL, 10));
 }
 
-/* The result row of the refresh statement into C. */
-static void
-refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
+/*
+ * The result row of the refresh statement into C.  Returns the scoped
+ * statement's "ok" (1 for the full statement).
+ */
+static int64_t
+refresh_counts(const PGresult *res, const struct refresh_mode *mode,
+    struct refresh_counts *c)
 {
 	int	 col = 0;
-	int64_t	 planned;
+	int64_t	 planned, ok = 1;
 
 	c->eligible = refresh_int(res, col++);
 	c->unchanged = refresh_int(res, col++);
@@ -524,7 +739,14 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	planned = refresh_int(res, col++);
 	c->moved = refresh_int(res, col++);
 	c->renumbered_all = refresh_int(res, col++);
-	if (legacy) {
+	if (mode->log)
+		c->log_rows += refresh_int(res, col++);
+	if (mode->scoped) {
+		ok = refresh_int(res, col++);
+		c->compared = refresh_int(res, col++);
+		c->neighbours = refresh_int(res, col++);
+	}
+	if (mode->legacy) {
 		c->legacy_unchanged = refresh_int(res, col++);
 		c->legacy_kept_assigned = refresh_int(res, col++);
 		col++;	/* lrm: only there to be computed before the writes */
@@ -532,7 +754,7 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	c->inserted = refresh_int(res, col++);
 	c->updated = refresh_int(res, col++);
 	c->removed = refresh_int(res, col++);
-	if (legacy) {
+	if (mode->legacy) {
 		c->legacy_inserted = refresh_int(res, col++);
 		c->legacy_updated = refresh_int(res, col++);
 		c->legacy_removed = refresh_int(res, col++);
@@ -540,6 +762,38 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	}
 	c->skipped_concurrent = planned - c->inserted - c->updated -
 	    c->removed;
+	return (ok);
+}
+
+/*
+ * One refresh statement in MODE, its counters into C; *OK as
+ * refresh_counts returns it.
+ */
+static int
+refresh_statement(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, const struct refresh_mode *mode,
+    const char *const *params, struct refresh_counts *c, int64_t *ok,
+    char state[6])
+{
+	PGresult	*res;
+	char		*sql, what[128];
+
+	if ((sql = refresh_sql(o->queue, mode)) == NULL) {
+		host->message(run, "out of memory building the refresh "
+		    "statement");
+		return (-1);
+	}
+	snprintf(what, sizeof what, "refreshing %s%s%s", o->queue->table,
+	    o->legacy ? " and call_queue" : "",
+	    mode->scoped ? " (changed users)" : "");
+	res = refresh_exec_main(host, run, what, sql, mode->scoped ? 9 : 8,
+	    params, state);
+	free(sql);
+	if (res == NULL)
+		return (-1);
+	*ok = refresh_counts(res, mode, c);
+	PQclear(res);
+	return (0);
 }
 
 int
@@ -549,18 +803,15 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	const struct queue_def *q = o->queue;
 	PGconn		*conn = host->conn(run);
 	PGresult	*res;
-	char		*sql, cooling[24], max[24], lease[24], now[32];
-	char		 what[96], state[6] = "";
-	const char	*params[8];
-	int64_t		 t0 = host->mono_us();
+	struct changes_state cs;
+	struct refresh_mode mode;
+	char		 cooling[24], max[24], lease[24], now[32];
+	char		 state[6] = "";
+	const char	*params[9];
+	int64_t		 t0 = host->mono_us(), ok;
 
 	*retry = false;
 	memset(c, 0, sizeof *c);
-	if ((sql = refresh_sql(q, o->legacy)) == NULL) {
-		host->message(run, "out of memory building the refresh "
-		    "statement");
-		return (-1);
-	}
 	snprintf(cooling, sizeof cooling, "%lld", (long long)o->cooling_ms);
 	snprintf(max, sizeof max, "%lld", (long long)o->max_size);
 	snprintf(lease, sizeof lease, "%lld", (long long)o->lease_ms);
@@ -597,27 +848,46 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	PQclear(res);
 	host->progress(run, 1, 3);
 
+	if (changes_begin(host, run, o, now, &cs) == -1)
+		goto fail;
 	params[0] = q->name;
 	params[1] = now;
 	params[2] = cooling;
 	params[3] = max;
 	for (int i = 0; i < QUEUE_REASONS; i++)
 		params[4 + i] = q->reason[i];
-	snprintf(what, sizeof what, "refreshing %s%s", q->table,
-	    o->legacy ? " and call_queue" : "");
-	if ((res = refresh_exec_main(host, run, what, sql, 8, params,
-	    state)) == NULL)
+	params[8] = cs.last_now;
+	mode.legacy = o->legacy;
+	mode.log = cs.log;
+	mode.scoped = cs.reason == NULL;
+	c->full_reason = cs.reason;
+	if (mode.scoped) {
+		if (refresh_statement(host, run, o, &mode, params, c, &ok,
+		    state) == -1)
+			goto fail;
+		if (ok != 1) {
+			/* Nothing was written: the full refresh decides. */
+			int64_t log_rows = c->log_rows;
+
+			mode.scoped = false;
+			memset(c, 0, sizeof *c);
+			c->log_rows = log_rows;
+			c->full_reason = "no room between the neighbours";
+		}
+	}
+	if (!mode.scoped && refresh_statement(host, run, o, &mode, params, c,
+	    &ok, state) == -1)
 		goto fail;
-	refresh_counts(res, o->legacy, c);
-	PQclear(res);
+	c->scoped = mode.scoped;
 	host->progress(run, 2, 3);
+	if (changes_end(host, run, o, now, &cs, !mode.scoped) == -1)
+		goto fail;
 
 	if ((res = host->exec(run, o->dry_run ? "ROLLBACK" : "COMMIT",
 	    o->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL)) == NULL)
 		goto fail;
 	PQclear(res);
 	c->elapsed_ms = (host->mono_us() - t0) / 1000;
-	free(sql);
 	return (0);
 
 fail:
@@ -632,6 +902,5 @@ fail:
 	*retry = strcmp(state, "23503") == 0 || strcmp(state, "40P01") == 0;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
-	free(sql);
 	return (-1);
 }

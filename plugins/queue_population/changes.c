@@ -1,0 +1,143 @@
+/*
+ * changes.c - the change log of migration 0011 as the refresh uses it:
+ * whether this refresh may compare only the users the log names (plus
+ * the time boundaries passed since the last refresh), and the state it
+ * leaves for the next one.  refresh.c consumes the log itself, in the
+ * refresh statement's snapshot.
+ *
+ * The log can only be trusted for what the triggers saw.  A full
+ * comparison runs instead when there is no log (0011 not applied), when
+ * a trigger is missing or disabled now or was at the last refresh, when
+ * the triggers were dropped and created again since (their oids
+ * differ), on a queue's first refresh, when max_size, cooling_period or
+ * the legacy dual-write differ from the last refresh's (the queue
+ * follows the old rule everywhere, not only where users changed), when the clock went back, when
+ * more than CHANGES_MAX users changed (comparing them one by one would
+ * cost more than the full comparison), and when full_refresh_every has
+ * passed since the last full one: the safety net for what no trigger
+ * sees (a trigger disabled and enabled again between two refreshes,
+ * session_replication_role = replica, entries written by hand).
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "population.h"
+
+/* The four triggers of 0011, by name; all must fire. */
+#define CHANGES_TRIGGERS						\
+	"FROM pg_trigger AS t WHERE t.tgrelid = "			\
+	"to_regclass('user_call_scores') AND t.tgname IN ("		\
+	"'user_call_scores_population_changes_ins', "			\
+	"'user_call_scores_population_changes_upd', "			\
+	"'user_call_scores_population_changes_del', "			\
+	"'user_call_scores_population_truncate')"
+
+int
+changes_begin(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, const char *now, struct changes_state *cs)
+{
+	PGresult	*res;
+	const char	*params[5];
+	char		 every[24], max[24];
+
+	memset(cs, 0, sizeof *cs);
+	snprintf(cs->rule, sizeof cs->rule, "max_size=%lld cooling_ms=%lld "
+	    "legacy=%d", (long long)o->max_size, (long long)o->cooling_ms,
+	    o->legacy);
+	if ((res = host->exec(run, "reading the change log's state",
+	    "SELECT to_regclass('qsched_population.state') IS NOT NULL "
+	    "AND to_regclass('qsched_population.changes') IS NOT NULL, "
+	    "(SELECT count(*) FILTER (WHERE t.tgenabled IN ('O', 'A')) = 4 "
+	    CHANGES_TRIGGERS "), "
+	    "(SELECT coalesce(string_agg(t.oid::text, ',' ORDER BY "
+	    "t.tgname), '') " CHANGES_TRIGGERS ")", 0, NULL)) == NULL)
+		return (-1);
+	cs->log = *PQgetvalue(res, 0, 0) == 't';
+	cs->trusted = *PQgetvalue(res, 0, 1) == 't';
+	snprintf(cs->triggers, sizeof cs->triggers, "%s",
+	    PQgetvalue(res, 0, 2));
+	PQclear(res);
+	if (!cs->log) {
+		cs->reason = "no change log (migration 0011 not applied)";
+		return (0);
+	}
+
+	/* The row lock keeps two refreshes of one queue in turn. */
+	snprintf(every, sizeof every, "%lld", (long long)o->full_every_ms);
+	snprintf(max, sizeof max, "%d", CHANGES_MAX + 1);
+	params[0] = o->queue->name;
+	params[1] = now;
+	params[2] = every;
+	params[3] = max;
+	params[4] = cs->rule;
+	if ((res = host->exec(run, "reading the change log's state",
+	    "SELECT to_char(s.last_now, 'YYYY-MM-DD HH24:MI:SS.MS'), "
+	    "s.trusted, s.trigger_oids, s.last_now <= $2::timestamp, "
+	    "$2::timestamp - s.last_full < $3::bigint "
+	    "* interval '1 millisecond', "
+	    "(SELECT count(*) FROM (SELECT 1 FROM qsched_population.changes "
+	    "AS l WHERE l.queue = $1 LIMIT $4::bigint) AS x), "
+	    "s.rule = $5 "
+	    "FROM qsched_population.state AS s WHERE s.queue = $1 "
+	    "FOR UPDATE OF s", 5, params)) == NULL)
+		return (-1);
+	if (!cs->trusted)
+		cs->reason = "a change log trigger is missing or disabled";
+	else if (PQntuples(res) == 0)
+		cs->reason = "first refresh with the change log";
+	else if (*PQgetvalue(res, 0, 1) != 't')
+		cs->reason = "the last refresh ran without the change log's "
+		    "triggers";
+	else if (strcmp(PQgetvalue(res, 0, 2), cs->triggers) != 0)
+		cs->reason = "the change log's triggers were created again";
+	else if (*PQgetvalue(res, 0, 6) != 't')
+		cs->reason = "max_size, cooling_period or the legacy "
+		    "dual-write changed";
+	else if (*PQgetvalue(res, 0, 3) != 't')
+		cs->reason = "the clock went back";
+	else if (o->full_every_ms == 0)
+		cs->reason = "full_refresh_every is 0";
+	else if (*PQgetvalue(res, 0, 4) != 't')
+		cs->reason = "full_refresh_every has passed";
+	else if (strtoll(PQgetvalue(res, 0, 5), NULL, 10) > CHANGES_MAX)
+		cs->reason = "more changed users than a scoped refresh "
+		    "compares";
+	if (PQntuples(res) == 1)
+		snprintf(cs->last_now, sizeof cs->last_now, "%s",
+		    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (0);
+}
+
+int
+changes_end(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, const char *now,
+    const struct changes_state *cs, bool full)
+{
+	PGresult	*res;
+	const char	*params[6];
+
+	if (!cs->log)
+		return (0);
+	params[0] = o->queue->name;
+	params[1] = now;
+	params[2] = cs->triggers;
+	params[3] = cs->trusted ? "true" : "false";
+	params[4] = full ? "true" : "false";
+	params[5] = cs->rule;
+	if ((res = host->exec(run, "recording the change log's state",
+	    "INSERT INTO qsched_population.state AS s (queue, last_now, "
+	    "last_full, rule, trigger_oids, trusted) "
+	    "VALUES ($1, $2::timestamp, $2::timestamp, $6, $3, $4::boolean) "
+	    "ON CONFLICT (queue) DO UPDATE SET last_now = EXCLUDED.last_now, "
+	    "last_full = CASE WHEN $5::boolean THEN EXCLUDED.last_full "
+	    "ELSE s.last_full END, rule = EXCLUDED.rule, "
+	    "trigger_oids = EXCLUDED.trigger_oids, "
+	    "trusted = EXCLUDED.trusted", 6, params)) == NULL)
+		return (-1);
+	PQclear(res);
+	return (0);
+}
