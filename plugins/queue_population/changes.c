@@ -16,7 +16,9 @@
  * cost more than the full comparison), and when full_refresh_every has
  * passed since the last full one: the safety net for what no trigger
  * sees (a trigger disabled and enabled again between two refreshes,
- * session_replication_role = replica, entries written by hand).
+ * session_replication_role = replica, an entry set back to pending by
+ * hand).  The queue's own triggers mark its state dirty when entries are
+ * moved or the queue truncated from outside: the next refresh is full.
  */
 #include <config.h>
 
@@ -26,14 +28,18 @@
 
 #include "population.h"
 
-/* The four triggers of 0011, by name; all must fire. */
+/* The nine triggers of 0011 this queue needs ($1 its table); all
+ * must fire. */
 #define CHANGES_TRIGGERS						\
-	"FROM pg_trigger AS t WHERE t.tgrelid = "			\
+	"FROM pg_trigger AS t WHERE (t.tgrelid = "			\
 	"to_regclass('user_call_scores') AND t.tgname IN ("		\
 	"'user_call_scores_population_changes_ins', "			\
 	"'user_call_scores_population_changes_upd', "			\
 	"'user_call_scores_population_changes_del', "			\
-	"'user_call_scores_population_truncate')"
+	"'user_call_scores_population_truncate')) OR (t.tgrelid = "	\
+	"to_regclass($1) AND t.tgname IN ($1 || '_population_ins', "	\
+	"$1 || '_population_del', $1 || '_population_upd', "		\
+	"$1 || '_population_truncate', $1 || '_population_done'))"
 
 int
 changes_begin(const struct qsched_host *host, struct qsched_run *run,
@@ -47,13 +53,14 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(cs->rule, sizeof cs->rule, "max_size=%lld cooling_ms=%lld "
 	    "legacy=%d", (long long)o->max_size, (long long)o->cooling_ms,
 	    o->legacy);
+	params[0] = o->queue->table;
 	if ((res = host->exec(run, "reading the change log's state",
 	    "SELECT to_regclass('qsched_population.state') IS NOT NULL "
 	    "AND to_regclass('qsched_population.changes') IS NOT NULL, "
-	    "(SELECT count(*) FILTER (WHERE t.tgenabled IN ('O', 'A')) = 4 "
+	    "(SELECT count(*) FILTER (WHERE t.tgenabled IN ('O', 'A')) = 9 "
 	    CHANGES_TRIGGERS "), "
 	    "(SELECT coalesce(string_agg(t.oid::text, ',' ORDER BY "
-	    "t.tgname), '') " CHANGES_TRIGGERS ")", 0, NULL)) == NULL)
+	    "t.tgname), '') " CHANGES_TRIGGERS ")", 1, params)) == NULL)
 		return (-1);
 	cs->log = *PQgetvalue(res, 0, 0) == 't';
 	cs->trusted = *PQgetvalue(res, 0, 1) == 't';
@@ -80,7 +87,7 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	    "* interval '1 millisecond', "
 	    "(SELECT count(*) FROM (SELECT 1 FROM qsched_population.changes "
 	    "AS l WHERE l.queue = $1 LIMIT $4::bigint) AS x), "
-	    "s.rule = $5 "
+	    "s.rule = $5, s.dirty "
 	    "FROM qsched_population.state AS s WHERE s.queue = $1 "
 	    "FOR UPDATE OF s", 5, params)) == NULL)
 		return (-1);
@@ -91,6 +98,11 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	else if (*PQgetvalue(res, 0, 1) != 't')
 		cs->reason = "the last refresh ran without the change log's "
 		    "triggers";
+	else if (!PQgetisnull(res, 0, 7)) {
+		snprintf(cs->dirty, sizeof cs->dirty, "%s",
+		    PQgetvalue(res, 0, 7));
+		cs->reason = cs->dirty;
+	}
 	else if (strcmp(PQgetvalue(res, 0, 2), cs->triggers) != 0)
 		cs->reason = "the change log's triggers were created again";
 	else if (*PQgetvalue(res, 0, 6) != 't')
@@ -134,7 +146,7 @@ changes_end(const struct qsched_host *host, struct qsched_run *run,
 	    "VALUES ($1, $2::timestamp, $2::timestamp, $6, $3, $4::boolean) "
 	    "ON CONFLICT (queue) DO UPDATE SET last_now = EXCLUDED.last_now, "
 	    "last_full = CASE WHEN $5::boolean THEN EXCLUDED.last_full "
-	    "ELSE s.last_full END, rule = EXCLUDED.rule, "
+	    "ELSE s.last_full END, rule = EXCLUDED.rule, dirty = NULL, "
 	    "trigger_oids = EXCLUDED.trigger_oids, "
 	    "trusted = EXCLUDED.trusted", 6, params)) == NULL)
 		return (-1);

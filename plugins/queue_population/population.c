@@ -155,8 +155,7 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 	} else {
 		host->counter(run, "eligible", c->eligible);
 		host->counter(run, "unchanged", c->unchanged);
-		host->note(run, "full_reason", c->full_reason != NULL ?
-		    c->full_reason : "");
+		host->note(run, "full_reason", c->full_reason);
 	}
 	host->counter(run, "scoped", c->scoped);
 	host->counter(run, "change_log_rows", c->log_rows);
@@ -210,7 +209,7 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 		    "eligible; %lld inserted, %lld updated, %lld removed, "
 		    "%lld unchanged, %lld assigned kept, %lld assignment%s "
 		    "expired%s", o->dry_run ? "dry run (rolled back): " : "",
-		    o->queue->name, c->full_reason != NULL ? c->full_reason : "?",
+		    o->queue->name, c->full_reason,
 		    (long long)c->eligible,
 		    (long long)c->inserted, (long long)c->updated,
 		    (long long)c->removed, (long long)c->unchanged,

@@ -78,7 +78,7 @@ struct refresh_counts {
 	int64_t		 scoped;	/* 1: only the changed users compared */
 	int64_t		 compared;	/* scoped: the users compared */
 	int64_t		 neighbours;	/* scoped: entries placed between */
-	const char	*full_reason;	/* why a full comparison; static */
+	char		 full_reason[128];	/* why a full comparison */
 };
 /* What one refresh statement does. */
 struct refresh_mode {
@@ -110,6 +110,7 @@ struct changes_state {
 	char		 last_now[32];	/* the last refresh's now */
 	char		 triggers[256];	/* the triggers' oids, as recorded */
 	char		 rule[96];	/* the options that shape the rule */
+	char		 dirty[96];	/* what the queue's triggers saw */
 };
 int	 changes_begin(const struct qsched_host *, struct qsched_run *,
 	    const struct refresh_opts *, const char *now,

@@ -838,13 +838,14 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	    "SELECT set_config('work_mem', $1, true), "
 	    "set_config('jit', 'off', true), "
 	    "set_config('enable_mergejoin', 'off', true), "
+	    "set_config('qsched.population_refresh', 'on', true), "
 	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "
 	    "'YYYY-MM-DD HH24:MI:SS.MS'), "
 	    "queue_expire_assignments($2, $3::bigint * "
 	    "interval '1 millisecond')", 3, params)) == NULL)
 		goto fail;
-	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 3));
-	c->expired_assignments = refresh_int(res, 4);
+	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 4));
+	c->expired_assignments = refresh_int(res, 5);
 	PQclear(res);
 	host->progress(run, 1, 3);
 
@@ -860,7 +861,9 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	mode.legacy = o->legacy;
 	mode.log = cs.log;
 	mode.scoped = cs.reason == NULL;
-	c->full_reason = cs.reason;
+	if (cs.reason != NULL)
+		snprintf(c->full_reason, sizeof c->full_reason, "%s",
+		    cs.reason);
 	if (mode.scoped) {
 		if (refresh_statement(host, run, o, &mode, params, c, &ok,
 		    state) == -1)
@@ -872,7 +875,8 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 			mode.scoped = false;
 			memset(c, 0, sizeof *c);
 			c->log_rows = log_rows;
-			c->full_reason = "no room between the neighbours";
+			snprintf(c->full_reason, sizeof c->full_reason,
+			    "no room between the neighbours");
 		}
 	}
 	if (!mode.scoped && refresh_statement(host, run, o, &mode, params, c,

@@ -40,6 +40,20 @@
 --   user_call_scores_population_truncate
 --	TRUNCATE logs no rows: it forgets every queue's state, so the next
 --	refresh of each compares in full.
+--   <queue table>_population_{ins,del,upd,truncate}
+--	Writes to the queues that the refresh did not make (it says so
+--	with the setting qsched.population_refresh): entries added
+--	(queue_add, the backfill) or deleted log their users; an UPDATE
+--	that sets queue_position, priority_score, queue_reason,
+--	available_from or user_id, and a TRUNCATE, mark the queue's state
+--	dirty, so its next refresh compares in full.  Claims, completions
+--	and releases set none of those columns and fire none of these.
+--   <queue table>_population_done
+--	A row trigger on a change of status to anything but 'assigned'
+--	(a completion, a release, an expired assignment): logs the user,
+--	whom the rule may queue again.  Its WHEN clause is evaluated
+--	without calling the function, so a claim (pending to assigned)
+--	costs nothing more.
 
 CREATE SCHEMA IF NOT EXISTS qsched_population;
 
@@ -56,7 +70,8 @@ CREATE TABLE IF NOT EXISTS qsched_population.state (
 	last_full	timestamp(3) without time zone NOT NULL,
 	rule		text NOT NULL,
 	trigger_oids	text NOT NULL,
-	trusted		boolean NOT NULL
+	trusted		boolean NOT NULL,
+	dirty		text
 );
 
 CREATE OR REPLACE FUNCTION qsched_population.log_user_changes()
@@ -95,6 +110,31 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION qsched_population.log_entry_changes()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	IF current_setting('qsched.population_refresh', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO qsched_population.changes (queue, user_id)
+		SELECT DISTINCT TG_ARGV[0], n.user_id FROM new_rows AS n;
+	ELSIF TG_OP = 'DELETE' THEN
+		INSERT INTO qsched_population.changes (queue, user_id)
+		SELECT DISTINCT TG_ARGV[0], o.user_id FROM old_rows AS o;
+	ELSE
+		UPDATE qsched_population.state
+		SET dirty = CASE TG_OP WHEN 'TRUNCATE'
+		    THEN 'the queue was truncated'
+		    ELSE 'entries were moved from outside' END
+		WHERE queue = TG_ARGV[0];
+	END IF;
+	RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE TRIGGER user_call_scores_population_changes_ins
 	AFTER INSERT ON user_call_scores
 	REFERENCING NEW TABLE AS new_rows
@@ -114,6 +154,54 @@ CREATE OR REPLACE TRIGGER user_call_scores_population_truncate
 	AFTER TRUNCATE ON user_call_scores
 	FOR EACH STATEMENT
 	EXECUTE FUNCTION qsched_population.log_user_changes();
+
+CREATE OR REPLACE FUNCTION qsched_population.log_entry_done()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	INSERT INTO qsched_population.changes (queue, user_id)
+	VALUES (TG_ARGV[0], NEW.user_id);
+	RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE
+	q	text;
+BEGIN
+	FOREACH q IN ARRAY ARRAY['unsigned_users', 'outstanding_requests']
+	LOOP
+		EXECUTE format('CREATE OR REPLACE TRIGGER %1$I '
+		    'AFTER INSERT ON %2$I REFERENCING NEW TABLE AS new_rows '
+		    'FOR EACH STATEMENT EXECUTE FUNCTION '
+		    'qsched_population.log_entry_changes(%3$L)',
+		    q || '_queue_population_ins', q || '_queue', q);
+		EXECUTE format('CREATE OR REPLACE TRIGGER %1$I '
+		    'AFTER DELETE ON %2$I REFERENCING OLD TABLE AS old_rows '
+		    'FOR EACH STATEMENT EXECUTE FUNCTION '
+		    'qsched_population.log_entry_changes(%3$L)',
+		    q || '_queue_population_del', q || '_queue', q);
+		EXECUTE format('CREATE OR REPLACE TRIGGER %1$I '
+		    'AFTER UPDATE OF queue_position, priority_score, '
+		    'queue_reason, available_from, user_id ON %2$I '
+		    'FOR EACH STATEMENT EXECUTE FUNCTION '
+		    'qsched_population.log_entry_changes(%3$L)',
+		    q || '_queue_population_upd', q || '_queue', q);
+		EXECUTE format('CREATE OR REPLACE TRIGGER %1$I '
+		    'AFTER TRUNCATE ON %2$I '
+		    'FOR EACH STATEMENT EXECUTE FUNCTION '
+		    'qsched_population.log_entry_changes(%3$L)',
+		    q || '_queue_population_truncate', q || '_queue', q);
+		EXECUTE format('CREATE OR REPLACE TRIGGER %1$I '
+		    'AFTER UPDATE OF status ON %2$I FOR EACH ROW '
+		    'WHEN (NEW.status IS DISTINCT FROM OLD.status '
+		    'AND NEW.status IS DISTINCT FROM ''assigned'') '
+		    'EXECUTE FUNCTION qsched_population.log_entry_done(%3$L)',
+		    q || '_queue_population_done', q || '_queue', q);
+	END LOOP;
+END
+$$;
 
 COMMENT ON TABLE qsched_population.changes IS
     'Users whose population rule inputs changed, per queue, until the next queue_population refresh of that queue reads them.';
