@@ -87,7 +87,12 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	    "* interval '1 millisecond', "
 	    "(SELECT count(*) FROM (SELECT 1 FROM qsched_population.changes "
 	    "AS l WHERE l.queue = $1 LIMIT $4::bigint) AS x), "
-	    "s.rule = $5, s.dirty "
+	    "s.rule = $5, s.dirty, "
+	    "CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM "
+	    "qsched_population.changes AS l WHERE l.queue = $1 "
+	    "LIMIT $4::bigint) AS y) < $4::bigint THEN (SELECT "
+	    "coalesce(array_agg(DISTINCT l.user_id), '{}') FROM "
+	    "qsched_population.changes AS l WHERE l.queue = $1) END "
 	    "FROM qsched_population.state AS s WHERE s.queue = $1 "
 	    "FOR UPDATE OF s", 5, params)) == NULL)
 		return (-1);
@@ -117,9 +122,17 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	else if (strtoll(PQgetvalue(res, 0, 5), NULL, 10) > CHANGES_MAX)
 		cs->reason = "more changed users than a scoped refresh "
 		    "compares";
-	if (PQntuples(res) == 1)
+	if (PQntuples(res) == 1) {
 		snprintf(cs->last_now, sizeof cs->last_now, "%s",
 		    PQgetvalue(res, 0, 0));
+		if ((cs->ids = strdup(PQgetisnull(res, 0, 8) ? "{}" :
+		    PQgetvalue(res, 0, 8))) == NULL) {
+			PQclear(res);
+			host->message(run, "out of memory reading the change "
+			    "log");
+			return (-1);
+		}
+	}
 	PQclear(res);
 	return (0);
 }

@@ -111,7 +111,9 @@ struct changes_state {
 	char		 triggers[256];	/* the triggers' oids, as recorded */
 	char		 rule[96];	/* the options that shape the rule */
 	char		 dirty[96];	/* what the queue's triggers saw */
+	char		*ids;		/* the logged users, an array literal */
 };
+/* changes_begin fills CS (CS->ids malloc'ed: the caller frees it). */
 int	 changes_begin(const struct qsched_host *, struct qsched_run *,
 	    const struct refresh_opts *, const char *now,
 	    struct changes_state *);

@@ -177,8 +177,13 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  * when it may run).  It compares only the users "su" that can have
  * changed since the last refresh, whose time $9 was:
  *
- *   lg  the users the log names for this queue, deleted from it here, in
- *       this statement's snapshot: a change committed later stays logged;
+ *   $10 the users the log named for this queue when changes.c read it,
+ *       whose rows are deleted here (lg): a change committed later, for
+ *       another user, stays logged.  The ids come as a parameter, not
+ *       from the log table itself, because the log's statistics are
+ *       always stale (it fills and empties between two ANALYZEs): the
+ *       planner, expecting the whole log, would hash the whole queue;
+ *       with the array it knows how many users there are;
  *   the users whose next_call_after passed between $9 and now (the
  *       application's index on next_call_after);
  *   with a cap ($4 > 0): all of stage B and every live entry with a
@@ -193,19 +198,21 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  * population index in the rule's order) that have a pending entry and
  * are not in su themselves (ex).  rn is the rank within these users
  * only: the placement (refresh_sql_place) needs the order, not the
- * rank.  The two EXISTS tests are written "IS TRUE" so that the planner
- * keeps them as filters of the walk down the index, which stops at the
- * first user that passes them: as joins, it would hash the whole queue
- * once per user compared.  The neighbours (nb) are never written: "ok"
+ * rank.  The EXISTS test has an OFFSET 0 so that the planner keeps it
+ * as a filter of the walk down the index, which stops at the first user
+ * that passes: as a join or a hashed subplan, it would read the whole
+ * queue once per user compared.  For the same reason the statement runs
+ * without hash joins (refresh_run): its sets are small by construction,
+ * at most CHANGES_MAX users and max_size entries, which the planner
+ * cannot know (a LIMIT by parameter, a log whose statistics are always
+ * stale).  The neighbours (nb) are never written: "ok"
  * is false when the
  * placement would move one, renumber, or take more than the gap between
  * two neighbours, and every write then waits for the full refresh that
  * the caller runs instead, in the same transaction.
  */
 #define SCOPED_EX(v)							\
-	"(EXISTS (SELECT 1 FROM qsched_population.changes AS l\n"	\
-	"		WHERE l.queue = $1 AND l.user_id = " v ".user_id))\n"	\
-	"		IS NOT TRUE\n"						\
+	"NOT (" v ".user_id = ANY ($10::bigint[]))\n"			\
 	"	    AND NOT coalesce(" v ".next_call_after > $9::timestamp\n"	\
 	"		AND " v ".next_call_after <= $2::timestamp, false)\n"	\
 	"	    AND CASE WHEN $4::bigint > 0 THEN " v ".current_score = 0\n" \
@@ -214,9 +221,9 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
 	"			* interval '1 millisecond'\n"			\
 	"		    OR " v ".created_at > $2::timestamp - $3::bigint\n" \
 	"			* interval '1 millisecond' END\n"		\
-	"	    AND (EXISTS (SELECT 1 FROM %1$s AS e\n"			\
+	"	    AND EXISTS (SELECT 1 FROM %1$s AS e\n"			\
 	"		WHERE e.user_id = " v ".user_id\n"			\
-	"		    AND e.status = 'pending')) IS TRUE"
+	"		    AND e.status = 'pending' OFFSET 0)"
 #define SCOPED_V							\
 	"SELECT v.user_id FROM user_call_scores AS v\n"			\
 	"	WHERE v.current_queue_type = $1 AND v.is_active\n"
@@ -226,6 +233,7 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	sqlbuf_add(b,
 	    ", lg AS MATERIALIZED (\n"
 	    "	DELETE FROM qsched_population.changes AS l WHERE l.queue = $1\n"
+	    "	    AND l.user_id = ANY ($10::bigint[])\n"
 	    "	RETURNING l.user_id\n"
 	    "), sc AS (\n"
 	    "	SELECT (SELECT min(u.current_score) FROM user_call_scores AS u\n"
@@ -237,7 +245,7 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	    "		AND u.current_score > sc.s)\n"
 	    "	FROM sc WHERE sc.s IS NOT NULL\n"
 	    "), su AS MATERIALIZED (\n"
-	    "	SELECT lg.user_id FROM lg\n"
+	    "	SELECT unnest($10::bigint[]) AS user_id\n"
 	    "	UNION\n"
 	    "	SELECT u.user_id FROM user_call_scores AS u\n"
 	    "	WHERE u.next_call_after > $9::timestamp\n"
@@ -786,7 +794,7 @@ refresh_statement(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(what, sizeof what, "refreshing %s%s%s", o->queue->table,
 	    o->legacy ? " and call_queue" : "",
 	    mode->scoped ? " (changed users)" : "");
-	res = refresh_exec_main(host, run, what, sql, mode->scoped ? 9 : 8,
+	res = refresh_exec_main(host, run, what, sql, mode->scoped ? 10 : 8,
 	    params, state);
 	free(sql);
 	if (res == NULL)
@@ -803,11 +811,11 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	const struct queue_def *q = o->queue;
 	PGconn		*conn = host->conn(run);
 	PGresult	*res;
-	struct changes_state cs;
+	struct changes_state cs = { .ids = NULL };
 	struct refresh_mode mode;
 	char		 cooling[24], max[24], lease[24], now[32];
 	char		 state[6] = "";
-	const char	*params[9];
+	const char	*params[10];
 	int64_t		 t0 = host->mono_us(), ok;
 
 	*retry = false;
@@ -858,6 +866,7 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	for (int i = 0; i < QUEUE_REASONS; i++)
 		params[4 + i] = q->reason[i];
 	params[8] = cs.last_now;
+	params[9] = cs.ids;
 	mode.legacy = o->legacy;
 	mode.log = cs.log;
 	mode.scoped = cs.reason == NULL;
@@ -865,9 +874,19 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(c->full_reason, sizeof c->full_reason, "%s",
 		    cs.reason);
 	if (mode.scoped) {
+		if ((res = host->exec(run, "setting up the scoped refresh",
+		    "SELECT set_config('enable_hashjoin', 'off', true)", 0,
+		    NULL)) == NULL)
+			goto fail;
+		PQclear(res);
 		if (refresh_statement(host, run, o, &mode, params, c, &ok,
 		    state) == -1)
 			goto fail;
+		if ((res = host->exec(run, "setting up the refresh",
+		    "SELECT set_config('enable_hashjoin', 'on', true)", 0,
+		    NULL)) == NULL)
+			goto fail;
+		PQclear(res);
 		if (ok != 1) {
 			/* Nothing was written: the full refresh decides. */
 			int64_t log_rows = c->log_rows;
@@ -892,6 +911,7 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 		goto fail;
 	PQclear(res);
 	c->elapsed_ms = (host->mono_us() - t0) / 1000;
+	free(cs.ids);
 	return (0);
 
 fail:
@@ -906,5 +926,6 @@ fail:
 	*retry = strcmp(state, "23503") == 0 || strcmp(state, "40P01") == 0;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
+	free(cs.ids);
 	return (-1);
 }
