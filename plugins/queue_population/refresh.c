@@ -193,37 +193,47 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
  *       one range of the population index per distinct score).
  *
  * rs is the rule for those users.  Each of them is placed between its
- * neighbours in the rule: the nearest users before and after it (same
- * score first, then the next lower or higher score, read from the
- * population index in the rule's order) that have a pending entry and
- * are not in su themselves (ex).  rn is the rank within these users
- * only: the placement (refresh_sql_place) needs the order, not the
- * rank.  The EXISTS test has an OFFSET 0 so that the planner keeps it
- * as a filter of the walk down the index, which stops at the first user
- * that passes: as a join or a hashed subplan, it would read the whole
- * queue once per user compared.  For the same reason the statement runs
- * without hash joins (refresh_run): its sets are small by construction,
- * at most CHANGES_MAX users and max_size entries, which the planner
- * cannot know (a LIMIT by parameter, a log whose statistics are always
- * stale).  The neighbours (nb) are never written: "ok"
- * is false when the
+ * neighbours in the rule: the nearest users before and after it that
+ * have a pending entry and are not in su themselves (nbu).  They are
+ * found by walks along the population index in the rule's order (same
+ * score first, then the next lower or higher score; with a cap, stage B
+ * looks only at the last new lead), one each way from every user of su
+ * in the index (sw).  A walk stops at the first user with a pending
+ * entry or in su (SCOPED_STOP): a run of changed users next to one
+ * another (a batch of new leads) is walked once, each walk ending at the
+ * next changed user, whose own walk goes on.  The stops outside su are
+ * the neighbours.  rn is the rank within these users only: the
+ * placement (refresh_sql_place) needs the order, not the rank.
+ *
+ * The EXISTS test has an OFFSET 0 so that the planner keeps it as a
+ * filter of the walk, which stops at the first user that passes: as a
+ * join or a hashed subplan, it would read the whole queue once per user
+ * compared.  For the same reason the users and entries it reads are
+ * named by arrays (= ANY (ARRAY(...)), read from the indexes): its sets
+ * are small by construction, at most CHANGES_MAX users and max_size
+ * entries, which the planner cannot know (a LIMIT by parameter, a log
+ * whose statistics are always stale) and would hash whole tables
+ * against.
+ *
+ * The neighbours (nb) are never written: "ok" is false when the
  * placement would move one, renumber, or take more than the gap between
  * two neighbours, and every write then waits for the full refresh that
  * the caller runs instead, in the same transaction.
  */
-#define SCOPED_EX(v)							\
-	"NOT (" v ".user_id = ANY ($10::bigint[]))\n"			\
-	"	    AND NOT coalesce(" v ".next_call_after > $9::timestamp\n"	\
+#define SCOPED_IN_SU(v)							\
+	"(" v ".user_id = ANY ($10::bigint[])\n"			\
+	"	    OR coalesce(" v ".next_call_after > $9::timestamp\n"	\
 	"		AND " v ".next_call_after <= $2::timestamp, false)\n"	\
-	"	    AND CASE WHEN $4::bigint > 0 THEN " v ".current_score = 0\n" \
-	"		ELSE " v ".current_score = 0 OR " v ".created_at\n"	\
-	"		    <= $9::timestamp - $3::bigint\n"			\
-	"			* interval '1 millisecond'\n"			\
-	"		    OR " v ".created_at > $2::timestamp - $3::bigint\n" \
-	"			* interval '1 millisecond' END\n"		\
-	"	    AND EXISTS (SELECT 1 FROM %1$s AS e\n"			\
+	"	    OR ($4::bigint = 0 AND " v ".current_score > 0\n"	\
+	"		AND " v ".created_at > $9::timestamp - $3::bigint\n"	\
+	"		    * interval '1 millisecond'\n"			\
+	"		AND " v ".created_at <= $2::timestamp - $3::bigint\n" \
+	"		    * interval '1 millisecond'))"
+#define SCOPED_STOP(v)							\
+	"(" SCOPED_IN_SU(v) "\n"					\
+	"	    OR EXISTS (SELECT 1 FROM %1$s AS e\n"			\
 	"		WHERE e.user_id = " v ".user_id\n"			\
-	"		    AND e.status = 'pending' OFFSET 0)"
+	"		    AND e.status = 'pending' OFFSET 0))"
 #define SCOPED_V							\
 	"SELECT v.user_id FROM user_call_scores AS v\n"			\
 	"	WHERE v.current_queue_type = $1 AND v.is_active\n"
@@ -268,35 +278,41 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	    "), rs AS MATERIALIZED (\n"
 	    "	SELECT u.user_id, u.current_score AS score, u.created_at,\n"
 	    "	    u.next_call_after\n"
-	    "	FROM su JOIN user_call_scores AS u ON u.user_id = su.user_id\n"
-	    "	WHERE u.current_queue_type = $1 AND u.is_active\n"
+	    "	FROM user_call_scores AS u\n"
+	    "	WHERE u.user_id = ANY (ARRAY(SELECT su.user_id FROM su))\n"
+	    "	    AND u.current_queue_type = $1 AND u.is_active\n"
 	    "	    AND (u.next_call_after IS NULL\n"
 	    "		OR u.next_call_after <= $2::timestamp)\n"
 	    "	    AND (u.current_score = 0 OR (u.current_score > 0\n"
 	    "		AND CASE WHEN $4::bigint = 0 THEN u.created_at\n"
 	    "		    <= $2::timestamp - $3::bigint * interval '1 millisecond'\n"
 	    "		    ELSE u.user_id IN (SELECT b.user_id FROM b) END))\n"
-	    "), nbu AS MATERIALIZED (\n"
+	    "), sw AS MATERIALIZED (\n"
+	    "	SELECT u.user_id, u.current_score AS score, u.created_at\n"
+	    "	FROM user_call_scores AS u\n"
+	    "	WHERE u.user_id = ANY (ARRAY(SELECT su.user_id FROM su))\n"
+	    "	    AND u.current_queue_type = $1 AND u.is_active\n"
+	    "), nbx AS MATERIALIZED (\n"
 	    "	SELECT DISTINCT x.user_id\n"
-	    "	FROM rs, LATERAL (VALUES\n"
+	    "	FROM sw AS rs, LATERAL (VALUES\n"
 	    "	    (coalesce((" SCOPED_V
 	    "		AND v.current_score = rs.score\n"
 	    "		AND ($4::bigint = 0 OR rs.score = 0)\n"
 	    "		AND v.created_at >= rs.created_at\n"
 	    "		AND (v.created_at > rs.created_at\n"
 	    "		    OR v.user_id < rs.user_id)\n"
-	    "		AND " SCOPED_EX("v") "\n"
+	    "		AND " SCOPED_STOP("v") "\n"
 	    "		ORDER BY v.created_at, v.user_id DESC LIMIT 1),\n"
 	    "	    (" SCOPED_V
 	    "		AND v.current_score < rs.score AND v.current_score >= 0\n"
 	    "		AND $4::bigint = 0\n"
-	    "		AND " SCOPED_EX("v") "\n"
+	    "		AND " SCOPED_STOP("v") "\n"
 	    "		ORDER BY v.current_score DESC, v.created_at,\n"
 	    "		    v.user_id DESC LIMIT 1),\n"
 	    "	    (" SCOPED_V
 	    "		AND v.current_score = 0\n"
 	    "		AND $4::bigint > 0 AND rs.score > 0\n"
-	    "		AND " SCOPED_EX("v") "\n"
+	    "		AND " SCOPED_STOP("v") "\n"
 	    "		ORDER BY v.created_at, v.user_id DESC LIMIT 1))),\n"
 	    "	    (coalesce((" SCOPED_V
 	    "		AND v.current_score = rs.score\n"
@@ -304,15 +320,21 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	    "		AND v.created_at <= rs.created_at\n"
 	    "		AND (v.created_at < rs.created_at\n"
 	    "		    OR v.user_id > rs.user_id)\n"
-	    "		AND " SCOPED_EX("v") "\n"
+	    "		AND " SCOPED_STOP("v") "\n"
 	    "		ORDER BY v.created_at DESC, v.user_id LIMIT 1),\n"
 	    "	    (" SCOPED_V
 	    "		AND v.current_score > rs.score\n"
 	    "		AND $4::bigint = 0\n"
-	    "		AND " SCOPED_EX("v") "\n"
+	    "		AND " SCOPED_STOP("v") "\n"
 	    "		ORDER BY v.current_score, v.created_at DESC,\n"
 	    "		    v.user_id LIMIT 1)))) AS x(user_id)\n"
-	    "	WHERE x.user_id IS NOT NULL\n"
+	    "), nbu AS MATERIALIZED (\n"
+	    "	SELECT v.user_id, v.current_score AS score, v.created_at,\n"
+	    "	    v.next_call_after\n"
+	    "	FROM user_call_scores AS v\n"
+	    "	WHERE v.user_id = ANY (ARRAY(SELECT nbx.user_id FROM nbx\n"
+	    "	    WHERE nbx.user_id IS NOT NULL))\n"
+	    "	    AND NOT " SCOPED_IN_SU("v") "\n"
 	    "), r AS (\n"
 	    "	SELECT d.user_id, (row_number() OVER (ORDER BY d.score,\n"
 	    "	    d.created_at DESC, d.user_id))::integer AS rn, d.score,\n"
@@ -322,10 +344,7 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail, d.nb\n"
 	    "	FROM (SELECT rs.*, false AS nb FROM rs\n"
 	    "	    UNION ALL\n"
-	    "	    SELECT u.user_id, u.current_score, u.created_at,\n"
-	    "		u.next_call_after, true\n"
-	    "	    FROM nbu JOIN user_call_scores AS u\n"
-	    "		ON u.user_id = nbu.user_id) AS d\n"
+	    "	    SELECT nbu.*, true FROM nbu) AS d\n"
 	    "), m AS MATERIALIZED (\n"
 	    "	SELECT r.user_id AS d_user, r.rn, r.score, r.reason, r.avail,\n"
 	    "	    r.created_at, q.id AS qid, q.status AS qstatus,\n"
@@ -337,8 +356,8 @@ refresh_sql_scoped(struct sqlbuf *b, const struct queue_def *q)
 	    "	    coalesce(r.nb, false) AS nb\n"
 	    "	FROM r FULL JOIN (SELECT * FROM %1$s AS e\n"
 	    "	    WHERE e.status IN ('pending', 'assigned')\n"
-	    "		AND e.user_id IN (SELECT su.user_id FROM su\n"
-	    "		    UNION ALL SELECT nbu.user_id FROM nbu)) AS q\n"
+	    "		AND e.user_id = ANY (ARRAY(SELECT su.user_id FROM su\n"
+	    "		    UNION ALL SELECT nbu.user_id FROM nbu))) AS q\n"
 	    "	    ON q.user_id = r.user_id\n"
 	    ")", q->table, q->extra_differs);
 }
@@ -504,13 +523,19 @@ refresh_sql_place(struct sqlbuf *b)
 }
 
 /*
- * The separated queue's three writes.  GUARD is "" or a condition every
- * write also needs (the scoped refresh's "ok", refresh_sql_scoped).
+ * What every write of the scoped refresh also needs: its "ok"
+ * (refresh_sql_scoped).  Each write there also names its rows by id, as
+ * an array: the planner then reads them from the primary key instead of
+ * hashing the whole table against a set it cannot know is small.
  */
+#define REFRESH_GUARD	" AND (SELECT ok.ok FROM ok)"
+
+/* The separated queue's three writes; SCOPED: see REFRESH_GUARD. */
 static void
 refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q,
-    const char *guard)
+    bool scoped)
 {
+	const char	*guard = scoped ? REFRESH_GUARD : "";
 	sqlbuf_add(b,
 	    ", ins AS (\n"
 	    "	INSERT INTO %s AS q (id, user_id, priority_score,\n"
@@ -530,15 +555,19 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q,
 	    "		THEN q.available_from ELSE m.avail END,\n"
 	    "	    updated_at = $2::timestamp%s\n"
 	    "	FROM chg AS m\n"
-	    "	WHERE q.id = m.qid AND q.status = 'pending'%s\n"
+	    "	WHERE q.id = m.qid AND q.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), del AS (\n"
 	    "	DELETE FROM %s AS q USING m\n"
 	    "	WHERE q.id = m.qid AND m.d_user IS NULL\n"
-	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'%s\n"
+	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    ")", q->table, q->extra_columns, q->extra_values, guard, q->table,
-	    q->extra_set, guard, q->table, guard);
+	    q->extra_set, guard, scoped ? "\n\t    AND q.id = ANY (ARRAY("
+	    "SELECT c.qid FROM chg AS c WHERE c.qid IS NOT NULL))" : "",
+	    q->table, guard, scoped ? "\n\t    AND q.id = ANY (ARRAY("
+	    "SELECT x.qid FROM m AS x WHERE x.d_user IS NULL\n"
+	    "\t\tAND x.qid IS NOT NULL))" : "");
 }
 
 /*
@@ -554,8 +583,9 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q,
  * their rows are neither read nor written.
  */
 static void
-refresh_sql_legacy(struct sqlbuf *b, bool scoped, const char *guard)
+refresh_sql_legacy(struct sqlbuf *b, bool scoped)
 {
+	const char	*guard = scoped ? REFRESH_GUARD : "";
 	sqlbuf_add(b,
 	    ", rf AS (\n"
 	    "	SELECT m.d_user AS user_id, coalesce(chg.npos, m.qpos) AS pos,\n"
@@ -604,20 +634,25 @@ refresh_sql_legacy(struct sqlbuf *b, bool scoped, const char *guard)
 	    "	FROM lm AS m\n"
 	    "	WHERE c.id = m.gid AND m.d_user IS NOT NULL AND m.rn = 1\n"
 	    "	    AND m.gstatus = 'pending' AND m.differs\n"
-	    "	    AND c.status = 'pending'%s\n"
+	    "	    AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), ldel AS (\n"
 	    "	DELETE FROM call_queue AS c USING lrm AS x\n"
-	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'%s\n"
+	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), lcomp AS (\n"
 	    "	UPDATE call_queue AS c SET status = 'completed',\n"
 	    "	    updated_at = $2::timestamp\n"
 	    "	FROM lrm AS x\n"
-	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'%s\n"
+	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
-	    ")", scoped ? "\n\t\t    AND c.user_id IN (SELECT su.user_id FROM su)" :
-	    "", guard, guard, guard, guard);
+	    ")", scoped ? "\n\t\t    AND c.user_id = ANY (ARRAY(SELECT su.user_id\n"
+	    "\t\t\tFROM su))" : "", guard, guard,
+	    scoped ? "\n\t    AND c.id = ANY (ARRAY(SELECT x.gid FROM lm AS x\n"
+	    "\t\tWHERE x.gid IS NOT NULL))" : "", guard, scoped ?
+	    "\n\t    AND c.id = ANY (ARRAY(SELECT x.id FROM lrm AS x))" : "",
+	    guard, scoped ?
+	    "\n\t    AND c.id = ANY (ARRAY(SELECT x.id FROM lrm AS x))" : "");
 }
 
 /*
@@ -669,8 +704,6 @@ char *
 refresh_sql(const struct queue_def *queue, const struct refresh_mode *mode)
 {
 	struct sqlbuf	 b;
-	const char	*guard = mode->scoped ? " AND (SELECT ok.ok FROM ok)" :
-	    "";
 
 	memset(&b, 0, sizeof b);
 	refresh_sql_rule(&b, mode->scoped);
@@ -687,9 +720,9 @@ refresh_sql(const struct queue_def *queue, const struct refresh_mode *mode)
 	refresh_sql_place(&b);
 	if (mode->scoped)
 		refresh_sql_scoped_ok(&b);
-	refresh_sql_queue(&b, queue, guard);
+	refresh_sql_queue(&b, queue, mode->scoped);
 	if (mode->legacy)
-		refresh_sql_legacy(&b, mode->scoped, guard);
+		refresh_sql_legacy(&b, mode->scoped);
 	refresh_sql_counts(&b, mode);
 	if (b.failed) {
 		free(b.data);
@@ -874,19 +907,9 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 		snprintf(c->full_reason, sizeof c->full_reason, "%s",
 		    cs.reason);
 	if (mode.scoped) {
-		if ((res = host->exec(run, "setting up the scoped refresh",
-		    "SELECT set_config('enable_hashjoin', 'off', true)", 0,
-		    NULL)) == NULL)
-			goto fail;
-		PQclear(res);
 		if (refresh_statement(host, run, o, &mode, params, c, &ok,
 		    state) == -1)
 			goto fail;
-		if ((res = host->exec(run, "setting up the refresh",
-		    "SELECT set_config('enable_hashjoin', 'on', true)", 0,
-		    NULL)) == NULL)
-			goto fail;
-		PQclear(res);
 		if (ok != 1) {
 			/* Nothing was written: the full refresh decides. */
 			int64_t log_rows = c->log_rows;

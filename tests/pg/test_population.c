@@ -975,6 +975,7 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	volatile int	 stop = 0, refreshing = 0;
 	long long	 claims = 0, during = 0, empty = 0, deadlocks = 0, n;
 	long long	 updated[8];
+	char		 runs[8][1024];
 	int		 status = 0;
 	char		 err[512] = "";
 
@@ -1023,6 +1024,14 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 			snprintf(err, sizeof err, "%s", o.err);
 		th_out_free(&o);
 		updated[i] = status == 0 ? pf_metric(c, q->job, "updated") : 0;
+		if (status == 0) {
+			char	*m = th_value(c, "SELECT metrics - 'flags' "
+			    "FROM qsched.runs WHERE job = '%s' ORDER BY id "
+			    "DESC LIMIT 1", q->job);
+
+			snprintf(runs[i], sizeof runs[i], "%s", m);
+			free(m);
+		}
 	}
 	stop = 1;
 	for (int i = 0; i < CLAIMERS; i++) {
@@ -1034,6 +1043,8 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	}
 	cr_log_info("%lld claims, %lld during refreshes, %lld completions "
 	    "retried after a deadlock", claims, during, deadlocks);
+	for (int i = 0; i < 8 && i < 8; i++)
+		cr_log_info("refresh %d: %s", i, runs[i]);
 	cr_assert_eq(status, 0, "a refresh failed: %s", err);
 	for (int i = 0; i < CLAIMERS; i++)
 		cr_assert_str_empty(cl[i].error, "agent %d: %s", i + 1,
