@@ -10,6 +10,11 @@
 # For each pattern: claim latency p50/p99 and claims/s from pgbench's
 # per-transaction log (median of REPEATS runs), then a run that logs every
 # claim to count entries claimed more than once.
+#
+# CLAIM_BASELINE=NNNN also measures queue_claim_next() as migration NNNN
+# defined it (0009: the wait that kept locks), taking turns with the
+# current definition on the same data: the function is replaced before
+# each run, so both see the same queue.
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 secs=${1:-15}
@@ -93,15 +98,41 @@ measure() {
 # Median of field F over the REPEATS lines of file.
 med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
 
-for pattern in new legacy; do
+# The claim function as a migration file defines it.
+claim_function() {
+	sed -n '/^CREATE OR REPLACE FUNCTION queue_claim_next/,/^\$\$;/p' \
+	    "$top"/sql/migrations/"$1"_*.sql
+}
+current=$(ls "$top"/sql/migrations/*.sql | xargs grep -l \
+    '^CREATE OR REPLACE FUNCTION queue_claim_next' | tail -1)
+current=$(basename "$current" | cut -d_ -f1)
+patterns="new legacy"
+if [ -n "${CLAIM_BASELINE:-}" ]; then
+	claim_function "$CLAIM_BASELINE" >"$bench/baseline-fn.sql"
+	claim_function "$current" >"$bench/current-fn.sql"
+	[ -s "$bench/baseline-fn.sql" ] || {
+		echo "bench-claim.sh: no queue_claim_next in migration" \
+		    "$CLAIM_BASELINE" >&2; exit 2; }
+	cp "$bench/new.sql" "$bench/baseline.sql"
+	patterns="new baseline legacy"
+fi
+for pattern in $patterns; do
 	: >"$bench/$pattern.runs"
-	i=0
-	while [ $i -lt "$repeats" ]; do
+done
+i=0
+while [ $i -lt "$repeats" ]; do
+	for pattern in $patterns; do
+		case $pattern in
+		new)	  [ -z "${CLAIM_BASELINE:-}" ] ||
+			    psql -f "$bench/current-fn.sql" ;;
+		baseline) psql -f "$bench/baseline-fn.sql" ;;
+		esac
 		echo "$pattern: run $((i + 1)) of $repeats ($secs s)..." >&2
 		measure "$pattern.sql" >>"$bench/$pattern.runs"
-		i=$((i + 1))
 	done
+	i=$((i + 1))
 done
+[ -z "${CLAIM_BASELINE:-}" ] || psql -f "$bench/current-fn.sql"
 doubles() {
 	psql -c "TRUNCATE claim_log"
 	"$PG_BINDIR/pgbench" -n -c 8 -j 2 -T "$secs" -f "$bench/$1" \
@@ -114,12 +145,16 @@ legacy_d=$(doubles legacy-logged.sql)
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-claim.sh $secs $entries $repeats"
+echo "command: ${CLAIM_BASELINE:+CLAIM_BASELINE=$CLAIM_BASELINE }scripts/bench-claim.sh $secs $entries $repeats"
 echo "8 agents (pgbench -c 8 -j 2), $entries pending entries, $secs s per run, medians of $repeats runs"
 printf '| pattern | p50 | p99 | claims/s | claims logged | double claims |\n|---|---|---|---|---|---|\n'
 printf '| queue_claim_next() | %.2f ms | %.2f ms | %.0f | %s | %s |\n' \
     "$(med "$bench/new.runs" 1)" "$(med "$bench/new.runs" 2)" \
     "$(med "$bench/new.runs" 3)" ${new_d}
+[ -z "${CLAIM_BASELINE:-}" ] ||
+printf '| queue_claim_next() as in %s | %.2f ms | %.2f ms | %.0f | | |\n' \
+    "$CLAIM_BASELINE" "$(med "$bench/baseline.runs" 1)" \
+    "$(med "$bench/baseline.runs" 2)" "$(med "$bench/baseline.runs" 3)"
 printf '| legacy select-then-update | %.2f ms | %.2f ms | %.0f | %s | %s |\n' \
     "$(med "$bench/legacy.runs" 1)" "$(med "$bench/legacy.runs" 2)" \
     "$(med "$bench/legacy.runs" 3)" ${legacy_d}

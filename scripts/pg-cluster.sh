@@ -5,6 +5,9 @@
 #   pg-cluster.sh start [--durable] DIR   create and start; print the env
 #   pg-cluster.sh env DIR                 print the env again
 #   pg-cluster.sh stop DIR                stop (immediate); DIR is kept
+#   pg-cluster.sh standby start|stop DIR  a streaming standby of DIR's
+#                                         cluster in DIR/standby; start
+#                                         prints its port
 #
 # The server listens on a Unix socket in DIR only (no TCP), on a random
 # port number, and logs to DIR/server.log.  Without --durable, fsync and
@@ -27,7 +30,7 @@ set -eu
 me=pg-cluster.sh
 say() { printf '%s: %s\n' "$me" "$*" >&2; }
 die() { say "$*"; exit 1; }
-usage() { die "usage: $me start [--durable] DIR | stop DIR | env DIR"; }
+usage() { die "usage: $me start [--durable] DIR | stop DIR | env DIR | standby start|stop DIR"; }
 
 # Quote a value for the shell: 'it'\''s'.
 shquote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
@@ -173,6 +176,7 @@ cmd_stop() {
 	[ $# -eq 1 ] || usage
 	[ -d "$1" ] || return 0
 	dir=$(cd "$1" && pwd -P)
+	[ ! -f "$dir/standby/postmaster.pid" ] || cmd_standby stop "$dir"
 	[ -f "$dir/data/postmaster.pid" ] || return 0
 	[ -x "$dir/pg_ctl" ] || die "$dir/pg_ctl: missing"
 	# pg_ctl says "no server running" for a stale pid file; that is fine.
@@ -191,6 +195,47 @@ cmd_stop() {
 	fi
 }
 
+# A physical standby streaming from the running cluster (pg_basebackup
+# -R), in DIR/standby, on the same socket directory and a port of its
+# own, run by the cluster's user; for tests of what qsched does when a
+# replica lags.  "stop" stops it (immediate) and removes it.
+cmd_standby() {
+	[ $# -eq 2 ] || usage
+	[ -f "$2/env" ] || die "$2: no cluster started here"
+	dir=$(cd "$2" && pwd -P)
+	user=$(stat -c %U "$dir/data")
+	bindir=$(find_bindir)
+	case $1 in
+	start)
+		[ ! -e "$dir/standby" ] || die "$dir/standby: already exists"
+		port=$(sed -n "s/^PGPORT=\(.*\); export PGPORT$/\1/p" "$dir/env")
+		as_user "$bindir/pg_basebackup" -D "$dir/standby" -h "$dir" \
+		    -p "$port" -U postgres -R -X stream -c fast --no-sync \
+		    >"$dir/basebackup.log" 2>&1 ||
+		    { cat "$dir/basebackup.log" >&2; die "pg_basebackup failed"; }
+		sport=$(random_port)
+		# Replies every second (default 10 s), so the primary's lag
+		# columns move at test speed.
+		{
+			echo "port = $sport"
+			echo "wal_receiver_status_interval = 1s"
+		} >>"$dir/standby/postgresql.conf"
+		# The log is written by the server's user: not a file this
+		# (maybe root) shell creates.
+		as_user "$bindir/pg_ctl" -D "$dir/standby" \
+		    -l "$dir/standby/server.log" start -w -t 60 -s \
+		    >/dev/null 2>&1 || { tail -n 20 "$dir/standby/server.log" >&2
+			die "the standby did not start"; }
+		echo "$sport" ;;
+	stop)
+		[ -d "$dir/standby" ] || return 0
+		as_user "$bindir/pg_ctl" -D "$dir/standby" stop -m immediate \
+		    -w -t 30 -s >/dev/null 2>&1 || true
+		rm -rf "$dir/standby" ;;
+	*)	usage ;;
+	esac
+}
+
 cmd_env() {
 	[ $# -eq 1 ] || usage
 	[ -f "$1/env" ] || die "$1: no cluster started here"
@@ -203,5 +248,6 @@ case $action in
 start)	cmd_start "$@" ;;
 stop)	cmd_stop "$@" ;;
 env)	cmd_env "$@" ;;
+standby) cmd_standby "$@" ;;
 *)	usage ;;
 esac

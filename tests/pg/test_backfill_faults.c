@@ -525,6 +525,75 @@ Test(backfill_faults, a_failing_archive_command_pauses_the_backfill,
 	th_pg_restart();
 }
 
+/* scripts/pg-cluster.sh standby ACTION for this suite's cluster. */
+static char *
+standby(const char *action)
+{
+	static char	 cmd[8192];
+	const char	*argv[] = { "sh", "-c", cmd, NULL };
+	struct th_out	 o;
+	char		*port;
+	int		 st;
+
+	snprintf(cmd, sizeof cmd, "sh '%s/scripts/pg-cluster.sh' standby %s "
+	    "\"$(dirname '%s')\"", getenv("QSCHED_SRCDIR"), action,
+	    getenv("QSCHED_TEST_PGDATA"));
+	st = th_run(&o, argv);
+	cr_assert_eq(st, 0, "standby %s: %s", action, o.err);
+	port = strdup(o.out);
+	th_out_free(&o);
+	port[strcspn(port, "\n")] = '\0';
+	return (port);
+}
+
+/*
+ * Whatever happened, no standby is left to throttle the next tests; then
+ * the usual teardown (which may run twice).
+ */
+static void
+standby_gone(void)
+{
+	free(standby("stop"));
+	th_teardown();
+}
+
+/*
+ * A standby whose replay is paused falls behind while the backfill
+ * writes: replay lag grows past max_replica_lag (the walsender reports a
+ * stuck replay as growing lag) and the backfill pauses; once replay
+ * resumes and the standby catches up, the backfill finishes.  The limit
+ * is well above what a streaming standby shows on a loaded test machine
+ * (up to about 1 s with its replies every second), so only the paused
+ * replay trips it.
+ */
+Test(backfill_faults, a_lagging_replica_pauses_the_backfill,
+    .init = th_setup_exclusive, .fini = standby_gone)
+{
+	PGconn		*c = th_connect(), *sb;
+	const char	*conf = bf_prepare(c, 8000, 8000, 71,
+	    THROTTLE_ONLY("max_replica_lag = \"2s\""));
+	char		*port, info[4096];
+	pid_t		 qs;
+
+	port = standby("start");
+	cr_assert(th_wait_until(c, "SELECT count(*) = 1 FROM "
+	    "pg_stat_replication WHERE state = 'streaming'", 30000),
+	    "the standby does not stream");
+	snprintf(info, sizeof info, "host='%s' port=%s dbname='%s' "
+	    "user=postgres", getenv("PGHOST"), port, th_dbname);
+	sb = PQconnectdb(info);
+	cr_assert_eq(PQstatus(sb), CONNECTION_OK, "%s", PQerrorMessage(sb));
+	th_exec(sb, "SELECT pg_wal_replay_pause()");
+	qs = th_qsched_spawn(conf, "run", "legacy-backfill", NULL);
+	cr_assert(th_wait_until(c, STATE_LIKE("throttled: replica lag %% ms "
+	    "> 2000 ms"), 60000), "never throttled");
+	th_exec(sb, "SELECT pg_wal_replay_resume()");
+	throttled_then_done(c, qs, "throttle_pauses_replica_lag");
+	PQfinish(sb);
+	free(port);
+	PQfinish(c);
+}
+
 /* Every signal off-threshold: no pause, nothing counted. */
 Test(backfill_faults, a_healthy_database_is_never_throttled,
     .init = th_setup)
