@@ -11,14 +11,17 @@
  * the triggers were dropped and created again since (their oids
  * differ), on a queue's first refresh, when max_size, cooling_period or
  * the legacy dual-write differ from the last refresh's (the queue
- * follows the old rule everywhere, not only where users changed), when the clock went back, when
- * more than CHANGES_MAX users changed (comparing them one by one would
- * cost more than the full comparison), and when full_refresh_every has
- * passed since the last full one: the safety net for what no trigger
- * sees (a trigger disabled and enabled again between two refreshes,
+ * follows the old rule everywhere, not only where users changed), when
+ * the clock went back, when more users changed than a tenth of the
+ * queue (at least CHANGES_FLOOR_S, at most CHANGES_MAX: comparing them
+ * one by one, each between its neighbours, then costs about as much as
+ * the full comparison), and when full_refresh_every has passed since
+ * the last full one: the safety net for what no trigger sees (a trigger
+ * disabled and enabled again between two refreshes,
  * session_replication_role = replica, an entry set back to pending by
- * hand).  The queue's own triggers mark its state dirty when entries are
- * moved or the queue truncated from outside: the next refresh is full.
+ * hand).  The queue's own triggers mark its state dirty when entries
+ * are moved or the queue truncated from outside: the next refresh is
+ * full.
  */
 #include <config.h>
 
@@ -46,7 +49,7 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
     const struct refresh_opts *o, const char *now, struct changes_state *cs)
 {
 	PGresult	*res;
-	const char	*params[5];
+	const char	*params[6];
 	char		 every[24], max[24];
 
 	memset(cs, 0, sizeof *cs);
@@ -80,13 +83,17 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	params[2] = every;
 	params[3] = max;
 	params[4] = cs->rule;
+	params[5] = o->queue->table;
 	if ((res = host->exec(run, "reading the change log's state",
 	    "SELECT to_char(s.last_now, 'YYYY-MM-DD HH24:MI:SS.MS'), "
 	    "s.trusted, s.trigger_oids, s.last_now <= $2::timestamp, "
 	    "$2::timestamp - s.last_full < $3::bigint "
 	    "* interval '1 millisecond', "
 	    "(SELECT count(*) FROM (SELECT 1 FROM qsched_population.changes "
-	    "AS l WHERE l.queue = $1 LIMIT $4::bigint) AS x), "
+	    "AS l WHERE l.queue = $1 LIMIT $4::bigint) AS x) > least("
+	    "$4::bigint - 1, greatest(" CHANGES_FLOOR_S ", (SELECT "
+	    "c.reltuples / 10 FROM pg_class AS c "
+	    "WHERE c.oid = to_regclass($6)))), "
 	    "s.rule = $5, s.dirty, "
 	    "CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM "
 	    "qsched_population.changes AS l WHERE l.queue = $1 "
@@ -94,7 +101,7 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 	    "coalesce(array_agg(DISTINCT l.user_id), '{}') FROM "
 	    "qsched_population.changes AS l WHERE l.queue = $1) END "
 	    "FROM qsched_population.state AS s WHERE s.queue = $1 "
-	    "FOR UPDATE OF s", 5, params)) == NULL)
+	    "FOR UPDATE OF s", 6, params)) == NULL)
 		return (-1);
 	if (!cs->trusted)
 		cs->reason = "a change log trigger is missing or disabled";
@@ -119,7 +126,7 @@ changes_begin(const struct qsched_host *host, struct qsched_run *run,
 		cs->reason = "full_refresh_every is 0";
 	else if (*PQgetvalue(res, 0, 4) != 't')
 		cs->reason = "full_refresh_every has passed";
-	else if (strtoll(PQgetvalue(res, 0, 5), NULL, 10) > CHANGES_MAX)
+	else if (*PQgetvalue(res, 0, 5) == 't')
 		cs->reason = "more changed users than a scoped refresh "
 		    "compares";
 	if (PQntuples(res) == 1) {

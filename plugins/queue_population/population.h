@@ -103,6 +103,7 @@ int	 refresh_run(const struct qsched_host *, struct qsched_run *,
  * next one.  Both run inside the refresh's transaction.
  */
 #define CHANGES_MAX	10000	/* more changed users: a full comparison */
+#define CHANGES_FLOOR_S	"1000"	/* up to this many always scoped */
 struct changes_state {
 	bool		 log;		/* the log exists: consume it */
 	bool		 trusted;	/* the triggers are there and enabled */
