@@ -5,7 +5,8 @@
  * entries that differ; with the flag populate_legacy_queue, keep the
  * legacy call_queue rows of that queue type in step the same way.
  * refresh.c holds the SQL and says why it is safe to run while agents
- * claim entries.
+ * claim entries; changes.c decides when the change log lets a refresh
+ * compare only the users that changed.
  */
 #include <config.h>
 

@@ -27,6 +27,13 @@
  * index, so a user queued by the application meanwhile is not queued
  * twice.  Readers see the old queue until the commit, then the new one.
  *
+ * With the change log (migration 0011, changes.c), the same statement is
+ * built "scoped" (refresh_sql_scoped): the rule and the diff cover only
+ * the users that can have changed since the last refresh, placed
+ * between unchanged neighbours, and its writes run only if that
+ * placement needs nothing else ("ok"); otherwise the full statement
+ * runs in the same transaction.
+ *
  * available_from: the rule sets coalesce(next_call_after, now), which for
  * an eligible user is never in the future.  Any time up to now means
  * "claimable now", so an entry whose available_from has passed is left as
