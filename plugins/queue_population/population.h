@@ -7,6 +7,7 @@
 #define POPULATION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qsched-plugin.h"
@@ -86,6 +87,16 @@ struct refresh_mode {
 	bool		 log;		/* consume the change log (0011) */
 	bool		 scoped;	/* only the users that can have changed */
 };
+/* A growing string for the statement; on allocation failure it stays
+ * failed and refresh_sql returns NULL. */
+struct sqlbuf {
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	bool		 failed;
+};
+void	 sqlbuf_add(struct sqlbuf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 /* The refresh statement for QUEUE in MODE (malloc'ed). */
 char	*refresh_sql(const struct queue_def *queue,
 	    const struct refresh_mode *mode);
@@ -121,5 +132,13 @@ int	 changes_begin(const struct qsched_host *, struct qsched_run *,
 int	 changes_end(const struct qsched_host *, struct qsched_run *,
 	    const struct refresh_opts *, const char *now,
 	    const struct changes_state *, bool full);
+
+/*
+ * scoped.c - the scoped diff: the users that can have changed, their
+ * neighbours, the rule for them ("m", as refresh.c's full diff), and
+ * "ok", whether its placement may be written.
+ */
+void	 scoped_sql(struct sqlbuf *, const struct queue_def *);
+void	 scoped_sql_ok(struct sqlbuf *);
 
 #endif /* POPULATION_H */
