@@ -43,7 +43,8 @@
 --   <queue table>_population_{ins,del,upd,truncate}
 --	Writes to the queues that the refresh did not make (it says so
 --	with the setting qsched.population_refresh): entries added
---	(queue_add, the backfill) or deleted log their users; an UPDATE
+--	(queue_add, the backfill) or deleted log their users, up to 1000
+--	a statement (more mark the queue's state dirty); an UPDATE
 --	that sets queue_position, priority_score, queue_reason,
 --	available_from or user_id, and a TRUNCATE, mark the queue's state
 --	dirty, so its next refresh compares in full.  Claims, completions
@@ -118,19 +119,36 @@ BEGIN
 	IF current_setting('qsched.population_refresh', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
+	/*
+	 * A bulk write (the backfill copies thousands of entries a batch)
+	 * would double its own cost in log rows: more than 1000 entries in
+	 * one statement mark the queue dirty instead, and its next refresh
+	 * compares in full.
+	 */
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO qsched_population.changes (queue, user_id)
-		SELECT DISTINCT TG_ARGV[0], n.user_id FROM new_rows AS n;
+		IF (SELECT count(*) FROM (SELECT 1 FROM new_rows
+		    LIMIT 1001) AS x) <= 1000 THEN
+			INSERT INTO qsched_population.changes (queue, user_id)
+			SELECT DISTINCT TG_ARGV[0], n.user_id
+			FROM new_rows AS n;
+			RETURN NULL;
+		END IF;
 	ELSIF TG_OP = 'DELETE' THEN
-		INSERT INTO qsched_population.changes (queue, user_id)
-		SELECT DISTINCT TG_ARGV[0], o.user_id FROM old_rows AS o;
-	ELSE
-		UPDATE qsched_population.state
-		SET dirty = CASE TG_OP WHEN 'TRUNCATE'
-		    THEN 'the queue was truncated'
-		    ELSE 'entries were moved from outside' END
-		WHERE queue = TG_ARGV[0];
+		IF (SELECT count(*) FROM (SELECT 1 FROM old_rows
+		    LIMIT 1001) AS x) <= 1000 THEN
+			INSERT INTO qsched_population.changes (queue, user_id)
+			SELECT DISTINCT TG_ARGV[0], o.user_id
+			FROM old_rows AS o;
+			RETURN NULL;
+		END IF;
 	END IF;
+	UPDATE qsched_population.state
+	SET dirty = CASE TG_OP WHEN 'TRUNCATE'
+	    THEN 'the queue was truncated'
+	    WHEN 'UPDATE' THEN 'entries were moved from outside'
+	    ELSE 'more than 1000 entries were added or deleted '
+		'from outside' END
+	WHERE queue = TG_ARGV[0];
 	RETURN NULL;
 END
 $$;
