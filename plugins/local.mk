@@ -37,7 +37,9 @@ plugins_queue_population_la_SOURCES = \
 	plugins/queue_population/population.h \
 	plugins/queue_population/population.c \
 	plugins/queue_population/queues.c \
-	plugins/queue_population/refresh.c
+	plugins/queue_population/refresh.c \
+	plugins/queue_population/changes.c \
+	plugins/queue_population/scoped.c
 plugins_queue_population_la_CFLAGS = $(PLUGIN_CC_FLAGS)
 plugins_queue_population_la_LDFLAGS = $(PLUGIN_LD_FLAGS)
 plugins_queue_population_la_LIBADD = $(LIBPQ_LIBS)

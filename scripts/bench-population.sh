@@ -30,9 +30,22 @@
 #     migrated and refreshed by that qsched: "today's" figures, measured
 #     in the same run.
 #
+#   * the change log (PARTS=scoped; not in the default PARTS): the
+#     shipped configuration (max_size 200, populate_legacy_queue = true)
+#     refreshing with nothing changed, after one new lead and after 1%
+#     of the scores changed: refresh time and rows written (the queue
+#     and call_queue), this code against BASELINE_SRC/BASELINE_BUILD
+#     (main, its own qsched binary and plugins) on a copy of the same
+#     data, the two taking turns, REPS times each; and what the change
+#     log's triggers cost the application's writes to user_call_scores
+#     (a one-row UPDATE in a fresh connection and in a warm one, pgbench
+#     latency average; a 10 000-row UPDATE, psql \timing), triggers
+#     enabled and disabled in turns.
+#
 #   scripts/bench-population.sh [USERS [REPS [APP_USERS]]]
 #       (default 1000000 users, 7 repetitions, 20000 users for the app)
-#   PARTS="refresh claims" (default both); CLAIM_SECS (default 15),
+#   PARTS="refresh claims" (default both; "scoped" on request);
+#   CLAIM_SECS (default 15),
 #   CLAIM_RUNS (default 3), CLAIM_LOADS (default flat)
 #
 # Times are the plugin's refresh_ms (BEGIN to COMMIT, as qsched.runs
@@ -644,4 +657,179 @@ SQL
 		    '{ printf "%s%s %.0f%%", (NR > 1 ? ", " : ""), $2,
 			100 * $1 / t } END { print "" }'
 	done
+fi
+
+# --- the change log: scoped refreshes, this code against the baseline -----
+# written2 DB: rows written to the unsigned queue and call_queue so far.
+written2() {
+	sleep 1
+	psql_ -d "$1" -c "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del)
+	    FROM pg_stat_user_tables
+	    WHERE relname IN ('unsigned_users_queue', 'call_queue')"
+}
+
+# scoped_case KIND: REPS rounds; in each, the change KIND (nothing, lead,
+# pct) in both databases, then one refresh of each, in turns.  Appends
+# "code ms rows" lines to $bench/scoped.
+scoped_case() {
+	i=0
+	while [ "$i" -lt "$reps" ]; do
+		for code in qsched baseline; do
+			case $code in
+			qsched) db=bench cf="$bench/bench-legacy.conf" bin=$qsched ;;
+			baseline) db=base cf="$bench/base-legacy.conf"
+				bin=$BASELINE_BUILD/qsched ;;
+			esac
+			[ "$1" = nothing ] || change "$db" "$1" "$((i + 100))"
+			w0=$(written2 "$db")
+			"$bin" -q -c "$cf" run unsigned --set max_size=200
+			ms=$(psql_ -d "$db" -c "SELECT metrics->>'refresh_ms'
+			    FROM qsched.runs WHERE job = 'unsigned'
+			    ORDER BY id DESC LIMIT 1")
+			w1=$(written2 "$db")
+			echo "$1 $code $ms $((w1 - w0))" >>"$bench/scoped"
+		done
+		i=$((i + 1))
+	done
+}
+
+# med KIND CODE COLUMN: the median of a column of $bench/scoped.
+scoped_med() {
+	awk -v k="$1" -v c="$2" -v f="$3" '$1 == k && $2 == c { print $f }' \
+	    "$bench/scoped" | bench_median
+}
+
+# trig_case NAME PGBENCH-ARGS...: pgbench's latency average of one-row
+# UPDATEs of random users' scores, REPS times with the change log's
+# triggers on user_call_scores enabled and disabled in turns.
+trig_toggle() {
+	for t in changes_ins changes_upd changes_del truncate; do
+		psql_ -d bench -c "ALTER TABLE user_call_scores $1 TRIGGER
+		    user_call_scores_population_$t"
+	done
+}
+trig_case() {
+	name=$1
+	shift
+	i=0
+	while [ "$i" -lt "$reps" ]; do
+		for state in on off; do
+			case $state in
+			on) trig_toggle ENABLE ;;
+			off) trig_toggle DISABLE ;;
+			esac
+			"$PG_BINDIR/pgbench" -n "$@" -f "$bench/upd1.sql" bench \
+			    >"$bench/pgb.out" 2>&1
+			awk -v n="$name" -v s="$state" '/latency average/ {
+			    print n, s, $4 }' "$bench/pgb.out" >>"$bench/trig"
+		done
+		i=$((i + 1))
+	done
+	trig_toggle ENABLE
+}
+trig_med() {
+	awk -v n="$1" -v s="$2" '$1 == n && $2 == s { print $3 }' \
+	    "$bench/trig" | bench_median
+}
+
+if want scoped; then
+	[ -n "${BASELINE_SRC:-}" ] && [ -n "${BASELINE_BUILD:-}" ] || {
+		echo "PARTS=scoped needs BASELINE_SRC and BASELINE_BUILD" >&2
+		exit 2
+	}
+	echo "loading the baseline's copy" >&2
+	load base "$users" bench_gen
+	for db in bench base; do
+		case $db in
+		bench) cf="$bench/bench-legacy.conf" bin=$qsched ;;
+		base) cf="$bench/base-legacy.conf" bin=$BASELINE_BUILD/qsched ;;
+		esac
+		# The first refresh brings both queues to the rule; the second
+		# is the first with the change log's state in place.
+		"$bin" -q -c "$cf" run unsigned --set max_size=200
+		"$bin" -q -c "$cf" run unsigned --set max_size=200
+		psql_ -d "$db" -c "VACUUM ANALYZE"
+	done
+	entries=$(psql_ -d bench -c "SELECT count(*) FROM unsigned_users_queue
+	    WHERE status = 'pending'")
+	: >"$bench/scoped"
+	echo "scoped: nothing changed" >&2
+	scoped_case nothing
+	echo "scoped: one new lead" >&2
+	scoped_case lead
+	echo "scoped: 1% of the scores" >&2
+	scoped_case pct
+	scoped_runs=$(psql_ -d bench -c "SELECT count(*) FILTER (WHERE
+	    (metrics->>'scoped')::int = 1) || ' of ' || count(*) FROM (SELECT
+	    metrics FROM qsched.runs WHERE job = 'unsigned' ORDER BY id DESC
+	    LIMIT $((reps * 3))) AS r")
+
+	echo "trigger cost" >&2
+	cat >"$bench/upd1.sql" <<SQL
+\set u random(10000001, $((10000000 + users)))
+UPDATE user_call_scores SET current_score = current_score + 1
+    WHERE user_id = :u;
+SQL
+	: >"$bench/trig"
+	trig_case fresh -C -c 1 -t 200
+	trig_case warm -c 1 -t 2000
+	: >"$bench/bulk"
+	i=0
+	while [ "$i" -lt "$reps" ]; do
+		for state in on off; do
+			case $state in
+			on) trig_toggle ENABLE ;;
+			off) trig_toggle DISABLE ;;
+			esac
+			lo=$((10000001 + (i * 2 + 1) * 20011 % (users - 10000)))
+			printf '%s\n' '\timing on' "UPDATE user_call_scores SET
+			    current_score = current_score + 1 WHERE user_id
+			    BETWEEN $lo AND $((lo + 9999));" |
+			    "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d bench |
+			    timing_sum | sed "s/^/$state /" >>"$bench/bulk"
+		done
+		i=$((i + 1))
+	done
+	trig_toggle ENABLE
+	bulk_on=$(awk '$1 == "on" { print $2 }' "$bench/bulk" | bench_median)
+	bulk_off=$(awk '$1 == "off" { print $2 }' "$bench/bulk" | bench_median)
+
+	echo
+	echo "machine: $(bench_machine); load average at the end:" \
+	    "$(cut -d' ' -f1-3 /proc/loadavg) (shared with other work)"
+	echo "command: PARTS=scoped BASELINE_SRC=... BASELINE_BUILD=..." \
+	    "scripts/bench-population.sh $users $reps"
+	echo "flags: populate_separated_tables = true, populate_legacy_queue" \
+	    "= true; max_size 200, cooling_period 2h, full_refresh_every 1h" \
+	    "(all shipped); unsigned_users, $entries pending entries;" \
+	    "medians of $reps, the two codes in turns; $scoped_runs of this" \
+	    "code's runs scoped"
+	echo
+	echo "| case | this code: refresh | rows written | baseline: refresh | rows written | this / baseline |"
+	echo "|---|---|---|---|---|---|"
+	for kind in nothing lead pct; do
+		case $kind in
+		nothing) what="nothing changed" ;;
+		lead) what="after 1 new lead" ;;
+		pct) what="after 1% of the scores changed" ;;
+		esac
+		n_ms=$(scoped_med "$kind" qsched 3)
+		b_ms=$(scoped_med "$kind" baseline 3)
+		echo "| $what | $n_ms ms | $(scoped_med "$kind" qsched 4) |" \
+		    "$b_ms ms | $(scoped_med "$kind" baseline 4) |" \
+		    "$(ratio "$n_ms" "$b_ms") |"
+	done
+	echo
+	echo "| application write to user_call_scores | triggers on | triggers off | on / off |"
+	echo "|---|---|---|---|"
+	for n in fresh warm; do
+		case $n in
+		fresh) what="one-row UPDATE, fresh connection each (pgbench -C -c 1 -t 200, latency average)" ;;
+		warm) what="one-row UPDATE, one connection (pgbench -c 1 -t 2000, latency average)" ;;
+		esac
+		on=$(trig_med "$n" on)
+		off=$(trig_med "$n" off)
+		echo "| $what | $on ms | $off ms | $(ratio "$on" "$off") |"
+	done
+	echo "| 10 000-row UPDATE of scores (psql timing) | $bulk_on ms | $bulk_off ms | $(ratio "$bulk_on" "$bulk_off") |"
 fi

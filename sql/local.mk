@@ -27,7 +27,8 @@ dist_sqlmigrations_DATA = \
 	sql/migrations/0006_queue_functions.sql \
 	sql/migrations/0008_population_indexes.sql \
 	sql/migrations/0009_population_positions.sql \
-	sql/migrations/0010_claim_wait_holds_nothing.sql
+	sql/migrations/0010_claim_wait_holds_nothing.sql \
+	sql/migrations/0011_population_change_log.sql
 
 dist_sqlfixtures_DATA = \
 	sql/fixtures/legacy_schema.sql \

@@ -5,7 +5,8 @@
  * entries that differ; with the flag populate_legacy_queue, keep the
  * legacy call_queue rows of that queue type in step the same way.
  * refresh.c holds the SQL and says why it is safe to run while agents
- * claim entries.
+ * claim entries; changes.c decides when the change log lets a refresh
+ * compare only the users that changed.
  */
 #include <config.h>
 
@@ -32,6 +33,10 @@ static const struct qsched_option population_options[] = {
 	    NULL, "assigned entries older than this go back to pending" },
 	{ "work_mem", QSCHED_OPT_STRING, 0, "64MB", 0, 0, NULL,
 	    "work_mem for the refresh transaction (its sorts and hashes)" },
+	{ "full_refresh_every", QSCHED_OPT_DURATION, 0, "1h", 0, 7 * DAY_MS,
+	    NULL, "compare the whole queue with the rule at least this "
+	    "often; between, only the users the change log names; 0: "
+	    "always" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -141,11 +146,23 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 	int64_t		 rows;
 	char		 legacy[256] = "";
 
-	host->counter(run, "eligible", c->eligible);
+	/*
+	 * A scoped refresh knows nothing of the users it did not compare:
+	 * "eligible" and "unchanged" are counted by full comparisons only.
+	 */
+	if (c->scoped) {
+		host->counter(run, "compared", c->compared);
+		host->counter(run, "neighbours", c->neighbours);
+	} else {
+		host->counter(run, "eligible", c->eligible);
+		host->counter(run, "unchanged", c->unchanged);
+		host->note(run, "full_reason", c->full_reason);
+	}
+	host->counter(run, "scoped", c->scoped);
+	host->counter(run, "change_log_rows", c->log_rows);
 	host->counter(run, "inserted", c->inserted);
 	host->counter(run, "updated", c->updated);
 	host->counter(run, "removed", c->removed);
-	host->counter(run, "unchanged", c->unchanged);
 	host->counter(run, "kept_assigned", c->kept_assigned);
 	host->counter(run, "expired_assignments", c->expired_assignments);
 	host->counter(run, "skipped_concurrent", c->skipped_concurrent);
@@ -159,7 +176,9 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 		host->counter(run, "legacy_updated", c->legacy_updated);
 		host->counter(run, "legacy_removed", c->legacy_removed);
 		host->counter(run, "legacy_completed", c->legacy_completed);
-		host->counter(run, "legacy_unchanged", c->legacy_unchanged);
+		if (!c->scoped)
+			host->counter(run, "legacy_unchanged",
+			    c->legacy_unchanged);
 		host->counter(run, "legacy_kept_assigned",
 		    c->legacy_kept_assigned);
 		rows += c->legacy_inserted + c->legacy_updated +
@@ -175,14 +194,29 @@ population_report(const struct qsched_host *host, struct qsched_run *run,
 	}
 	if (!o->dry_run)
 		host->add_rows(run, rows);
-	host->message(run, "%s%s: %lld eligible; %lld inserted, %lld updated, "
-	    "%lld removed, %lld unchanged, %lld assigned kept, %lld "
-	    "assignment%s expired%s", o->dry_run ? "dry run (rolled back): " :
-	    "", o->queue->name, (long long)c->eligible,
-	    (long long)c->inserted, (long long)c->updated,
-	    (long long)c->removed, (long long)c->unchanged,
-	    (long long)c->kept_assigned, (long long)c->expired_assignments,
-	    c->expired_assignments == 1 ? "" : "s", legacy);
+	if (c->scoped)
+		host->message(run, "%s%s: %lld changed user%s compared; "
+		    "%lld inserted, %lld updated, %lld removed, %lld "
+		    "assigned kept, %lld assignment%s expired%s",
+		    o->dry_run ? "dry run (rolled back): " : "",
+		    o->queue->name, (long long)c->compared,
+		    c->compared == 1 ? "" : "s", (long long)c->inserted,
+		    (long long)c->updated, (long long)c->removed,
+		    (long long)c->kept_assigned,
+		    (long long)c->expired_assignments,
+		    c->expired_assignments == 1 ? "" : "s", legacy);
+	else
+		host->message(run, "%s%s: full comparison (%s): %lld "
+		    "eligible; %lld inserted, %lld updated, %lld removed, "
+		    "%lld unchanged, %lld assigned kept, %lld assignment%s "
+		    "expired%s", o->dry_run ? "dry run (rolled back): " : "",
+		    o->queue->name, c->full_reason,
+		    (long long)c->eligible,
+		    (long long)c->inserted, (long long)c->updated,
+		    (long long)c->removed, (long long)c->unchanged,
+		    (long long)c->kept_assigned,
+		    (long long)c->expired_assignments,
+		    c->expired_assignments == 1 ? "" : "s", legacy);
 }
 
 /* Refreshes in one run when each loses a race (a deadlock, a foreign
@@ -219,6 +253,7 @@ population_run(const struct qsched_host *host, struct qsched_run *run)
 	o.max_size = host->opt_int(run, "max_size");
 	o.lease_ms = host->opt_duration_ms(run, "assignment_lease");
 	o.work_mem = host->opt_string(run, "work_mem");
+	o.full_every_ms = host->opt_duration_ms(run, "full_refresh_every");
 	o.legacy = host->flag(run, "populate_legacy_queue") == 1;
 	o.dry_run = host->dry_run(run);
 

@@ -7,6 +7,7 @@
 #define POPULATION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qsched-plugin.h"
@@ -45,6 +46,7 @@ struct refresh_opts {
 	int64_t		 max_size;	/* 0: no cap */
 	int64_t		 lease_ms;
 	const char	*work_mem;
+	int64_t		 full_every_ms;	/* full_refresh_every; 0: always */
 	bool		 legacy;	/* also maintain call_queue */
 	bool		 dry_run;	/* roll back instead of committing */
 };
@@ -73,9 +75,31 @@ struct refresh_counts {
 	int64_t		 legacy_unchanged;
 	int64_t		 legacy_kept_assigned;
 	int64_t		 elapsed_ms;		/* BEGIN to COMMIT */
+	int64_t		 log_rows;	/* change log rows read (and deleted) */
+	int64_t		 scoped;	/* 1: only the changed users compared */
+	int64_t		 compared;	/* scoped: the users compared */
+	int64_t		 neighbours;	/* scoped: entries placed between */
+	char		 full_reason[128];	/* why a full comparison */
 };
-/* The refresh statement for QUEUE (malloc'ed), with the legacy part or not. */
-char	*refresh_sql(const struct queue_def *queue, bool legacy);
+/* What one refresh statement does. */
+struct refresh_mode {
+	bool		 legacy;	/* also call_queue */
+	bool		 log;		/* consume the change log (0011) */
+	bool		 scoped;	/* only the users that can have changed */
+};
+/* A growing string for the statement; on allocation failure it stays
+ * failed and refresh_sql returns NULL. */
+struct sqlbuf {
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+	bool		 failed;
+};
+void	 sqlbuf_add(struct sqlbuf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The refresh statement for QUEUE in MODE (malloc'ed). */
+char	*refresh_sql(const struct queue_def *queue,
+	    const struct refresh_mode *mode);
 /*
  * Run one refresh in one transaction.  Returns 0, or -1 after host->fail
  * (the transaction is rolled back).  *retry is set when the failure is a
@@ -83,5 +107,38 @@ char	*refresh_sql(const struct queue_def *queue, bool legacy);
  */
 int	 refresh_run(const struct qsched_host *, struct qsched_run *,
 	    const struct refresh_opts *, struct refresh_counts *, bool *retry);
+
+/*
+ * changes.c - the change log (migration 0011): whether this refresh may
+ * compare only the users it names, and what the refresh leaves for the
+ * next one.  Both run inside the refresh's transaction.
+ */
+#define CHANGES_MAX	10000	/* more changed users: a full comparison */
+#define CHANGES_FLOOR_S	"1000"	/* up to this many always scoped */
+struct changes_state {
+	bool		 log;		/* the log exists: consume it */
+	bool		 trusted;	/* the triggers are there and enabled */
+	const char	*reason;	/* why not scoped (static); NULL: scoped */
+	char		 last_now[32];	/* the last refresh's now */
+	char		 triggers[256];	/* the triggers' oids, as recorded */
+	char		 rule[96];	/* the options that shape the rule */
+	char		 dirty[96];	/* what the queue's triggers saw */
+	char		*ids;		/* the logged users, an array literal */
+};
+/* changes_begin fills CS (CS->ids malloc'ed: the caller frees it). */
+int	 changes_begin(const struct qsched_host *, struct qsched_run *,
+	    const struct refresh_opts *, const char *now,
+	    struct changes_state *);
+int	 changes_end(const struct qsched_host *, struct qsched_run *,
+	    const struct refresh_opts *, const char *now,
+	    const struct changes_state *, bool full);
+
+/*
+ * scoped.c - the scoped diff: the users that can have changed, their
+ * neighbours, the rule for them ("m", as refresh.c's full diff), and
+ * "ok", whether its placement may be written.
+ */
+void	 scoped_sql(struct sqlbuf *, const struct queue_def *);
+void	 scoped_sql_ok(struct sqlbuf *);
 
 #endif /* POPULATION_H */

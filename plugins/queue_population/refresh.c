@@ -27,6 +27,13 @@
  * index, so a user queued by the application meanwhile is not queued
  * twice.  Readers see the old queue until the commit, then the new one.
  *
+ * With the change log (migration 0011, changes.c), the same statement is
+ * built "scoped" (scoped.c): the rule and the diff cover only
+ * the users that can have changed since the last refresh, placed
+ * between unchanged neighbours, and its writes run only if that
+ * placement needs nothing else ("ok"); otherwise the full statement
+ * runs in the same transaction.
+ *
  * available_from: the rule sets coalesce(next_call_after, now), which for
  * an eligible user is never in the future.  Any time up to now means
  * "claimable now", so an entry whose available_from has passed is left as
@@ -42,19 +49,7 @@
 
 #include "population.h"
 
-/* A growing string for the statement; on allocation failure it stays
- * failed and refresh_sql returns NULL. */
-struct sqlbuf {
-	char		*data;
-	size_t		 len;
-	size_t		 cap;
-	bool		 failed;
-};
-
-static void sqlbuf_add(struct sqlbuf *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -103,10 +98,11 @@ sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
  * this order when it exists.
  */
 static void
-refresh_sql_rule(struct sqlbuf *b)
+refresh_sql_rule(struct sqlbuf *b, bool scoped)
 {
+	sqlbuf_add(b, "%s", scoped ? "WITH RECURSIVE " : "WITH ");
 	sqlbuf_add(b,
-	    "WITH a AS NOT MATERIALIZED (\n"
+	    "a AS NOT MATERIALIZED (\n"
 	    "	SELECT u.user_id, 0 AS score, u.created_at, u.next_call_after,\n"
 	    "	    row_number() OVER (ORDER BY u.created_at DESC, u.user_id)\n"
 	    "	    AS rn\n"
@@ -134,13 +130,17 @@ refresh_sql_rule(struct sqlbuf *b)
 	    "		    ELSE greatest(0, $4::bigint - (SELECT count(*)\n"
 	    "			FROM (SELECT 1 FROM a LIMIT $4::bigint) AS c)) END\n"
 	    "	) AS s\n"
-	    "), r AS (\n"
-	    "	SELECT d.user_id, d.rn::integer AS rn, d.score, d.created_at,\n"
-	    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
-	    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
-	    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
-	    "	FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS d\n"
 	    ")");
+	if (!scoped)
+		sqlbuf_add(b,
+		    ", r AS (\n"
+		    "	SELECT d.user_id, d.rn::integer AS rn, d.score,\n"
+		    "	    d.created_at,\n"
+		    "	    CASE WHEN d.score = 0 THEN $5 WHEN d.score <= 5 THEN $6\n"
+		    "		WHEN d.score <= 10 THEN $7 ELSE $8 END AS reason,\n"
+		    "	    coalesce(d.next_call_after, $2::timestamp) AS avail\n"
+		    "	FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS d\n"
+		    ")");
 }
 
 /*
@@ -159,7 +159,8 @@ refresh_sql_diff(struct sqlbuf *b, const struct queue_def *q)
 	    "	    q.queue_position AS qpos,\n"
 	    "	    (q.priority_score IS DISTINCT FROM r.score\n"
 	    "		OR q.queue_reason IS DISTINCT FROM r.reason\n"
-	    "		OR q.available_from > $2::timestamp%s) AS cdiff\n"
+	    "		OR q.available_from > $2::timestamp%s) AS cdiff,\n"
+	    "	    false AS nb\n"
 	    "	FROM r FULL JOIN (SELECT * FROM %s\n"
 	    "	    WHERE status IN ('pending', 'assigned')) AS q\n"
 	    "	    ON q.user_id = r.user_id\n"
@@ -314,10 +315,20 @@ refresh_sql_place(struct sqlbuf *b)
 	    ")", REFRESH_GAP_MIN, REFRESH_GAP, REFRESH_GAP, REFRESH_GAP);
 }
 
-/* The separated queue's three writes. */
+/*
+ * What every write of the scoped refresh also needs: its "ok"
+ * (scoped.c).  Each write there also names its rows by id, as
+ * an array: the planner then reads them from the primary key instead of
+ * hashing the whole table against a set it cannot know is small.
+ */
+#define REFRESH_GUARD	" AND (SELECT ok.ok FROM ok)"
+
+/* The separated queue's three writes; SCOPED: see REFRESH_GUARD. */
 static void
-refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
+refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q,
+    bool scoped)
 {
+	const char	*guard = scoped ? REFRESH_GUARD : "";
 	sqlbuf_add(b,
 	    ", ins AS (\n"
 	    "	INSERT INTO %s AS q (id, user_id, priority_score,\n"
@@ -325,7 +336,7 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
 	    "	    created_at, updated_at%s)\n"
 	    "	SELECT gen_random_uuid(), m.d_user, m.score, m.npos, 'pending',\n"
 	    "	    m.reason, m.avail, $2::timestamp, $2::timestamp%s\n"
-	    "	FROM chg AS m WHERE m.qid IS NULL\n"
+	    "	FROM chg AS m WHERE m.qid IS NULL%s\n"
 	    "	ORDER BY m.rn\n"
 	    "	ON CONFLICT (user_id) WHERE status IN ('pending', 'assigned')\n"
 	    "	    DO NOTHING\n"
@@ -337,15 +348,19 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
 	    "		THEN q.available_from ELSE m.avail END,\n"
 	    "	    updated_at = $2::timestamp%s\n"
 	    "	FROM chg AS m\n"
-	    "	WHERE q.id = m.qid AND q.status = 'pending'\n"
+	    "	WHERE q.id = m.qid AND q.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), del AS (\n"
 	    "	DELETE FROM %s AS q USING m\n"
 	    "	WHERE q.id = m.qid AND m.d_user IS NULL\n"
-	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'\n"
+	    "	    AND m.qstatus = 'pending' AND q.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
-	    ")", q->table, q->extra_columns, q->extra_values, q->table,
-	    q->extra_set, q->table);
+	    ")", q->table, q->extra_columns, q->extra_values, guard, q->table,
+	    q->extra_set, guard, scoped ? "\n\t    AND q.id = ANY (ARRAY("
+	    "SELECT c.qid FROM chg AS c WHERE c.qid IS NOT NULL))" : "",
+	    q->table, guard, scoped ? "\n\t    AND q.id = ANY (ARRAY("
+	    "SELECT x.qid FROM m AS x WHERE x.d_user IS NULL\n"
+	    "\t\tAND x.qid IS NOT NULL))" : "");
 }
 
 /*
@@ -355,16 +370,21 @@ refresh_sql_queue(struct sqlbuf *b, const struct queue_def *q)
  * other pending rows go.  One join pairs the rule with every live row.  A
  * row referenced by call_sessions cannot be deleted (ON DELETE RESTRICT),
  * so it is marked completed instead.
+ *
+ * Scoped (scoped_sql), only the rows of the users it compares
+ * (su) are read, and the neighbours it placed them between are left out:
+ * their rows are neither read nor written.
  */
 static void
-refresh_sql_legacy(struct sqlbuf *b)
+refresh_sql_legacy(struct sqlbuf *b, bool scoped)
 {
+	const char	*guard = scoped ? REFRESH_GUARD : "";
 	sqlbuf_add(b,
 	    ", rf AS (\n"
 	    "	SELECT m.d_user AS user_id, coalesce(chg.npos, m.qpos) AS pos,\n"
 	    "	    m.score, m.reason, m.avail\n"
 	    "	FROM m LEFT JOIN chg ON chg.rn = m.rn\n"
-	    "	WHERE m.d_user IS NOT NULL\n"
+	    "	WHERE m.d_user IS NOT NULL AND NOT m.nb\n"
 	    "), lm AS MATERIALIZED (\n"
 	    "	SELECT r.user_id AS d_user, r.pos, r.score, r.reason, r.avail,\n"
 	    "	    g.id AS gid, g.status AS gstatus, g.rn,\n"
@@ -382,7 +402,7 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "			c.id) AS rn\n"
 	    "		FROM call_queue AS c\n"
 	    "		WHERE c.queue_type = $1\n"
-	    "		    AND c.status IN ('pending', 'assigned')\n"
+	    "		    AND c.status IN ('pending', 'assigned')%s\n"
 	    "	    ) AS g ON g.user_id = r.user_id\n"
 	    "), lrm AS MATERIALIZED (\n"
 	    "	SELECT m.gid AS id, EXISTS (SELECT 1 FROM call_sessions AS s\n"
@@ -395,7 +415,7 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "	    created_at, updated_at)\n"
 	    "	SELECT gen_random_uuid(), m.d_user, $1, m.score, m.pos,\n"
 	    "	    'pending', m.reason, m.avail, $2::timestamp, $2::timestamp\n"
-	    "	FROM lm AS m WHERE m.gid IS NULL\n"
+	    "	FROM lm AS m WHERE m.gid IS NULL%s\n"
 	    "	ORDER BY m.pos\n"
 	    "	RETURNING 1\n"
 	    "), lupd AS (\n"
@@ -407,19 +427,25 @@ refresh_sql_legacy(struct sqlbuf *b)
 	    "	FROM lm AS m\n"
 	    "	WHERE c.id = m.gid AND m.d_user IS NOT NULL AND m.rn = 1\n"
 	    "	    AND m.gstatus = 'pending' AND m.differs\n"
-	    "	    AND c.status = 'pending'\n"
+	    "	    AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), ldel AS (\n"
 	    "	DELETE FROM call_queue AS c USING lrm AS x\n"
-	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'\n"
+	    "	WHERE c.id = x.id AND NOT x.referenced AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
 	    "), lcomp AS (\n"
 	    "	UPDATE call_queue AS c SET status = 'completed',\n"
 	    "	    updated_at = $2::timestamp\n"
 	    "	FROM lrm AS x\n"
-	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'\n"
+	    "	WHERE c.id = x.id AND x.referenced AND c.status = 'pending'%s%s\n"
 	    "	RETURNING 1\n"
-	    ")");
+	    ")", scoped ? "\n\t\t    AND c.user_id = ANY (ARRAY(SELECT su.user_id\n"
+	    "\t\t\tFROM su))" : "", guard, guard,
+	    scoped ? "\n\t    AND c.id = ANY (ARRAY(SELECT x.gid FROM lm AS x\n"
+	    "\t\tWHERE x.gid IS NOT NULL))" : "", guard, scoped ?
+	    "\n\t    AND c.id = ANY (ARRAY(SELECT x.id FROM lrm AS x))" : "",
+	    guard, scoped ?
+	    "\n\t    AND c.id = ANY (ARRAY(SELECT x.id FROM lrm AS x))" : "");
 }
 
 /*
@@ -428,11 +454,12 @@ refresh_sql_legacy(struct sqlbuf *b)
  * is written, and rows stay locked for the writes only.
  */
 static void
-refresh_sql_counts(struct sqlbuf *b, bool legacy)
+refresh_sql_counts(struct sqlbuf *b, const struct refresh_mode *mode)
 {
 	sqlbuf_add(b,
-	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL),\n"
-	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
+	    "\nSELECT count(*) FILTER (WHERE m.d_user IS NOT NULL\n"
+	    "	AND NOT m.nb),\n"
+	    "    count(*) FILTER (WHERE m.d_user IS NOT NULL AND NOT m.nb\n"
 	    "	AND m.qstatus = 'pending') - (SELECT count(*) FROM chg\n"
 	    "	WHERE chg.qid IS NOT NULL),\n"
 	    "    count(*) FILTER (WHERE m.qstatus = 'assigned'),\n"
@@ -441,7 +468,14 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 	    "    (SELECT count(*) FROM chg WHERE chg.qid IS NOT NULL\n"
 	    "	AND NOT chg.cdiff),\n"
 	    "    (SELECT fl.renumber::integer FROM fl),\n");
-	if (legacy)
+	if (mode->log)
+		sqlbuf_add(b, "    (SELECT count(*) FROM lg),\n");
+	if (mode->scoped)
+		sqlbuf_add(b,
+		    "    (SELECT ok.ok::integer FROM ok),\n"
+		    "    (SELECT count(*) FROM su),\n"
+		    "    count(*) FILTER (WHERE m.nb),\n");
+	if (mode->legacy)
 		sqlbuf_add(b,
 		    "    (SELECT count(*) FILTER (WHERE lm.d_user IS NOT NULL\n"
 		    "	AND lm.rn = 1 AND lm.gstatus = 'pending'\n"
@@ -452,7 +486,7 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 	sqlbuf_add(b,
 	    "    (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),\n"
 	    "    (SELECT count(*) FROM del)");
-	if (legacy)
+	if (mode->legacy)
 		sqlbuf_add(b, ",\n"
 		    "    (SELECT count(*) FROM lins), (SELECT count(*) FROM lupd),\n"
 		    "    (SELECT count(*) FROM ldel), (SELECT count(*) FROM lcomp)");
@@ -460,18 +494,29 @@ refresh_sql_counts(struct sqlbuf *b, bool legacy)
 }
 
 char *
-refresh_sql(const struct queue_def *queue, bool legacy)
+refresh_sql(const struct queue_def *queue, const struct refresh_mode *mode)
 {
 	struct sqlbuf	 b;
 
 	memset(&b, 0, sizeof b);
-	refresh_sql_rule(&b);
-	refresh_sql_diff(&b, queue);
+	refresh_sql_rule(&b, mode->scoped);
+	if (mode->scoped)
+		scoped_sql(&b, queue);
+	else {
+		if (mode->log)
+			sqlbuf_add(&b, ", lg AS (\n"
+			    "	DELETE FROM qsched_population.changes AS l\n"
+			    "	WHERE l.queue = $1 RETURNING 1\n"
+			    ")");
+		refresh_sql_diff(&b, queue);
+	}
 	refresh_sql_place(&b);
-	refresh_sql_queue(&b, queue);
-	if (legacy)
-		refresh_sql_legacy(&b);
-	refresh_sql_counts(&b, legacy);
+	if (mode->scoped)
+		scoped_sql_ok(&b);
+	refresh_sql_queue(&b, queue, mode->scoped);
+	if (mode->legacy)
+		refresh_sql_legacy(&b, mode->scoped);
+	refresh_sql_counts(&b, mode);
 	if (b.failed) {
 		free(b.data);
 		return (NULL);
@@ -511,12 +556,16 @@ refresh_int(const PGresult *res, int col)
 	return (strtoll(PQgetvalue(res, 0, col), NULL, 10));
 }
 
-/* The result row of the refresh statement into C. */
-static void
-refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
+/*
+ * The result row of the refresh statement into C.  Returns the scoped
+ * statement's "ok" (1 for the full statement).
+ */
+static int64_t
+refresh_counts(const PGresult *res, const struct refresh_mode *mode,
+    struct refresh_counts *c)
 {
 	int	 col = 0;
-	int64_t	 planned;
+	int64_t	 planned, ok = 1;
 
 	c->eligible = refresh_int(res, col++);
 	c->unchanged = refresh_int(res, col++);
@@ -524,7 +573,14 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	planned = refresh_int(res, col++);
 	c->moved = refresh_int(res, col++);
 	c->renumbered_all = refresh_int(res, col++);
-	if (legacy) {
+	if (mode->log)
+		c->log_rows += refresh_int(res, col++);
+	if (mode->scoped) {
+		ok = refresh_int(res, col++);
+		c->compared = refresh_int(res, col++);
+		c->neighbours = refresh_int(res, col++);
+	}
+	if (mode->legacy) {
 		c->legacy_unchanged = refresh_int(res, col++);
 		c->legacy_kept_assigned = refresh_int(res, col++);
 		col++;	/* lrm: only there to be computed before the writes */
@@ -532,7 +588,7 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	c->inserted = refresh_int(res, col++);
 	c->updated = refresh_int(res, col++);
 	c->removed = refresh_int(res, col++);
-	if (legacy) {
+	if (mode->legacy) {
 		c->legacy_inserted = refresh_int(res, col++);
 		c->legacy_updated = refresh_int(res, col++);
 		c->legacy_removed = refresh_int(res, col++);
@@ -540,6 +596,38 @@ refresh_counts(const PGresult *res, bool legacy, struct refresh_counts *c)
 	}
 	c->skipped_concurrent = planned - c->inserted - c->updated -
 	    c->removed;
+	return (ok);
+}
+
+/*
+ * One refresh statement in MODE, its counters into C; *OK as
+ * refresh_counts returns it.
+ */
+static int
+refresh_statement(const struct qsched_host *host, struct qsched_run *run,
+    const struct refresh_opts *o, const struct refresh_mode *mode,
+    const char *const *params, struct refresh_counts *c, int64_t *ok,
+    char state[6])
+{
+	PGresult	*res;
+	char		*sql, what[128];
+
+	if ((sql = refresh_sql(o->queue, mode)) == NULL) {
+		host->message(run, "out of memory building the refresh "
+		    "statement");
+		return (-1);
+	}
+	snprintf(what, sizeof what, "refreshing %s%s%s", o->queue->table,
+	    o->legacy ? " and call_queue" : "",
+	    mode->scoped ? " (changed users)" : "");
+	res = refresh_exec_main(host, run, what, sql, mode->scoped ? 10 : 8,
+	    params, state);
+	free(sql);
+	if (res == NULL)
+		return (-1);
+	*ok = refresh_counts(res, mode, c);
+	PQclear(res);
+	return (0);
 }
 
 int
@@ -549,18 +637,15 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	const struct queue_def *q = o->queue;
 	PGconn		*conn = host->conn(run);
 	PGresult	*res;
-	char		*sql, cooling[24], max[24], lease[24], now[32];
-	char		 what[96], state[6] = "";
-	const char	*params[8];
-	int64_t		 t0 = host->mono_us();
+	struct changes_state cs = { .ids = NULL };
+	struct refresh_mode mode;
+	char		 cooling[24], max[24], lease[24], now[32];
+	char		 state[6] = "";
+	const char	*params[10];
+	int64_t		 t0 = host->mono_us(), ok;
 
 	*retry = false;
 	memset(c, 0, sizeof *c);
-	if ((sql = refresh_sql(q, o->legacy)) == NULL) {
-		host->message(run, "out of memory building the refresh "
-		    "statement");
-		return (-1);
-	}
 	snprintf(cooling, sizeof cooling, "%lld", (long long)o->cooling_ms);
 	snprintf(max, sizeof max, "%lld", (long long)o->max_size);
 	snprintf(lease, sizeof lease, "%lld", (long long)o->lease_ms);
@@ -587,37 +672,62 @@ refresh_run(const struct qsched_host *host, struct qsched_run *run,
 	    "SELECT set_config('work_mem', $1, true), "
 	    "set_config('jit', 'off', true), "
 	    "set_config('enable_mergejoin', 'off', true), "
+	    "set_config('qsched.population_refresh', 'on', true), "
 	    "to_char(date_trunc('milliseconds', now() AT TIME ZONE 'UTC'), "
 	    "'YYYY-MM-DD HH24:MI:SS.MS'), "
 	    "queue_expire_assignments($2, $3::bigint * "
 	    "interval '1 millisecond')", 3, params)) == NULL)
 		goto fail;
-	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 3));
-	c->expired_assignments = refresh_int(res, 4);
+	snprintf(now, sizeof now, "%s", PQgetvalue(res, 0, 4));
+	c->expired_assignments = refresh_int(res, 5);
 	PQclear(res);
 	host->progress(run, 1, 3);
 
+	if (changes_begin(host, run, o, now, &cs) == -1)
+		goto fail;
 	params[0] = q->name;
 	params[1] = now;
 	params[2] = cooling;
 	params[3] = max;
 	for (int i = 0; i < QUEUE_REASONS; i++)
 		params[4 + i] = q->reason[i];
-	snprintf(what, sizeof what, "refreshing %s%s", q->table,
-	    o->legacy ? " and call_queue" : "");
-	if ((res = refresh_exec_main(host, run, what, sql, 8, params,
-	    state)) == NULL)
+	params[8] = cs.last_now;
+	params[9] = cs.ids;
+	mode.legacy = o->legacy;
+	mode.log = cs.log;
+	mode.scoped = cs.reason == NULL;
+	if (cs.reason != NULL)
+		snprintf(c->full_reason, sizeof c->full_reason, "%s",
+		    cs.reason);
+	if (mode.scoped) {
+		if (refresh_statement(host, run, o, &mode, params, c, &ok,
+		    state) == -1)
+			goto fail;
+		if (ok != 1) {
+			/* Nothing was written: the full refresh decides. */
+			int64_t log_rows = c->log_rows;
+
+			mode.scoped = false;
+			memset(c, 0, sizeof *c);
+			c->log_rows = log_rows;
+			snprintf(c->full_reason, sizeof c->full_reason,
+			    "no room between the neighbours");
+		}
+	}
+	if (!mode.scoped && refresh_statement(host, run, o, &mode, params, c,
+	    &ok, state) == -1)
 		goto fail;
-	refresh_counts(res, o->legacy, c);
-	PQclear(res);
+	c->scoped = mode.scoped;
 	host->progress(run, 2, 3);
+	if (changes_end(host, run, o, now, &cs, !mode.scoped) == -1)
+		goto fail;
 
 	if ((res = host->exec(run, o->dry_run ? "ROLLBACK" : "COMMIT",
 	    o->dry_run ? "ROLLBACK" : "COMMIT", 0, NULL)) == NULL)
 		goto fail;
 	PQclear(res);
 	c->elapsed_ms = (host->mono_us() - t0) / 1000;
-	free(sql);
+	free(cs.ids);
 	return (0);
 
 fail:
@@ -632,6 +742,6 @@ fail:
 	*retry = strcmp(state, "23503") == 0 || strcmp(state, "40P01") == 0;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
-	free(sql);
+	free(cs.ids);
 	return (-1);
 }

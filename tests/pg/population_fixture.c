@@ -112,8 +112,15 @@ pf_user(PGconn *c, long long user_id, const char *qtype, int score,
 void
 pf_refresh(const char *conf, const char *job, long max, bool dry, int want)
 {
-	const char	*argv[10];
-	char		 set[32];
+	pf_refresh_set(conf, job, max, dry, NULL, want);
+}
+
+void
+pf_refresh_set(const char *conf, const char *job, long max, bool dry,
+    const char *set, int want)
+{
+	const char	*argv[12];
+	char		 maxset[32];
 	struct th_out	 o;
 	int		 n = 0, status;
 
@@ -124,7 +131,11 @@ pf_refresh(const char *conf, const char *job, long max, bool dry, int want)
 	argv[n++] = "run";
 	argv[n++] = job;
 	if (max >= 0) {
-		snprintf(set, sizeof set, "max_size=%ld", max);
+		snprintf(maxset, sizeof maxset, "max_size=%ld", max);
+		argv[n++] = "--set";
+		argv[n++] = maxset;
+	}
+	if (set != NULL) {
 		argv[n++] = "--set";
 		argv[n++] = set;
 	}

@@ -71,6 +71,11 @@ void	 pf_user(PGconn *c, long long user_id, const char *qtype, int score,
  */
 void	 pf_refresh(const char *conf, const char *job, long max, bool dry,
 	    int want);
+/* pf_refresh_set - the same, with one more --set SET unless NULL. */
+void	 pf_refresh_set(const char *conf, const char *job, long max, bool dry,
+	    const char *set, int want);
+/* The --set that makes a refresh compare the whole queue. */
+#define PF_FULL	"full_refresh_every=0"
 
 /* pf_metric - metrics->NAME of the newest run of JOB; asserts it is set. */
 long long pf_metric(PGconn *c, const char *job, const char *name);

@@ -3,7 +3,14 @@
  * end to end (qsched run) on generated data in a real PostgreSQL: the
  * queue against an independent statement of the rule, writes only where
  * something changed, assigned entries and the lease, claims and readers
- * during a refresh, the flags and the legacy dual-write.
+ * during a refresh, the flags and the legacy dual-write; then the change
+ * log and the scoped refresh.
+ *
+ * The tests before the change log's compare the whole queue at every
+ * refresh (PF_FULL): they are the tests of the full comparison, which
+ * stays the safety net, and several write the queue behind the log on
+ * purpose.  The scoped refresh's tests check each result against a full
+ * comparison.
  */
 #include <config.h>
 
@@ -108,7 +115,7 @@ ParameterizedTest(struct rule_case *rc, population, queue_is_the_rule)
 	pf_load(c, conf, 3000, 7, false);
 	edge_users(c, q);
 
-	pf_refresh(conf, q->job, rc->max, false, 0);
+	pf_refresh_set(conf, q->job, rc->max, false, PF_FULL, 0);
 	pf_expect(c, q, rc->max, 7200);
 	cr_assert_eq(pf_mismatches(c, q), 0, "%s max_size %ld: the queue "
 	    "differs from the rule", q->name, rc->max);
@@ -171,7 +178,7 @@ ParameterizedTest(struct rule_case *rc, population, queue_is_the_rule)
 	    "UPDATE %s SET available_from = (now() AT TIME ZONE 'UTC') + "
 	    "interval '1 hour' WHERE user_id %% 31 = 0", q->table);
 	pf_snapshot(c, q->table, "before");
-	pf_refresh(conf, q->job, rc->max, false, 0);
+	pf_refresh_set(conf, q->job, rc->max, false, PF_FULL, 0);
 	pf_expect(c, q, rc->max, 7200);
 	cr_assert_eq(pf_mismatches(c, q), 0, "%s max_size %ld, second "
 	    "refresh: the queue differs from the rule", q->name, rc->max);
@@ -209,14 +216,14 @@ ParameterizedTest(struct max_case *mc, population,
 	c = th_connect();
 	pf_load(c, conf, 3000, 11, false);
 	for (int i = 0; i < 2; i++)
-		pf_refresh(conf, queues[i]->job, mc->max, false, 0);
+		pf_refresh_set(conf, queues[i]->job, mc->max, false, PF_FULL, 0);
 	pf_snapshot(c, "unsigned_users_queue", "s_unsigned");
 	pf_snapshot(c, "outstanding_requests_queue", "s_outstanding");
 	pf_snapshot(c, "call_queue", "s_legacy");
 	for (int i = 0; i < 2; i++) {
 		const struct pf_queue *q = queues[i];
 
-		pf_refresh(conf, q->job, mc->max, false, 0);
+		pf_refresh_set(conf, q->job, mc->max, false, PF_FULL, 0);
 		cr_assert_eq(pf_metric(c, q->job, "unchanged"),
 		    pf_metric(c, q->job, "eligible"));
 		cr_assert_gt(pf_metric(c, q->job, "unchanged"), 200);
@@ -258,14 +265,14 @@ ParameterizedTest(struct max_case *mc, population, one_percent_changed)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 13, false);
-	pf_refresh(conf, q->job, mc->max, false, 0);
+	pf_refresh_set(conf, q->job, mc->max, false, PF_FULL, 0);
 	pf_snapshot(c, q->table, "s_queue");
 	pf_snapshot(c, "call_queue", "s_legacy");
 	cr_assert_eq(th_int(c, "WITH u AS (UPDATE user_call_scores SET "
 	    "current_score = CASE WHEN current_score = 0 THEN 3 ELSE "
 	    "current_score + 1 END WHERE user_id %% 100 = 42 RETURNING 1) "
 	    "SELECT count(*) FROM u"), 30);
-	pf_refresh(conf, q->job, mc->max, false, 0);
+	pf_refresh_set(conf, q->job, mc->max, false, PF_FULL, 0);
 	pf_expect(c, q, mc->max, 7200);
 	cr_assert_eq(pf_mismatches(c, q), 0);
 	written = pf_written(c, q->table, "s_queue");
@@ -288,7 +295,7 @@ ParameterizedTest(struct max_case *mc, population, one_percent_changed)
 	th_exec(c, "UPDATE user_call_scores SET current_score = "
 	    "current_score + 1 WHERE user_id %% 100 = 43 AND (NOT is_active "
 	    "OR current_queue_type IS DISTINCT FROM '%s')", q->name);
-	pf_refresh(conf, q->job, mc->max, false, 0);
+	pf_refresh_set(conf, q->job, mc->max, false, PF_FULL, 0);
 	cr_assert_eq(pf_written(c, q->table, "s_queue"), 0);
 	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 0);
 	PQfinish(c);
@@ -313,7 +320,7 @@ Test(population, assigned_entries_stay_and_old_ones_expire)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 17, false);
-	pf_refresh(conf, q->job, -1, false, 0);
+	pf_refresh_set(conf, q->job, -1, false, PF_FULL, 0);
 	for (int i = 0; i < 5; i++) {
 		char	*s = th_value(c, "SELECT id || ' ' || user_id FROM "
 		    "queue_claim_next('unsigned_users', %d)", i + 1);
@@ -331,7 +338,7 @@ Test(population, assigned_entries_stay_and_old_ones_expire)
 	    "WHERE user_id = %lld", users[3]);
 	pf_snapshot(c, q->table, "s_queue");
 
-	pf_refresh(conf, q->job, -1, false, 0);
+	pf_refresh_set(conf, q->job, -1, false, PF_FULL, 0);
 	cr_assert_eq(pf_metric(c, q->job, "expired_assignments"), 2);
 	cr_assert_eq(pf_metric(c, q->job, "kept_assigned"), 3);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM %s AS t JOIN s_queue AS s "
@@ -373,7 +380,7 @@ Test(population, claim_during_refresh_is_kept)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 19, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	s = th_value(c, "SELECT string_agg(id || ' ' || user_id, ' ' ORDER BY "
 	    "queue_position, priority_score) FROM (SELECT * FROM %s WHERE "
 	    "status = 'pending' AND available_from <= now() AT TIME ZONE 'UTC' "
@@ -421,7 +428,7 @@ Test(population, claim_during_refresh_is_kept)
 	    "(%lld, %lld) AND status = 'pending'", q->table, ux, uy), 0);
 	cr_assert_eq(pf_metric(c, q->job, "skipped_concurrent"), 2);
 
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	cr_assert_eq(pf_metric(c, q->job, "skipped_concurrent"), 0);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM %s WHERE id IN ('%s', "
 	    "'%s') AND status = 'assigned'", q->table, x, y), 2);
@@ -493,7 +500,7 @@ Test(population, readers_never_see_an_empty_or_partial_queue)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 100000, 23, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	counts[0] = pending(c, q);
 	cr_assert_gt(counts[0], 20000);
 
@@ -506,7 +513,7 @@ Test(population, readers_never_see_an_empty_or_partial_queue)
 		th_exec(c, "UPDATE user_call_scores SET current_score = "
 		    "(current_score + %d) %% 50 WHERE (user_id + %d) %% 20 = 0",
 		    i, i);
-		pf_refresh(conf, q->job, 0, false, 0);
+		pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 		cr_assert_gt(pf_metric(c, q->job, "updated"), 0);
 		counts[i] = pending(c, q);
 	}
@@ -542,7 +549,7 @@ Test(population, populate_separated_tables_false_skips)
 	c = th_connect();
 	pf_load(c, conf, 500, 29, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
-	pf_refresh(conf, PF_UNSIGNED, -1, false, 4);
+	pf_refresh_set(conf, PF_UNSIGNED, -1, false, PF_FULL, 4);
 	s = th_value(c, "SELECT status || ': ' || message FROM qsched.runs "
 	    "WHERE job = '" PF_UNSIGNED "'");
 	cr_assert_str_eq(s, "skipped: populate_separated_tables is false: the "
@@ -564,7 +571,7 @@ Test(population, populate_legacy_queue_false_leaves_call_queue_alone)
 	c = th_connect();
 	pf_load(c, conf, 500, 31, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
-	pf_refresh(conf, PF_OUTSTANDING, -1, false, 0);
+	pf_refresh_set(conf, PF_OUTSTANDING, -1, false, PF_FULL, 0);
 	cr_assert_gt(pending(c, &pf_outstanding), 0);
 	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 0);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.runs WHERE "
@@ -618,7 +625,7 @@ Test(population, legacy_dual_write_keeps_session_rows)
 	sessions = th_int(c, "SELECT count(*) FROM call_sessions");
 	pf_snapshot(c, "call_queue", "s_legacy");
 
-	pf_refresh(conf, q->job, -1, false, 0);
+	pf_refresh_set(conf, q->job, -1, false, PF_FULL, 0);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue WHERE id IN "
 	    "(SELECT id FROM referenced) AND status = 'completed'"), 6,
 	    "session-referenced rows must be kept, marked completed");
@@ -657,7 +664,7 @@ Test(population, legacy_dual_write_keeps_session_rows)
 	    "= %lld", dup_user), 1);
 
 	pf_snapshot(c, "call_queue", "s_legacy");
-	pf_refresh(conf, q->job, -1, false, 0);
+	pf_refresh_set(conf, q->job, -1, false, PF_FULL, 0);
 	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 0);
 	PQfinish(c);
 }
@@ -673,7 +680,7 @@ Test(population, dry_run_writes_nothing)
 	c = th_connect();
 	pf_load(c, conf, 1000, 41, false);
 	pf_snapshot(c, "call_queue", "s_legacy");
-	pf_refresh(conf, PF_UNSIGNED, -1, true, 0);
+	pf_refresh_set(conf, PF_UNSIGNED, -1, true, PF_FULL, 0);
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM unsigned_users_queue"),
 	    0);
 	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 0);
@@ -708,7 +715,7 @@ Test(population, adopted_tables_are_brought_to_the_rule)
 
 		cr_assert_gt(th_int(c, "SELECT count(*) FROM %s WHERE user_id "
 		    "<= 10 AND status = 'pending'", q->table), 0);
-		pf_refresh(conf, q->job, -1, false, 0);
+		pf_refresh_set(conf, q->job, -1, false, PF_FULL, 0);
 		pf_expect(c, q, 200, 7200);
 		cr_assert_eq(pf_mismatches(c, q), 0, "%s", q->name);
 		cr_assert_eq(th_int(c, "SELECT count(*) FROM %s WHERE user_id "
@@ -737,7 +744,7 @@ Test(population, missing_tables_fail_with_a_clear_message)
 	    "}\n");
 	c = th_connect();
 	th_exec_file(c, "sql/fixtures/legacy_schema.sql");
-	pf_refresh(conf, PF_UNSIGNED, -1, false, 1);
+	pf_refresh_set(conf, PF_UNSIGNED, -1, false, PF_FULL, 1);
 	s = th_value(c, "SELECT message FROM qsched.runs");
 	cr_assert_str_eq(s, "table unsigned_users_queue does not exist: apply "
 	    "the migrations first (job schema-migrate)");
@@ -951,6 +958,7 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	volatile int	 stop = 0, refreshing = 0;
 	long long	 claims = 0, during = 0, empty = 0, n;
 	long long	 updated[8];
+	char		 runs[8][1024];
 	int		 status = 0;
 	char		 err[512] = "";
 
@@ -958,7 +966,7 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 30000, 41, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	n = pending(c, q);
 	cr_assert_gt(n, 5000);
 
@@ -992,12 +1000,21 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 		}
 		refreshing = 1;
 		status = th_qsched(&o, conf, "run", q->job, "--set",
-		    "max_size=0", NULL);
+		    "max_size=0", "--set", i % 2 == 0 ? PF_FULL :
+		    "full_refresh_every=1h", NULL);
 		refreshing = 0;
 		if (status != 0)
 			snprintf(err, sizeof err, "%s", o.err);
 		th_out_free(&o);
 		updated[i] = status == 0 ? pf_metric(c, q->job, "updated") : 0;
+		if (status == 0) {
+			char	*m = th_value(c, "SELECT metrics - 'flags' "
+			    "FROM qsched.runs WHERE job = '%s' ORDER BY id "
+			    "DESC LIMIT 1", q->job);
+
+			snprintf(runs[i], sizeof runs[i], "%s", m);
+			free(m);
+		}
 	}
 	stop = 1;
 	for (int i = 0; i < CLAIMERS; i++) {
@@ -1007,6 +1024,8 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 		empty += cl[i].empty;
 	}
 	cr_log_info("%lld claims, %lld during refreshes", claims, during);
+	for (int i = 0; i < 8; i++)
+		cr_log_info("refresh %d: %s", i, runs[i]);
 	cr_assert_eq(status, 0, "a refresh failed: %s", err);
 	for (int i = 0; i < CLAIMERS; i++)
 		cr_assert_str_empty(cl[i].error, "agent %d: %s", i + 1,
@@ -1022,7 +1041,7 @@ Test(population, claims_never_come_back_empty_during_refreshes)
 	cr_assert_eq(th_int(c, "SELECT count(*) FROM %s WHERE status = "
 	    "'assigned'", q->table), 0);
 	cr_assert_gt(pending(c, q), 1000, "the claims emptied the queue");
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	pf_expect(c, q, 0, 7200);
 	cr_assert_eq(pf_mismatches(c, q), 0);
 	PQfinish(c);
@@ -1058,14 +1077,14 @@ Test(population, rows_written_follow_the_changes)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 43, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	n = pending(c, q);
 	cr_assert_gt(n, 500);
 
 	pf_user(c, 91000001, "'unsigned_users'", 0, true, 10, true, 0);
 	pf_snapshot(c, q->table, "s_queue");
 	pf_snapshot(c, "call_queue", "s_legacy");
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	cr_assert_eq(pf_written(c, q->table, "s_queue"), 1,
 	    "one new lead must write one entry");
 	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 1);
@@ -1079,7 +1098,7 @@ Test(population, rows_written_follow_the_changes)
 	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
 		change_scores(c, q, ks[i], (int)i * 200);
 		pf_snapshot(c, q->table, "s_queue");
-		pf_refresh(conf, q->job, 0, false, 0);
+		pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 		w = pf_written(c, q->table, "s_queue");
 		moved = pf_metric(c, q->job, "moved");
 		cr_assert_eq(w - moved, ks[i], "%d changed: %lld written, "
@@ -1097,7 +1116,7 @@ Test(population, rows_written_follow_the_changes)
 	th_exec(c, "UPDATE user_call_scores SET current_queue_type = "
 	    "'unsigned_users' WHERE user_id = 91000002");
 	pf_snapshot(c, q->table, "s_queue");
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	cr_assert_eq(pf_written(c, q->table, "s_queue"), 1);
 	cr_assert_eq(pf_metric(c, q->job, "inserted"), 0);
 	pf_expect(c, q, 0, 7200);
@@ -1109,7 +1128,7 @@ Test(population, rows_written_follow_the_changes)
 	    "FROM %s WHERE status = 'pending' ORDER BY queue_position LIMIT 1 "
 	    "OFFSET 10)", q->table, q->table, q->table);
 	pf_snapshot(c, q->table, "s_queue");
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	cr_assert_eq(pf_written(c, q->table, "s_queue"), 1);
 	cr_assert_eq(pf_metric(c, q->job, "moved"), 1);
 	pf_expect(c, q, 0, 7200);
@@ -1142,7 +1161,7 @@ Test(population, a_used_up_gap_is_renumbered_locally)
 	conf = pf_conf(NULL);
 	c = th_connect();
 	pf_load(c, conf, 3000, 47, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	/* Two neighbours of the same score, far apart in created_at. */
 	s = th_value(c, "SELECT user_id || ' ' || priority_score FROM (SELECT "
 	    "e.user_id, e.priority_score, lead(e.signature_missing_since) "
@@ -1164,7 +1183,7 @@ Test(population, a_used_up_gap_is_renumbered_locally)
 		    "now() FROM user_call_scores WHERE user_id = %lld",
 		    92000000 + i, score, i, hi_user);
 		pf_snapshot(c, q->table, "s_queue");
-		pf_refresh(conf, q->job, 0, false, 0);
+		pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 		w = pf_written(c, q->table, "s_queue");
 		moved = pf_metric(c, q->job, "moved");
 		moved_total += moved;
@@ -1205,14 +1224,14 @@ Test(population, a_refresh_that_loses_a_deadlock_refreshes_again)
 	c = th_connect();
 	t = th_connect();
 	pf_load(c, conf, 3000, 43, false);
-	pf_refresh(conf, q->job, 0, false, 0);
+	pf_refresh_set(conf, q->job, 0, false, PF_FULL, 0);
 	/* Every position out of order: the refresh rewrites every entry. */
 	th_exec(c, "UPDATE %s SET queue_position = -queue_position WHERE "
 	    "status = 'pending'", q->table);
 	th_exec(t, "BEGIN; SELECT id FROM %s WHERE status = 'pending' ORDER "
 	    "BY id LIMIT 1 FOR UPDATE", q->table);
 	qs = th_qsched_spawn(conf, "run", q->job, "--set", "max_size=0",
-	    NULL);
+	    "--set", PF_FULL, NULL);
 	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM pg_stat_activity "
 	    "WHERE datname = current_database() AND application_name LIKE "
 	    "'qsched/%s/%%' AND wait_event_type = 'Lock'", q->job);
@@ -1236,5 +1255,333 @@ Test(population, a_refresh_that_loses_a_deadlock_refreshes_again)
 	    "'pending' AND queue_position < 0", q->table), 0,
 	    "the second refresh did not rewrite the queue");
 	PQfinish(t);
+	PQfinish(c);
+}
+
+/*
+ * The change log (migration 0011) and the scoped refresh.
+ */
+
+/* Rows of the change log for Q. */
+static long long
+logged(PGconn *c, const struct pf_queue *q)
+{
+	return (th_int(c, "SELECT count(*) FROM qsched_population.changes "
+	    "WHERE queue = '%s'", q->name));
+}
+
+/* The newest run of JOB's full_reason ("" for a scoped refresh). */
+static char *
+full_reason(PGconn *c, const char *job)
+{
+	return (th_value(c, "SELECT coalesce(metrics->>'full_reason', '') "
+	    "FROM qsched.runs WHERE job = '%s' ORDER BY id DESC LIMIT 1",
+	    job));
+}
+
+/*
+ * A full comparison right after a scoped refresh writes nothing: the
+ * scoped refresh left the queue (and call_queue) exactly as a full one
+ * would, in the rule's order.
+ */
+static void
+full_writes_nothing(PGconn *c, const char *conf, const struct pf_queue *q,
+    long max)
+{
+	pf_snapshot(c, q->table, "s_full");
+	pf_snapshot(c, "call_queue", "s_full_legacy");
+	pf_refresh_set(conf, q->job, max, false, PF_FULL, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 0);
+	cr_assert_eq(pf_written(c, q->table, "s_full"), 0,
+	    "a full comparison after the scoped refresh wrote entries");
+	cr_assert_eq(pf_written(c, "call_queue", "s_full_legacy"), 0,
+	    "a full comparison after the scoped refresh wrote call_queue");
+	pf_expect(c, q, max, 7200);
+	cr_assert_eq(pf_mismatches(c, q), 0);
+}
+
+static struct max_case scoped_cases[] = { { 200 }, { 0 }, { 5000 } };
+
+ParameterizedTestParameters(population, nothing_changed_is_scoped)
+{
+	return (cr_make_param_array(struct max_case, scoped_cases,
+	    sizeof scoped_cases / sizeof scoped_cases[0]));
+}
+
+/*
+ * Nothing changed for the rule: the refresh reads the change log, finds
+ * only changes the rule ignores, consumes them and writes no row.  The
+ * application's bookkeeping updates are not even logged.
+ */
+ParameterizedTest(struct max_case *mc, population, nothing_changed_is_scoped)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c;
+	char		*s;
+
+	pf_flags(true, true);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	pf_load(c, conf, 3000, 61, false);
+	pf_refresh(conf, q->job, mc->max, false, 0);
+	s = full_reason(c, q->job);
+	cr_assert_str_eq(s, "first refresh with the change log");
+	free(s);
+	th_exec(c, "UPDATE user_call_scores SET last_queue_check = now(), "
+	    "updated_at = now() WHERE user_id %% 10 = 1");
+	cr_assert_eq(logged(c, q), 0, "bookkeeping updates were logged");
+	/* Logged, but the rule's answer stays: available_from is now. */
+	cr_assert_gt(th_int(c, "WITH u AS (UPDATE user_call_scores SET "
+	    "next_call_after = (now() AT TIME ZONE 'UTC') - interval '1 day' "
+	    "WHERE next_call_after IS NULL AND current_queue_type = "
+	    "'unsigned_users' AND user_id %% 10 = 2 RETURNING 1) SELECT "
+	    "count(*) FROM u"), 10);
+	cr_assert_gt(logged(c, q), 10);
+	pf_snapshot(c, q->table, "s_queue");
+	pf_snapshot(c, "call_queue", "s_legacy");
+	pf_refresh(conf, q->job, mc->max, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	cr_assert_gt(pf_metric(c, q->job, "change_log_rows"), 10);
+	cr_assert_eq(logged(c, q), 0, "the change log was not consumed");
+	cr_assert_eq(pf_written(c, q->table, "s_queue"), 0);
+	cr_assert_eq(pf_written(c, "call_queue", "s_legacy"), 0);
+	cr_assert_eq(th_int(c, "SELECT rows_processed FROM qsched.runs "
+	    "WHERE job = '%s' ORDER BY id DESC LIMIT 1", q->job), 0);
+	full_writes_nothing(c, conf, q, mc->max);
+	PQfinish(c);
+}
+
+ParameterizedTestParameters(population, k_changed_users_write_k_rows)
+{
+	return (cr_make_param_array(struct max_case, scoped_cases,
+	    sizeof scoped_cases / sizeof scoped_cases[0]));
+}
+
+/*
+ * k users change (score up or down, a new lead, one leaving the queue
+ * type): the scoped refresh writes only their entries and call_queue
+ * rows, places them between neighbours it does not write, and leaves
+ * the queue exactly as a full comparison would.
+ */
+ParameterizedTest(struct max_case *mc, population,
+    k_changed_users_write_k_rows)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	static const int ks[] = { 1, 10, 100 };
+	const char	*conf;
+	PGconn		*c;
+
+	pf_flags(true, true);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	pf_load(c, conf, 3000, 67, false);
+	pf_refresh(conf, q->job, mc->max, false, 0);
+	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+		th_exec(c, "DROP TABLE IF EXISTS changed; CREATE TABLE "
+		    "changed AS SELECT user_id FROM user_call_scores WHERE "
+		    "current_queue_type = 'unsigned_users' AND is_active "
+		    "ORDER BY md5(user_id::text || '%zu') LIMIT %d", i, ks[i]);
+		th_exec(c, "UPDATE user_call_scores SET current_score = CASE "
+		    "WHEN current_score = 0 THEN 4 WHEN user_id %% 3 = 0 "
+		    "THEN 0 ELSE current_score + 2 END WHERE user_id IN "
+		    "(SELECT user_id FROM changed)");
+		pf_user(c, 92000000 + (long long)i, "'unsigned_users'", 0,
+		    true, 30 + (long)i, true, 0);
+		th_exec(c, "INSERT INTO changed VALUES (%lld)",
+		    92000000 + (long long)i);
+		pf_snapshot(c, q->table, "s_queue");
+		pf_snapshot(c, "call_queue", "s_legacy");
+		pf_refresh(conf, q->job, mc->max, false, 0);
+		cr_assert_eq(pf_metric(c, q->job, "scoped"), 1, "k = %d", ks[i]);
+		if (mc->max == 0)
+			cr_assert_leq(pf_metric(c, q->job, "compared"),
+			    ks[i] + 1);
+		/* Only the changed users' rows, and at most their moved
+		 * neighbours: here none, since gaps have room. */
+		cr_assert_eq(th_int(c, "SELECT count(*) FROM %s AS t FULL "
+		    "JOIN s_queue AS s ON s.id = t.id WHERE (s.id IS NULL OR "
+		    "t.id IS NULL OR s.x <> t.xmin::text OR s.tid <> "
+		    "t.ctid::text) AND coalesce(t.user_id, (s.j->>'user_id')"
+		    "::bigint) NOT IN (SELECT user_id FROM changed)",
+		    q->table), 0, "k = %d: rows of unchanged users written",
+		    ks[i]);
+		cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue AS t "
+		    "FULL JOIN s_legacy AS s ON s.id = t.id WHERE (s.id IS "
+		    "NULL OR t.id IS NULL OR s.x <> t.xmin::text OR s.tid <> "
+		    "t.ctid::text) AND coalesce(t.user_id, (s.j->>'user_id')"
+		    "::bigint) NOT IN (SELECT user_id FROM changed)"), 0,
+		    "k = %d: call_queue rows of unchanged users written",
+		    ks[i]);
+		cr_assert_gt(pf_written(c, q->table, "s_queue"), 0);
+		cr_assert_leq(pf_written(c, q->table, "s_queue"), ks[i] + 1);
+		full_writes_nothing(c, conf, q, mc->max);
+	}
+	PQfinish(c);
+}
+
+/*
+ * A user whose next_call_after passes between two refreshes is queued
+ * by the second, with no write to user_call_scores in between: the
+ * scoped refresh reads the boundary from the index, not from the log.
+ */
+Test(population, next_call_after_passing_is_queued)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c;
+
+	pf_flags(true, true);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	pf_load(c, conf, 3000, 71, false);
+	pf_user(c, 93000001, "'unsigned_users'", 0, true, 600, false, 3);
+	pf_user(c, 93000002, "'unsigned_users'", 0, true, 700, false, 3);
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert(!queued(c, q, 93000001));
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	cr_assert(th_wait_until(c, "SELECT min(next_call_after) < now() AT "
+	    "TIME ZONE 'UTC' FROM user_call_scores WHERE user_id IN "
+	    "(93000001, 93000002)", 10000));
+	th_exec(c, "SELECT pg_sleep(0.1)");
+	cr_assert_eq(logged(c, q), 0);
+	pf_snapshot(c, "user_call_scores", "s_scores");
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	cr_assert_eq(pf_metric(c, q->job, "change_log_rows"), 0);
+	cr_assert(queued(c, q, 93000001), "next_call_after passed, not "
+	    "queued");
+	cr_assert(queued(c, q, 93000002));
+	cr_assert_eq(pf_metric(c, q->job, "inserted"), 2);
+	cr_assert_eq(pf_written(c, "user_call_scores", "s_scores"), 0);
+	full_writes_nothing(c, conf, q, 200);
+	PQfinish(c);
+}
+
+/*
+ * A change committed while a refresh runs, after its snapshot, is not
+ * lost: the refresh deletes only the log rows it saw, and the next one
+ * sees the rest.  The test holds an entry the refresh must update, so
+ * the refresh waits inside its statement; meanwhile a new lead commits.
+ */
+Test(population, a_change_committed_during_a_refresh_is_seen_next)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c, *t;
+	struct th_out	 o;
+	pid_t		 qs;
+	long long	 held;
+	char		 sql[512];
+	int		 st;
+
+	pf_flags(true, true);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	t = th_connect();
+	pf_load(c, conf, 3000, 73, false);
+	pf_refresh(conf, q->job, 200, false, 0);
+	held = th_int(c, "SELECT user_id FROM %s WHERE status = 'pending' "
+	    "ORDER BY queue_position LIMIT 1 OFFSET 20", q->table);
+	th_exec(c, "UPDATE user_call_scores SET current_score = 1 WHERE "
+	    "user_id = %lld", held);
+	th_exec(t, "BEGIN; SELECT id FROM %s WHERE user_id = %lld AND status "
+	    "= 'pending' FOR UPDATE", q->table, held);
+	qs = th_qsched_spawn(conf, "run", q->job, "--set", "max_size=200",
+	    NULL);
+	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND application_name LIKE "
+	    "'qsched/%s/%%' AND wait_event_type = 'Lock'", q->job);
+	cr_assert(th_wait_until(c, sql, 20000), "the refresh never waited");
+	pf_user(c, 93100001, "'unsigned_users'", 0, true, 5, true, 0);
+	cr_assert_eq(logged(c, q), 1 + 1, "the held change and the new lead");
+	th_exec(t, "ROLLBACK");
+	st = th_wait(qs, 60000);
+	th_output(qs, &o);
+	cr_assert_eq(st, 0, "qsched run exited %d: %s", st, o.err);
+	th_out_free(&o);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	cr_assert(!queued(c, q, 93100001), "the refresh saw a change "
+	    "committed after its snapshot");
+	cr_assert_eq(logged(c, q), 1, "the later change's log row is gone");
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	cr_assert(queued(c, q, 93100001), "the change was lost");
+	cr_assert_eq(logged(c, q), 0);
+	full_writes_nothing(c, conf, q, 200);
+	PQfinish(t);
+	PQfinish(c);
+}
+
+/*
+ * Changes made behind the log's back (its trigger disabled) stay until
+ * a full comparison: the next one after full_refresh_every repairs
+ * them.  A trigger disabled at refresh time makes that refresh and the
+ * next full; so do new rule options.
+ */
+Test(population, the_full_comparison_repairs_what_the_log_missed)
+{
+	const struct pf_queue *q = &pf_unsigned;
+	const char	*conf;
+	PGconn		*c;
+	char		*s;
+
+	pf_flags(true, true);
+	conf = pf_conf(NULL);
+	c = th_connect();
+	pf_load(c, conf, 3000, 79, false);
+	pf_refresh(conf, q->job, 200, false, 0);
+	th_exec(c, "ALTER TABLE user_call_scores DISABLE TRIGGER "
+	    "user_call_scores_population_changes_upd");
+	th_exec(c, "UPDATE user_call_scores SET current_score = CASE WHEN "
+	    "current_score = 0 THEN 6 ELSE 0 END WHERE current_queue_type = "
+	    "'unsigned_users' AND user_id %% 50 = 7");
+	th_exec(c, "ALTER TABLE user_call_scores ENABLE TRIGGER "
+	    "user_call_scores_population_changes_upd");
+	cr_assert_eq(logged(c, q), 0);
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+	pf_expect(c, q, 200, 7200);
+	cr_assert_gt(pf_mismatches(c, q), 0, "the divergence must survive "
+	    "a scoped refresh for this test to mean anything");
+
+	/* full_refresh_every (1h by default) has passed. */
+	th_exec(c, "UPDATE qsched_population.state SET last_full = last_full "
+	    "- interval '61 minutes'");
+	pf_refresh(conf, q->job, 200, false, 0);
+	s = full_reason(c, q->job);
+	cr_assert_str_eq(s, "full_refresh_every has passed");
+	free(s);
+	pf_expect(c, q, 200, 7200);
+	cr_assert_eq(pf_mismatches(c, q), 0);
+	pf_refresh(conf, q->job, 200, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
+
+	/* Disabled at refresh time: this refresh and the next are full. */
+	th_exec(c, "ALTER TABLE user_call_scores DISABLE TRIGGER "
+	    "user_call_scores_population_changes_ins");
+	pf_refresh(conf, q->job, 200, false, 0);
+	s = full_reason(c, q->job);
+	cr_assert_str_eq(s, "a change log trigger is missing or disabled");
+	free(s);
+	th_exec(c, "ALTER TABLE user_call_scores ENABLE TRIGGER "
+	    "user_call_scores_population_changes_ins");
+	pf_refresh(conf, q->job, 200, false, 0);
+	s = full_reason(c, q->job);
+	cr_assert_str_eq(s, "the last refresh ran without the change log's "
+	    "triggers");
+	free(s);
+
+	/* Another max_size: the whole queue follows another rule. */
+	pf_refresh(conf, q->job, 0, false, 0);
+	s = full_reason(c, q->job);
+	cr_assert_str_eq(s, "max_size, cooling_period or the legacy "
+	    "dual-write changed");
+	free(s);
+	pf_expect(c, q, 0, 7200);
+	cr_assert_eq(pf_mismatches(c, q), 0);
+	pf_refresh(conf, q->job, 0, false, 0);
+	cr_assert_eq(pf_metric(c, q->job, "scoped"), 1);
 	PQfinish(c);
 }
