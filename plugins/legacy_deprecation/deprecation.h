@@ -111,9 +111,12 @@ bool	 gates_hold(const struct object *obj, char *why, size_t len);
  * PROBE: each check an index probe per row (OFFSET 0 keeps the planner
  * from hashing the whole referencing table), for a batch of rows;
  * otherwise the planner's choice, for a count over the whole table.
+ * *FAIL (unless NULL): every such key fails a DELETE of a referenced row
+ * at once (ON DELETE RESTRICT, or NO ACTION not deferred), none cascades,
+ * sets null or waits for the commit.
  */
 char	*gates_fk_clause(const struct qsched_host *, struct qsched_run *,
-	    bool probe, char **names);
+	    bool probe, char **names, bool *fail);
 
 /* range.c - heap block ranges of a pass. */
 struct range {
