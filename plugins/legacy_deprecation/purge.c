@@ -253,26 +253,33 @@ purge_sql(const struct qsched_host *host, struct qsched_run *run,
 	return (sql);
 }
 
-/* Start a pass: its mode (MAP: map if the object has a map), extent and
- * total. */
+/*
+ * Start a pass: its mode (MAP: map if the object has a map), extent and
+ * total (ARCHIVED: the rows the proof counted in the archive, or -1 to
+ * count them; the total only measures progress).
+ */
 static int
 purge_start(const struct qsched_host *host, struct qsched_run *run,
-    const char *pred, bool map, struct purge_pass *p)
+    const char *pred, bool map, int64_t archived, struct purge_pass *p)
 {
 	PGresult	*res;
 	char		*sql;
 
-	if (asprintf(&sql, "SELECT count(*) FROM " DEP_ARCHIVE " WHERE %s",
-	    pred) == -1) {
-		host->message(run, "out of memory");
-		return (-1);
+	if (archived >= 0)
+		p->total = archived;
+	else {
+		if (asprintf(&sql, "SELECT count(*) FROM " DEP_ARCHIVE
+		    " WHERE %s", pred) == -1) {
+			host->message(run, "out of memory");
+			return (-1);
+		}
+		res = host->exec(run, "counting rows to purge", sql, 0, NULL);
+		free(sql);
+		if (res == NULL)
+			return (-1);
+		p->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
 	}
-	res = host->exec(run, "counting rows to purge", sql, 0, NULL);
-	free(sql);
-	if (res == NULL)
-		return (-1);
-	p->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
 	p->counted = true;
 	if (range_extent(host, run, DEP_ARCHIVE, &p->r) == -1)
 		return (-1);
@@ -376,7 +383,9 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	/* A pass of an earlier version starts over: deleting is
 	 * idempotent, and what it deleted is not found again. */
 	if (rc == 1)
-		rc = purge_start(host, run, pred, index != DEP_TABLE, &p);
+		rc = purge_start(host, run, pred, index != DEP_TABLE,
+		    index != DEP_TABLE && obj->archived > 0 ? obj->archived :
+		    -1, &p);
 	if (rc == 0 && (sql = purge_sql(host, run, p.map, pred, fks)) == NULL)
 		rc = -1;
 	while (rc == 0) {
