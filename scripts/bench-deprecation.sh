@@ -186,7 +186,7 @@ ceiling_sql >"$bench/ceiling.sql"
 archive=qsched_legacy.call_queue_archive
 for f in ceiling.s plugin.s alt.s ceiling.vs plugin.vs alt.vs ceiling.cpu \
     plugin.cpu alt.cpu loaded.s \
-    archive.ms purge.ms rss.kb idle.p99 busy.p99 pauses; do
+    archive.ms purge.ms rss.kb idle.p99 busy.p99 pauses idle.pauses; do
 	: >"$bench/$f"
 done
 
@@ -242,6 +242,10 @@ time_plugin() {
 		    'purge_ms_unsigned_users'" >>"$bench/purge.ms"
 		psql -d "$1" -At -c "SELECT max((metrics->>'worker_peak_rss_kb')::bigint) \
 		    FROM qsched.runs WHERE job = 'legacy-deprecation'" >>"$bench/rss.kb"
+		psql -d "$1" -At -c "SELECT sum((metrics->>'throttle_pauses')::bigint) \
+		    || '/' || sum((metrics->>'throttled_ms')::bigint) FROM \
+		    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
+		    'throttled_ms'" >>"$bench/idle.pauses"
 	fi
 	psql -d postgres -c "DROP DATABASE $1"
 	echo "bench-deprecation: rep $i: plugin on $1 $(tail -n 1 "$bench/$2") s" >&2
@@ -333,6 +337,6 @@ if [ -n "$alt" ]; then
 fi
 crat=$(paste "$bench/ceiling.cpu" "$bench/plugin.cpu" | awk '{ printf "%.2f\n", $1 / $2 }')
 echo "server CPU seconds, with the closing VACUUM (medians): ceiling $(bench_median <"$bench/ceiling.cpu"), plugin $(bench_median <"$bench/plugin.cpu")${alt:+, with $alt $(bench_median <"$bench/alt.cpu")}; ratio per repetition: $(echo "$crat" | tr '\n' ' ')(median $(echo "$crat" | bench_median))"
-echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s") (with VACUUM $(tr '\n' ' ' <"$bench/ceiling.vs")); plugin $(tr '\n' ' ' <"$bench/plugin.s") (with VACUUM $(tr '\n' ' ' <"$bench/plugin.vs"));${alt:+ with $alt $(tr '\n' ' ' <"$bench/alt.s");} under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses")"
+echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s") (with VACUUM $(tr '\n' ' ' <"$bench/ceiling.vs")); plugin $(tr '\n' ' ' <"$bench/plugin.s") (with VACUUM $(tr '\n' ' ' <"$bench/plugin.vs"));${alt:+ with $alt $(tr '\n' ' ' <"$bench/alt.s");} under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses"); throttle pauses/ms of the timed plugin runs $(tr '\n' ' ' <"$bench/idle.pauses")"
 echo "plugin phases (medians): archive incl. proof $(bench_median <"$bench/archive.ms") ms, purge $(bench_median <"$bench/purge.ms") ms; worker peak RSS (VmHWM) $(bench_median <"$bench/rss.kb") kB"
 echo "claim p99 (4 clients, queue_claim_next + ROLLBACK): idle $idle ms, during archive/purge $busy ms ($(echo "$busy $idle" | awk '{ printf "%.2f", $1 / $2 }')x)"
