@@ -537,6 +537,111 @@ Test(deprecation, purge_lock_timeout_is_retried_then_resumed)
 	PQfinish(c);
 }
 
+/*
+ * The purge counts what it keeps in its batches: the rows still
+ * referenced, and, from one count at the end, the row changed since it
+ * was archived (which holds the object in archived).
+ */
+Test(deprecation, purge_counts_kept_and_changed_rows)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 24, NO_MONITOR
+	    " batch_size = 40");
+	long long	 archived, referenced;
+	char		*s, want[256];
+
+	reference_some(c);
+	dep_monitoring(c, conf);
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	archived = th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive WHERE queue_type = "
+	    "'unsigned_users'");
+	referenced = th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive AS a WHERE queue_type = "
+	    "'unsigned_users' AND EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = a.id)");
+	cr_assert_gt(archived, 100);
+	cr_assert_geq(referenced, 3);
+	th_exec(c, "UPDATE call_queue SET queue_reason = 'changed' WHERE id = "
+	    "(SELECT id FROM call_queue AS c WHERE queue_type = "
+	    "'unsigned_users' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = c.id) ORDER BY id DESC LIMIT 1)");
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	dep_assert_state(c, "outstanding_requests", "purged");
+	s = dep_message(c);
+	snprintf(want, sizeof want, "unsigned_users: archived (%lld rows "
+	    "deleted, %lld kept as referenced by "
+	    "call_sessions_call_queue_id_fkey on public.call_sessions("
+	    "call_queue_id), 1 kept as changed since archived)",
+	    archived - referenced - 1, referenced);
+	assert_has(s, want);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue WHERE "
+	    "queue_type = 'unsigned_users'"), referenced + 1);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue WHERE "
+	    "queue_reason = 'changed'"), 1);
+	PQfinish(c);
+}
+
+/*
+ * A purge pass begun by the previous build (its checkpoint without
+ * kept=N) resumes where it stopped and counts what stays at the end.
+ */
+Test(deprecation, purge_resumes_a_checkpoint_without_kept)
+{
+	PGconn		*c = th_connect(), *c2 = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 26, NO_MONITOR
+	    " batch_size = 40 lock_timeout = \"100ms\" lock_retries = 0");
+	struct th_out	 o;
+	long long	 done, referenced;
+	char		*s, want[200];
+
+	reference_some(c);
+	dep_monitoring(c, conf);
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	/* The last archived row of the type, held: the pass stops there. */
+	th_exec(c2, "BEGIN; SELECT * FROM call_queue WHERE id = (SELECT a.id "
+	    "FROM qsched_legacy.call_queue_archive AS a WHERE a.queue_type = "
+	    "'unsigned_users' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = a.id) ORDER BY a.ctid DESC LIMIT 1) FOR "
+	    "UPDATE");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation", NULL),
+	    1, "%s", o.err);
+	th_out_free(&o);
+	th_exec(c2, "ROLLBACK");
+	PQfinish(c2);
+	done = th_int(c, DONE_SQL("purge_unsigned_users"));
+	cr_assert_gt(done, 0, "no purge batch committed before the held row");
+	s = th_value(c, "SELECT value FROM qsched.checkpoints WHERE key = "
+	    "'purge_unsigned_users'");
+	assert_has(s, " kept=");
+	free(s);
+	th_exec(c, "UPDATE qsched.checkpoints SET value = regexp_replace(value, "
+	    "' kept=[0-9]+', '') WHERE key = 'purge_unsigned_users'");
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "purged");
+	referenced = th_int(c, "SELECT count(*) FROM call_queue AS c WHERE "
+	    "queue_type = 'unsigned_users' AND EXISTS (SELECT 1 FROM "
+	    "call_sessions AS s WHERE s.call_queue_id = c.id)");
+	cr_assert_geq(referenced, 3);
+	s = th_value(c, "SELECT note FROM qsched_legacy.transitions WHERE "
+	    "object = 'unsigned_users' AND to_state = 'purged'");
+	snprintf(want, sizeof want, "%lld kept as referenced by "
+	    "call_sessions_call_queue_id_fkey on public.call_sessions("
+	    "call_queue_id), 0 kept as changed since archived", referenced);
+	assert_has(s, want);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue AS c WHERE "
+	    RETIRED " AND NOT EXISTS (SELECT 1 FROM call_sessions AS s WHERE "
+	    "s.call_queue_id = c.id)"), 0);
+	PQfinish(c);
+}
+
 Test(deprecation, a_malformed_confirm_is_refused_before_the_run)
 {
 	PGconn		*c = th_connect();
