@@ -146,11 +146,14 @@ int	 archive_run(const struct qsched_host *, struct qsched_run *,
 /*
  * The proof of OBJ: source rows of its types all in the archive and
  * identical; counts and digests per type into WHY (a report line).
- * *DIGEST gets the whole archive's digest of OBJ's types.
+ * *DIGEST gets the whole archive's digest of OBJ's types.  ACOUNT and
+ * ASUM, for a queue type before its purge: the count and the sum of the
+ * hashes of its archived rows as the archive pass copied them (the
+ * archive is then not read back); ACOUNT -1 to read it.
  */
 int	 archive_proof(const struct qsched_host *, struct qsched_run *,
-	    int index, bool purged, bool *ok, char *digest, size_t dlen,
-	    char *why, size_t len);
+	    int index, bool purged, int64_t acount, const char *asum,
+	    bool *ok, char *digest, size_t dlen, char *why, size_t len);
 /* Put archived rows back into call_queue; *ROWS restored. */
 int	 archive_restore(const struct qsched_host *, struct qsched_run *,
 	    struct object *obj, int index, int64_t *rows);

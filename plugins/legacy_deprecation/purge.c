@@ -480,8 +480,8 @@ purge_drop_ready(const struct qsched_host *host, struct qsched_run *run,
 		dep_appendf(why, len, "%sno archive proof yet",
 		    *why != '\0' ? "; " : "");
 	else {
-		if (archive_proof(host, run, DEP_TABLE, true, &ok, digest,
-		    sizeof digest, proof, sizeof proof) == -1)
+		if (archive_proof(host, run, DEP_TABLE, true, -1, NULL, &ok,
+		    digest, sizeof digest, proof, sizeof proof) == -1)
 			return (-1);
 		if (!ok || strcmp(digest, t->digest) != 0)
 			dep_appendf(why, len, "%sthe archive proof fails: "

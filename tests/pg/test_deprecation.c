@@ -413,6 +413,48 @@ Test(deprecation, kill_9_mid_archive_then_rerun_archives_once)
 	PQfinish(c);
 }
 
+/*
+ * A row changed behind the archive pass: the proof (the source read now
+ * against the hashes the batches summed as they copied) fails, the run
+ * fails and the next one archives the type again, from the start.
+ */
+Test(deprecation, a_row_changed_under_the_archive_fails_the_proof)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 1500, 3000, 28, SLOW_BATCHES);
+	char		*s, *src, *arc;
+	pid_t		 qs;
+
+	dep_monitoring(c, conf);
+	qs = th_qsched_spawn(conf, "run", "legacy-deprecation", NULL);
+	cr_assert(th_wait_until(c, DONE_SQL("archive_unsigned_users")
+	    " >= 50", 60000), "no archive batches committed");
+	s = th_value(c, "SELECT value FROM qsched.checkpoints WHERE key = "
+	    "'archive_unsigned_users'");
+	assert_has(s, " sum=");
+	free(s);
+	th_exec(c, "UPDATE call_queue SET priority_score = priority_score + 1 "
+	    "WHERE id = (SELECT id FROM qsched_legacy.call_queue_archive WHERE "
+	    "queue_type = 'unsigned_users' ORDER BY ctid LIMIT 1)");
+	cr_assert_eq(th_wait(qs, 120000), 1, "the run did not fail");
+	dep_assert_state(c, "unsigned_users", "monitoring");
+	s = dep_message(c);
+	assert_has(s, "archive proof fails");
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.checkpoints WHERE "
+	    "key = 'archive_unsigned_users'"), 0);
+
+	dep_run(conf, "--set=pause=0", NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	src = dep_rows_md5(c, "call_queue", "queue_type = 'unsigned_users'");
+	arc = dep_rows_md5(c, "qsched_legacy.call_queue_archive",
+	    "queue_type = 'unsigned_users'");
+	cr_assert_str_eq(src, arc, "the archive differs from the source");
+	free(src);
+	free(arc);
+	PQfinish(c);
+}
+
 Test(deprecation, kill_9_mid_purge_then_rerun_loses_no_row)
 {
 	PGconn		*c = th_connect();
