@@ -31,7 +31,10 @@
 #
 # OPTIONS is added to the job's options { } block, for example
 # 'batch_size = 20000'; ALT_OPTIONS, when given, times the plugin with
-# those options instead, interleaved in the same repetitions.
+# those options instead, interleaved in the same repetitions.  With
+# ALT_PLUGIN_DIR set (the plugins/.libs of another build, an earlier
+# commit's for example), that second configuration loads the plugin from
+# there, with ALT_OPTIONS (possibly none).
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 reps=${1:-3}
@@ -39,6 +42,9 @@ rows=${2:-1000000}
 shape=${3:-half}
 options=${4:-}
 alt=${5:-}
+alt_dir=${ALT_PLUGIN_DIR:-}
+if [ -n "$alt" ] || [ -n "$alt_dir" ]; then has_alt=yes; else has_alt=; fi
+alt_name="${alt:-the same options}${alt_dir:+ (plugin from $alt_dir)}"
 case $shape in
 half) referenced='g / 2 % 2 = 0' ;;
 few) referenced='g % 20 = 0' ;;
@@ -57,13 +63,14 @@ flags() {
 	    "$1" >"$bench/flags.ini"
 }
 
-# conf_for DB [OPTIONS]: the jobs.conf of DB, the plugin with OPTIONS
-# (default: the script's).
+# conf_for DB [OPTIONS [PLUGIN_DIR]]: the jobs.conf of DB, the plugin
+# with OPTIONS (default: the script's) from PLUGIN_DIR (default: this
+# build's).
 conf_for() {
 	opts=${2-$options}
 	cat >"$bench/$1.conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=$1 user=postgres"
-plugin_dir = "$build/plugins/.libs"
+plugin_dir = "${3:-$build/plugins/.libs}"
 flags_file = "$bench/flags.ini"
 job "schema-migrate" {
 	plugin   = "schema_migrate"
@@ -252,18 +259,18 @@ time_plugin() {
 }
 
 for i in $(seq "$reps"); do
-	for d in b p q ${alt:+r}; do
+	for d in b p q ${has_alt:+r}; do
 		psql -d postgres -c "CREATE DATABASE $d TEMPLATE tpl STRATEGY FILE_COPY"
 	done
 	conf_for p
 	conf_for q
-	[ -z "$alt" ] || conf_for r "$alt"
+	[ -z "$has_alt" ] || conf_for r "$alt" "$alt_dir"
 	if [ $((i % 2)) -eq 1 ]; then
 		time_ceiling
 		time_plugin p plugin.s
-		[ -z "$alt" ] || time_plugin r alt.s
+		[ -z "$has_alt" ] || time_plugin r alt.s
 	else
-		[ -z "$alt" ] || time_plugin r alt.s
+		[ -z "$has_alt" ] || time_plugin r alt.s
 		time_plugin p plugin.s
 		time_ceiling
 	fi
@@ -302,7 +309,7 @@ busy=$(bench_median <"$bench/busy.p99")
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-deprecation.sh $reps $rows $shape${options:+ '$options'}${alt:+ '$alt'}"
+echo "command: ${alt_dir:+ALT_PLUGIN_DIR=$alt_dir }scripts/bench-deprecation.sh $reps $rows $shape${options:+ '$options'}${alt:+ '$alt'}"
 echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: $n call_queue rows of the retired types ($kept referenced by call_sessions, kept); options monitoring_period=0s ${options:-(defaults: batch_size=5000, lock_timeout=2s, throttle=true, canary_latency=100ms, throttle_interval=1s)}"
 printf '| method | rows | median wall time | rows/s | vs ceiling |\n|---|---|---|---|---|\n'
@@ -310,10 +317,10 @@ printf '| one INSERT ... SELECT + one DELETE, one transaction (ceiling) | %s | %
     "$n" "$c_s" "$c_rate"
 printf '| qsched run legacy-deprecation, archive run + purge run | %s | %.1f s | %s | %s |\n' \
     "$n" "$p_s" "$p_rate" "$(echo "$p_rate $c_rate" | awk '{ printf "%.2f", $1 / $2 }')"
-if [ -n "$alt" ]; then
+if [ -n "$has_alt" ]; then
 	a_s=$(bench_median <"$bench/alt.s")
 	a_rate=$(echo "$n $a_s" | awk '{ printf "%.0f", $1 / $2 }')
-	printf '| the same with %s | %s | %.1f s | %s | %s |\n' "$alt" \
+	printf '| the same with %s | %s | %.1f s | %s | %s |\n' "$alt_name" \
 	    "$n" "$a_s" "$a_rate" "$(echo "$a_rate $c_rate" | awk '{ printf "%.2f", $1 / $2 }')"
 fi
 l_s=$(bench_median <"$bench/loaded.s")
@@ -327,16 +334,16 @@ reprat=$(paste "$bench/ceiling.s" "$bench/plugin.s" | awk '{ printf "%.2f\n", $1
 echo "ratio per repetition: $(echo "$reprat" | tr '\n' ' ')(median $(echo "$reprat" | bench_median))"
 vrat=$(paste "$bench/ceiling.vs" "$bench/plugin.vs" | awk '{ printf "%.2f\n", $1 / $2 }')
 echo "with the closing VACUUM (ANALYZE): ceiling $(bench_median <"$bench/ceiling.vs") s, plugin $(bench_median <"$bench/plugin.vs") s, ratio of the medians $(echo "$(bench_median <"$bench/ceiling.vs") $(bench_median <"$bench/plugin.vs")" | awk '{ printf "%.2f", $1 / $2 }'), per repetition: $(echo "$vrat" | tr '\n' ' ')"
-if [ -n "$alt" ]; then
+if [ -n "$has_alt" ]; then
 	vrat=$(paste "$bench/ceiling.vs" "$bench/alt.vs" | awk '{ printf "%.2f\n", $1 / $2 }')
-	echo "with the closing VACUUM (ANALYZE), $alt: plugin $(bench_median <"$bench/alt.vs") s, ratio of the medians $(echo "$(bench_median <"$bench/ceiling.vs") $(bench_median <"$bench/alt.vs")" | awk '{ printf "%.2f", $1 / $2 }'), per repetition: $(echo "$vrat" | tr '\n' ' ')"
+	echo "with the closing VACUUM (ANALYZE), $alt_name: plugin $(bench_median <"$bench/alt.vs") s, ratio of the medians $(echo "$(bench_median <"$bench/ceiling.vs") $(bench_median <"$bench/alt.vs")" | awk '{ printf "%.2f", $1 / $2 }'), per repetition: $(echo "$vrat" | tr '\n' ' ')"
 fi
-if [ -n "$alt" ]; then
+if [ -n "$has_alt" ]; then
 	altrat=$(paste "$bench/ceiling.s" "$bench/alt.s" | awk '{ printf "%.2f\n", $1 / $2 }')
-	echo "ratio per repetition with $alt: $(echo "$altrat" | tr '\n' ' ')(median $(echo "$altrat" | bench_median))"
+	echo "ratio per repetition with $alt_name: $(echo "$altrat" | tr '\n' ' ')(median $(echo "$altrat" | bench_median))"
 fi
 crat=$(paste "$bench/ceiling.cpu" "$bench/plugin.cpu" | awk '{ printf "%.2f\n", $1 / $2 }')
-echo "server CPU seconds, with the closing VACUUM (medians): ceiling $(bench_median <"$bench/ceiling.cpu"), plugin $(bench_median <"$bench/plugin.cpu")${alt:+, with $alt $(bench_median <"$bench/alt.cpu")}; ratio per repetition: $(echo "$crat" | tr '\n' ' ')(median $(echo "$crat" | bench_median))"
-echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s") (with VACUUM $(tr '\n' ' ' <"$bench/ceiling.vs")); plugin $(tr '\n' ' ' <"$bench/plugin.s") (with VACUUM $(tr '\n' ' ' <"$bench/plugin.vs"));${alt:+ with $alt $(tr '\n' ' ' <"$bench/alt.s");} under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses"); throttle pauses/ms of the timed plugin runs $(tr '\n' ' ' <"$bench/idle.pauses")"
+echo "server CPU seconds, with the closing VACUUM (medians): ceiling $(bench_median <"$bench/ceiling.cpu"), plugin $(bench_median <"$bench/plugin.cpu")${has_alt:+, with $alt_name $(bench_median <"$bench/alt.cpu")}; ratio per repetition: $(echo "$crat" | tr '\n' ' ')(median $(echo "$crat" | bench_median))"
+echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s") (with VACUUM $(tr '\n' ' ' <"$bench/ceiling.vs")); plugin $(tr '\n' ' ' <"$bench/plugin.s") (with VACUUM $(tr '\n' ' ' <"$bench/plugin.vs"));${has_alt:+ with $alt_name $(tr '\n' ' ' <"$bench/alt.s") (with VACUUM $(tr '\n' ' ' <"$bench/alt.vs"));} under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses"); throttle pauses/ms of the timed plugin runs $(tr '\n' ' ' <"$bench/idle.pauses")"
 echo "plugin phases (medians): archive incl. proof $(bench_median <"$bench/archive.ms") ms, purge $(bench_median <"$bench/purge.ms") ms; worker peak RSS (VmHWM) $(bench_median <"$bench/rss.kb") kB"
 echo "claim p99 (4 clients, queue_claim_next + ROLLBACK): idle $idle ms, during archive/purge $busy ms ($(echo "$busy $idle" | awk '{ printf "%.2f", $1 / $2 }')x)"
