@@ -790,3 +790,79 @@ Test(deprecation, lock_waiter_on_call_queue_pauses_the_archive)
 	PQfinish(holder);
 	PQfinish(c);
 }
+
+/* A VACUUM of TABLE that cannot finish: an aggressive one waits for the
+ * cleanup lock of a page PIN's open cursor keeps pinned. */
+static void
+vacuum_held(PGconn *c, PGconn *pin, PGconn *vac, const char *table)
+{
+	char	 sql[256];
+
+	th_exec(pin, "BEGIN; DECLARE pin CURSOR FOR SELECT * FROM %s; "
+	    "FETCH 1 FROM pin", table);
+	snprintf(sql, sizeof sql, "VACUUM (FREEZE) %s", table);
+	cr_assert(PQsendQuery(vac, sql));
+	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM "
+	    "pg_stat_progress_vacuum WHERE datid = (SELECT oid FROM pg_database "
+	    "WHERE datname = current_database()) AND relid = '%s'::regclass",
+	    table);
+	cr_assert(th_wait_until(c, sql, 10000), "no vacuum of %s", table);
+}
+
+static void
+vacuum_released(PGconn *pin, PGconn *vac)
+{
+	PGresult	*r;
+
+	th_exec(pin, "COMMIT");
+	while ((r = PQgetResult(vac)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+}
+
+/*
+ * A VACUUM of call_queue pauses the archive; one of the archive (qsched's
+ * own insert-only table) does not: batches go on committing under it.
+ */
+Test(deprecation, vacuum_pauses_on_call_queue_not_on_the_archive)
+{
+	PGconn		*c = th_connect(), *pin = th_connect();
+	PGconn		*vac = th_connect();
+	const char	*conf = dep_prepare(c, 1500, 3000, 30, NO_MONITOR
+	    " batch_size = 10 pause = \"20ms\" throttle_interval = \"50ms\" "
+	    "canary_latency = \"0\"");
+	long long	 done;
+	char		 sql[512];
+	pid_t		 qs;
+
+	dep_monitoring(c, conf);
+	qs = th_qsched_spawn(conf, "run", "legacy-deprecation", NULL);
+	cr_assert(th_wait_until(c, DONE_SQL("archive_unsigned_users")
+	    " >= 30", 60000), "no archive batches committed");
+
+	vacuum_held(c, pin, vac, "qsched_legacy.call_queue_archive");
+	done = th_int(c, DONE_SQL("archive_unsigned_users"));
+	snprintf(sql, sizeof sql, DONE_SQL("archive_unsigned_users")
+	    " >= %lld", done + 50);
+	cr_assert(th_wait_until(c, sql, 10000), "the archive waited for the "
+	    "archive's vacuum");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_progress_vacuum "
+	    "WHERE relid = 'qsched_legacy.call_queue_archive'::regclass"), 1,
+	    "the archive's vacuum ended early: the test proves nothing");
+	vacuum_released(pin, vac);
+
+	vacuum_held(c, pin, vac, "call_queue");
+	cr_assert(th_wait_until(c, "SELECT state LIKE 'throttled: vacuum on "
+	    "call_queue%%' FROM qsched.runs WHERE job = 'legacy-deprecation' "
+	    "AND status = 'running'", 10000),
+	    "qsched status never showed the pause");
+	vacuum_released(pin, vac);
+	cr_assert_eq(th_wait(qs, 120000), 0, "the run did not succeed");
+	cr_assert_geq(dep_counter(c, "throttle_pauses_vacuum"), 1);
+	dep_assert_state(c, "unsigned_users", "archived");
+	PQfinish(vac);
+	PQfinish(pin);
+	PQfinish(c);
+}
