@@ -7,23 +7,44 @@
 # transaction (the ceiling).  Same run, same durable throwaway cluster;
 # each repetition starts from copies of one template database (the
 # retirement in monitoring, monitoring_period 0s, so the next run
-# archives): the ceiling, then the plugin, both with nothing else running,
-# for the ratio; then the plugin again on a third copy while 4 clients
-# claim on the separated queues (queue_claim_next() then ROLLBACK), for
-# the claim latency against the same load when idle.  Also the worker's
-# peak RSS, the plugin's phases and its throttle pauses.
+# archives): the ceiling and the plugin (and the plugin with ALT_OPTIONS,
+# when given), in an order that alternates between repetitions, each
+# with nothing else running, for the ratio; then the plugin again on
+# another copy while 4 clients claim on the separated queues
+# (queue_claim_next() then ROLLBACK), for the claim latency against the
+# same load when idle.  Also the worker's peak RSS, the plugin's phases
+# and its throttle pauses.
 #
-#   scripts/bench-deprecation.sh [REPS [ROWS [SHAPE [OPTIONS]]]]
+# Each timed part starts alike: its database copied with STRATEGY
+# FILE_COPY (no WAL for the copies, whose 400 MB each would otherwise
+# start checkpoints and full-page writes inside the timed parts), a
+# CHECKPOINT just before (no dirty buffers or checkpoint left by the part
+# before), and the database of the part before dropped (no autovacuum of
+# its leftovers running meanwhile).  Each part is timed twice: to the end
+# of its work, and to the end of a VACUUM (ANALYZE) of call_queue and of
+# its archive table after it, the cleanup both leave (the ceiling's
+# autovacuum comes after its timing; the plugin's longer run has
+# autovacuum do part of the same work inside it).
+#
+#   scripts/bench-deprecation.sh [REPS [ROWS [SHAPE [OPTIONS [ALT_OPTIONS]]]]]
 #   (default 3 reps, 1000000 rows, half, no options: the plugin's defaults)
 #
 # OPTIONS is added to the job's options { } block, for example
-# 'batch_size = 20000'.
+# 'batch_size = 20000'; ALT_OPTIONS, when given, times the plugin with
+# those options instead, interleaved in the same repetitions.  With
+# ALT_PLUGIN_DIR set (the plugins/.libs of another build, an earlier
+# commit's for example), that second configuration loads the plugin from
+# there, with ALT_OPTIONS (possibly none).
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 reps=${1:-3}
 rows=${2:-1000000}
 shape=${3:-half}
 options=${4:-}
+alt=${5:-}
+alt_dir=${ALT_PLUGIN_DIR:-}
+if [ -n "$alt" ] || [ -n "$alt_dir" ]; then has_alt=yes; else has_alt=; fi
+alt_name="${alt:-the same options}${alt_dir:+ (plugin from $alt_dir)}"
 case $shape in
 half) referenced='g / 2 % 2 = 0' ;;
 few) referenced='g % 20 = 0' ;;
@@ -42,10 +63,14 @@ flags() {
 	    "$1" >"$bench/flags.ini"
 }
 
+# conf_for DB [OPTIONS [PLUGIN_DIR]]: the jobs.conf of DB, the plugin
+# with OPTIONS (default: the script's) from PLUGIN_DIR (default: this
+# build's).
 conf_for() {
+	opts=${2-$options}
 	cat >"$bench/$1.conf" <<CONF
 database   = "host='$PGHOST' port=$PGPORT dbname=$1 user=postgres"
-plugin_dir = "$build/plugins/.libs"
+plugin_dir = "${3:-$build/plugins/.libs}"
 flags_file = "$bench/flags.ini"
 job "schema-migrate" {
 	plugin   = "schema_migrate"
@@ -66,7 +91,7 @@ job "legacy-deprecation" {
 	plugin            = "legacy_deprecation"
 	schedule          = "@manual"
 	statement_timeout = "5m"
-	options { monitoring_period = "0s" $options }
+	options { monitoring_period = "0s" $opts }
 }
 CONF
 }
@@ -156,6 +181,7 @@ p99() {
 	    else print v[int((NR * 99 + 99) / 100)] }'
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench-deprecation: generating $rows rows" >&2
 template
 n=$(psql -d tpl -At -c "SELECT count(*) FROM call_queue WHERE queue_type \
@@ -164,38 +190,92 @@ kept=$(psql -d tpl -At -c "SELECT count(*) FROM call_queue AS c WHERE \
     queue_type IN ('unsigned_users', 'outstanding_requests') AND EXISTS \
     (SELECT 1 FROM call_sessions AS s WHERE s.call_queue_id = c.id)")
 ceiling_sql >"$bench/ceiling.sql"
-for f in ceiling.s plugin.s loaded.s archive.ms purge.ms rss.kb idle.p99 \
-    busy.p99 pauses; do
+archive=qsched_legacy.call_queue_archive
+for f in ceiling.s plugin.s alt.s ceiling.vs plugin.vs alt.vs ceiling.cpu \
+    plugin.cpu alt.cpu loaded.s \
+    archive.ms purge.ms rss.kb idle.p99 busy.p99 pauses idle.pauses; do
 	: >"$bench/$f"
 done
+
+# CPU seconds the server has used so far: the postmaster's children,
+# live and reaped.  On a shared machine the wall times vary with the
+# others' load; the CPU each part costs varies much less.  Read a second
+# after the part, when its backends have been reaped.
+cpu_s() {
+	sleep 1
+	pm=$(head -n 1 "$bench/data/postmaster.pid")
+	{ cat "/proc/$pm/stat"; for c in $(cat /proc/"$pm"/task/*/children); do
+		cat "/proc/$c/stat" 2>/dev/null || true; done; } |
+	    sed 's/^.*) //' | awk -v hz="$(getconf CLK_TCK)" \
+	    '{ t += $12 + $13 + $14 + $15 } END { printf "%.2f\n", t / hz }'
+}
+
+# The ceiling on database b, timed into ceiling.s.
+time_ceiling() {
+	psql -d postgres -c "CHECKPOINT"
+	u0=$(cpu_s)
+	t0=$(now); psql -d b -f "$bench/ceiling.sql"; t1=$(now)
+	psql -d b -c "VACUUM (ANALYZE) call_queue, bench_archive"; t2=$(now)
+	elapsed "$u0" "$(cpu_s)" >>"$bench/ceiling.cpu"
+	elapsed "$t0" "$t1" >>"$bench/ceiling.s"
+	elapsed "$t0" "$t2" >>"$bench/ceiling.vs"
+	psql -d postgres -c "DROP DATABASE b"
+	echo "bench-deprecation: rep $i: ceiling $(tail -n 1 "$bench/ceiling.s") s" >&2
+}
+
+# time_plugin DB FILE: the archive run and the purge run on DB, timed
+# into FILE; the phases and the peak RSS of the plugin.s ones kept.
+time_plugin() {
+	psql -d postgres -c "CHECKPOINT"
+	u0=$(cpu_s)
+	t0=$(now)
+	run "$1" legacy-deprecation
+	run "$1" legacy-deprecation
+	t1=$(now)
+	psql -d "$1" -c "VACUUM (ANALYZE) call_queue, $archive"; t2=$(now)
+	elapsed "$u0" "$(cpu_s)" >>"$bench/${2%.s}.cpu"
+	elapsed "$t0" "$t1" >>"$bench/$2"
+	elapsed "$t0" "$t2" >>"$bench/${2%.s}.vs"
+	[ "$(state "$1")" = purged,purged ] ||
+	    { echo "bench-deprecation: not purged: $(state "$1")" >&2; exit 1; }
+	if [ "$2" = plugin.s ]; then
+		psql -d "$1" -At -c "SELECT sum((metrics->>'archive_ms_unsigned_users')::bigint \
+		    + (metrics->>'archive_ms_outstanding_requests')::bigint) FROM \
+		    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
+		    'archive_ms_unsigned_users'" >>"$bench/archive.ms"
+		psql -d "$1" -At -c "SELECT sum((metrics->>'purge_ms_unsigned_users')::bigint \
+		    + (metrics->>'purge_ms_outstanding_requests')::bigint) FROM \
+		    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
+		    'purge_ms_unsigned_users'" >>"$bench/purge.ms"
+		psql -d "$1" -At -c "SELECT max((metrics->>'worker_peak_rss_kb')::bigint) \
+		    FROM qsched.runs WHERE job = 'legacy-deprecation'" >>"$bench/rss.kb"
+		psql -d "$1" -At -c "SELECT sum((metrics->>'throttle_pauses')::bigint) \
+		    || '/' || sum((metrics->>'throttled_ms')::bigint) FROM \
+		    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
+		    'throttled_ms'" >>"$bench/idle.pauses"
+	fi
+	psql -d postgres -c "DROP DATABASE $1"
+	echo "bench-deprecation: rep $i: plugin on $1 $(tail -n 1 "$bench/$2") s" >&2
+}
+
 for i in $(seq "$reps"); do
-	psql -d postgres -c "CREATE DATABASE b TEMPLATE tpl" \
-	    -c "CREATE DATABASE p TEMPLATE tpl" -c "CREATE DATABASE q TEMPLATE tpl"
+	for d in b p q ${has_alt:+r}; do
+		psql -d postgres -c "CREATE DATABASE $d TEMPLATE tpl STRATEGY FILE_COPY"
+	done
 	conf_for p
 	conf_for q
-	t0=$(now); psql -d b -f "$bench/ceiling.sql"; t1=$(now)
-	elapsed "$t0" "$t1" >>"$bench/ceiling.s"
-	echo "bench-deprecation: rep $i: ceiling $(tail -n 1 "$bench/ceiling.s") s" >&2
+	[ -z "$has_alt" ] || conf_for r "$alt" "$alt_dir"
+	if [ $((i % 2)) -eq 1 ]; then
+		time_ceiling
+		time_plugin p plugin.s
+		[ -z "$has_alt" ] || time_plugin r alt.s
+	else
+		[ -z "$has_alt" ] || time_plugin r alt.s
+		time_plugin p plugin.s
+		time_ceiling
+	fi
 
-	t0=$(now)
-	run p legacy-deprecation
-	run p legacy-deprecation
-	t1=$(now)
-	elapsed "$t0" "$t1" >>"$bench/plugin.s"
-	[ "$(state p)" = purged,purged ] ||
-	    { echo "bench-deprecation: not purged: $(state p)" >&2; exit 1; }
-	psql -d p -At -c "SELECT sum((metrics->>'archive_ms_unsigned_users')::bigint \
-	    + (metrics->>'archive_ms_outstanding_requests')::bigint) FROM \
-	    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
-	    'archive_ms_unsigned_users'" >>"$bench/archive.ms"
-	psql -d p -At -c "SELECT sum((metrics->>'purge_ms_unsigned_users')::bigint \
-	    + (metrics->>'purge_ms_outstanding_requests')::bigint) FROM \
-	    qsched.runs WHERE job = 'legacy-deprecation' AND metrics ? \
-	    'purge_ms_unsigned_users'" >>"$bench/purge.ms"
-	psql -d p -At -c "SELECT max((metrics->>'worker_peak_rss_kb')::bigint) \
-	    FROM qsched.runs WHERE job = 'legacy-deprecation'" >>"$bench/rss.kb"
-	echo "bench-deprecation: rep $i: plugin $(tail -n 1 "$bench/plugin.s") s" >&2
-
+	psql -d postgres -c "CHECKPOINT"
 	: >"$bench/idle.lat"
 	claims "$bench/idle.lat" 5 q
 	p99 "$bench/idle.lat" >>"$bench/idle.p99"
@@ -217,8 +297,7 @@ for i in $(seq "$reps"); do
 	    (SELECT max(id) - 2 FROM qsched.runs WHERE job = \
 	    'legacy-deprecation')" >>"$bench/pauses"
 	echo "bench-deprecation: rep $i: plugin under claims $(tail -n 1 "$bench/loaded.s") s" >&2
-	psql -d postgres -c "DROP DATABASE b" -c "DROP DATABASE p" \
-	    -c "DROP DATABASE q"
+	psql -d postgres -c "DROP DATABASE q"
 done
 
 c_s=$(bench_median <"$bench/ceiling.s")
@@ -230,13 +309,20 @@ busy=$(bench_median <"$bench/busy.p99")
 
 echo
 echo "machine: $(bench_machine)"
-echo "command: scripts/bench-deprecation.sh $reps $rows $shape${options:+ '$options'}"
+echo "command: ${alt_dir:+ALT_PLUGIN_DIR=$alt_dir }scripts/bench-deprecation.sh $reps $rows $shape${options:+ '$options'}${alt:+ '$alt'}"
+echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: $n call_queue rows of the retired types ($kept referenced by call_sessions, kept); options monitoring_period=0s ${options:-(defaults: batch_size=5000, lock_timeout=2s, throttle=true, canary_latency=100ms, throttle_interval=1s)}"
 printf '| method | rows | median wall time | rows/s | vs ceiling |\n|---|---|---|---|---|\n'
 printf '| one INSERT ... SELECT + one DELETE, one transaction (ceiling) | %s | %.1f s | %s | 1.00 |\n' \
     "$n" "$c_s" "$c_rate"
 printf '| qsched run legacy-deprecation, archive run + purge run | %s | %.1f s | %s | %s |\n' \
     "$n" "$p_s" "$p_rate" "$(echo "$p_rate $c_rate" | awk '{ printf "%.2f", $1 / $2 }')"
+if [ -n "$has_alt" ]; then
+	a_s=$(bench_median <"$bench/alt.s")
+	a_rate=$(echo "$n $a_s" | awk '{ printf "%.0f", $1 / $2 }')
+	printf '| the same with %s | %s | %.1f s | %s | %s |\n' "$alt_name" \
+	    "$n" "$a_s" "$a_rate" "$(echo "$a_rate $c_rate" | awk '{ printf "%.2f", $1 / $2 }')"
+fi
 l_s=$(bench_median <"$bench/loaded.s")
 l_rate=$(echo "$n $l_s" | awk '{ printf "%.0f", $1 / $2 }')
 printf '| the same while 4 clients claim (not a like-for-like ratio) | %s | %.1f s | %s | %s |\n' \
@@ -246,6 +332,18 @@ echo
 # steadier on a shared machine than the ratio of the medians.
 reprat=$(paste "$bench/ceiling.s" "$bench/plugin.s" | awk '{ printf "%.2f\n", $1 / $2 }')
 echo "ratio per repetition: $(echo "$reprat" | tr '\n' ' ')(median $(echo "$reprat" | bench_median))"
-echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s"); plugin $(tr '\n' ' ' <"$bench/plugin.s"); under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses")"
+vrat=$(paste "$bench/ceiling.vs" "$bench/plugin.vs" | awk '{ printf "%.2f\n", $1 / $2 }')
+echo "with the closing VACUUM (ANALYZE): ceiling $(bench_median <"$bench/ceiling.vs") s, plugin $(bench_median <"$bench/plugin.vs") s, ratio of the medians $(echo "$(bench_median <"$bench/ceiling.vs") $(bench_median <"$bench/plugin.vs")" | awk '{ printf "%.2f", $1 / $2 }'), per repetition: $(echo "$vrat" | tr '\n' ' ')"
+if [ -n "$has_alt" ]; then
+	vrat=$(paste "$bench/ceiling.vs" "$bench/alt.vs" | awk '{ printf "%.2f\n", $1 / $2 }')
+	echo "with the closing VACUUM (ANALYZE), $alt_name: plugin $(bench_median <"$bench/alt.vs") s, ratio of the medians $(echo "$(bench_median <"$bench/ceiling.vs") $(bench_median <"$bench/alt.vs")" | awk '{ printf "%.2f", $1 / $2 }'), per repetition: $(echo "$vrat" | tr '\n' ' ')"
+fi
+if [ -n "$has_alt" ]; then
+	altrat=$(paste "$bench/ceiling.s" "$bench/alt.s" | awk '{ printf "%.2f\n", $1 / $2 }')
+	echo "ratio per repetition with $alt_name: $(echo "$altrat" | tr '\n' ' ')(median $(echo "$altrat" | bench_median))"
+fi
+crat=$(paste "$bench/ceiling.cpu" "$bench/plugin.cpu" | awk '{ printf "%.2f\n", $1 / $2 }')
+echo "server CPU seconds, with the closing VACUUM (medians): ceiling $(bench_median <"$bench/ceiling.cpu"), plugin $(bench_median <"$bench/plugin.cpu")${has_alt:+, with $alt_name $(bench_median <"$bench/alt.cpu")}; ratio per repetition: $(echo "$crat" | tr '\n' ' ')(median $(echo "$crat" | bench_median))"
+echo "raw seconds: ceiling $(tr '\n' ' ' <"$bench/ceiling.s") (with VACUUM $(tr '\n' ' ' <"$bench/ceiling.vs")); plugin $(tr '\n' ' ' <"$bench/plugin.s") (with VACUUM $(tr '\n' ' ' <"$bench/plugin.vs"));${has_alt:+ with $alt_name $(tr '\n' ' ' <"$bench/alt.s") (with VACUUM $(tr '\n' ' ' <"$bench/alt.vs"));} under claims $(tr '\n' ' ' <"$bench/loaded.s"); throttle pauses under claims $(tr '\n' ' ' <"$bench/pauses"); throttle pauses/ms of the timed plugin runs $(tr '\n' ' ' <"$bench/idle.pauses")"
 echo "plugin phases (medians): archive incl. proof $(bench_median <"$bench/archive.ms") ms, purge $(bench_median <"$bench/purge.ms") ms; worker peak RSS (VmHWM) $(bench_median <"$bench/rss.kb") kB"
 echo "claim p99 (4 clients, queue_claim_next + ROLLBACK): idle $idle ms, during archive/purge $busy ms ($(echo "$busy $idle" | awk '{ printf "%.2f", $1 / $2 }')x)"

@@ -17,6 +17,10 @@
  * (the sum, as numeric, of hash_record_extended() of each row: a 64-bit
  * hash of every column by its type's hash function, five times cheaper
  * than md5 of the row's text) of the source equal those of the archive;
+ * for a queue type, the archive's side is what the batches summed over
+ * the rows they inserted (kept in the checkpoint, committed with them),
+ * so the proof reads call_queue and not the archive back; the drop's
+ * proof, and a pass resumed from a checkpoint without its sum, read it;
  * after the purge, and for the table, also no source row lacks an
  * identical archived copy (compared column by column).  The object's
  * archive digest, the value the drop's confirm option must repeat, is
@@ -36,6 +40,10 @@
 #include "deprecation.h"
 
 #define ARCHIVE_HASH(a)	"hash_record_extended(" a ", 0)::numeric"
+/* A sum of 64-bit hashes as decimal text: 20 digits and a sign per
+ * row's worth, 40 for any table that fits on a disk. */
+#define ARCHIVE_SUM_LEN		48
+#define ARCHIVE_SUM_SCAN	"47"
 
 /* Which rows an object's archive pass (and purge) covers. */
 static const char *const archive_preds[DEP_NOBJECTS] = {
@@ -43,6 +51,11 @@ static const char *const archive_preds[DEP_NOBJECTS] = {
 	"queue_type = 'outstanding_requests'",
 	/* The table: what the queue types left, i.e. the other types. */
 	"queue_type NOT IN ('unsigned_users', 'outstanding_requests')",
+};
+
+/* The queue type of each object's pass (the table's: several). */
+static const char *const archive_type_names[DEP_NOBJECTS] = {
+	"unsigned_users", "outstanding_requests", NULL,
 };
 
 const char *
@@ -59,18 +72,26 @@ archive_proof_pred(int index)
 }
 
 /*
- * Checkpoint "block=B blocks=N filenode=F done=N total=N".  0 read, 1 a
- * checkpoint of the id-ordered passes of earlier versions (the pass
- * starts over), -1 unreadable.
+ * Checkpoint "block=B blocks=N filenode=F done=N total=N sum=S", S the
+ * sum of the hashes of the rows the committed batches copied.  0 read
+ * (SUM "" when the checkpoint has none: the proof then reads the
+ * archive), 1 a checkpoint of the id-ordered passes of earlier versions
+ * (the pass starts over), -1 unreadable.
  */
 static int
 archive_checkpoint(const char *value, struct range *r, int64_t *done,
-    int64_t *total)
+    int64_t *total, char *sum)
 {
 	long long	 b, n, f, d, t;
+	int		 got;
 
-	if (sscanf(value, "block=%lld blocks=%lld filenode=%lld done=%lld "
-	    "total=%lld", &b, &n, &f, &d, &t) == 5) {
+	*sum = '\0';
+	got = sscanf(value, "block=%lld blocks=%lld filenode=%lld done=%lld "
+	    "total=%lld sum=%" ARCHIVE_SUM_SCAN "[-0-9]", &b, &n, &f, &d, &t,
+	    sum);
+	if (got == 5 || got == 6) {
+		if (got == 5)
+			*sum = '\0';
 		r->block = b;
 		r->blocks = n;
 		r->filenode = f;
@@ -98,13 +119,15 @@ archive_count(const struct qsched_host *host, struct qsched_run *run,
 
 static int
 archive_save(const struct qsched_host *host, struct qsched_run *run,
-    const char *key, const struct range *r, int64_t done, int64_t total)
+    const char *key, const struct range *r, int64_t done, int64_t total,
+    const char *sum)
 {
-	char	 cp[160];
+	char	 cp[224];
 
 	snprintf(cp, sizeof cp, "block=%" PRId64 " blocks=%" PRId64
-	    " filenode=%" PRId64 " done=%" PRId64 " total=%" PRId64,
-	    r->block, r->blocks, r->filenode, done, total);
+	    " filenode=%" PRId64 " done=%" PRId64 " total=%" PRId64 "%s%s",
+	    r->block, r->blocks, r->filenode, done, total, *sum != '\0' ?
+	    " sum=" : "", sum);
 	if (host->checkpoint_put(run, key, cp) == -1) {
 		host->fail(run, NULL, "writing the archive checkpoint");
 		return (-1);
@@ -119,7 +142,7 @@ archive_save(const struct qsched_host *host, struct qsched_run *run,
 static int
 archive_start(const struct qsched_host *host, struct qsched_run *run,
     const char *key, const char *pred, struct range *r, int64_t *done,
-    int64_t *total)
+    int64_t *total, char *sum)
 {
 	char	*sql;
 	int	 rc;
@@ -135,6 +158,7 @@ archive_start(const struct qsched_host *host, struct qsched_run *run,
 		return (-1);
 	r->block = 0;
 	*done = 0;
+	snprintf(sum, ARCHIVE_SUM_LEN, "0");
 	if (asprintf(&sql, "BEGIN; DELETE FROM " DEP_ARCHIVE " WHERE %s; "
 	    "DELETE FROM " DEP_MAP " WHERE object = '%s'", pred,
 	    key + strlen("archive_")) == -1) {
@@ -143,7 +167,7 @@ archive_start(const struct qsched_host *host, struct qsched_run *run,
 	}
 	rc = health_command(host, run, "starting the archive", sql);
 	free(sql);
-	if (rc == -1 || archive_save(host, run, key, r, 0, *total) == -1 ||
+	if (rc == -1 || archive_save(host, run, key, r, 0, *total, sum) == -1 ||
 	    health_command(host, run, "starting the archive", "COMMIT") == -1) {
 		dep_rollback(host, run);
 		return (-1);
@@ -152,17 +176,19 @@ archive_start(const struct qsched_host *host, struct qsched_run *run,
 }
 
 /*
- * One batch: copy the rows of PRED in the next R->step blocks.  1 done,
- * 2 call_queue was rewritten (nothing copied: start over).
+ * One batch: copy the rows of PRED in the next R->step blocks, adding
+ * the hashes of the copies to SUM (unless "").  1 done, 2 call_queue was
+ * rewritten (nothing copied: start over).
  */
 static int
 archive_batch(const struct qsched_host *host, struct qsched_run *run,
     const char *key, const char *pred, struct range *r, int64_t *done,
-    int64_t total)
+    int64_t total, char *sum)
 {
 	char		 lo[32], hi[32], from[24], to[24], *sql;
-	const char	*params[5] = { lo, hi, key + strlen("archive_"), from,
-	    to };
+	char		 next_sum[ARCHIVE_SUM_LEN];
+	const char	*params[6] = { lo, hi, key + strlen("archive_"), from,
+	    to, *sum != '\0' ? sum : NULL };
 	struct range	 next = *r;
 	PGresult	*res;
 	int64_t		 n;
@@ -171,12 +197,17 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 	range_tid(hi, sizeof hi, r->block + r->step);
 	snprintf(from, sizeof from, "%" PRId64, r->block);
 	snprintf(to, sizeof to, "%" PRId64, r->block + r->step);
-	if (asprintf(&sql, "WITH i AS (INSERT INTO " DEP_ARCHIVE " SELECT * "
-	    "FROM call_queue WHERE ctid >= $1::tid AND ctid < $2::tid AND %s "
-	    "RETURNING ctid), m AS (INSERT INTO " DEP_MAP " SELECT $3, "
-	    "$4::bigint, $5::bigint, min(ctid), max(ctid) FROM i HAVING "
-	    "count(*) > 0 RETURNING 1) SELECT count(*), "
-	    "pg_relation_filenode('call_queue'), (SELECT count(*) FROM m) "
+	/*
+	 * The hashes of the copies as inserted (the proof's archive side,
+	 * summed here so the proof need not read the archive back).
+	 */
+	if (asprintf(&sql, "WITH i AS (INSERT INTO " DEP_ARCHIVE " AS a "
+	    "SELECT * FROM call_queue WHERE ctid >= $1::tid AND ctid < "
+	    "$2::tid AND %s RETURNING a.ctid, " ARCHIVE_HASH("a") " AS h), "
+	    "m AS (INSERT INTO " DEP_MAP " SELECT $3, $4::bigint, $5::bigint, "
+	    "min(ctid), max(ctid) FROM i HAVING count(*) > 0 RETURNING 1) "
+	    "SELECT count(*), pg_relation_filenode('call_queue'), (SELECT "
+	    "count(*) FROM m), ($6::numeric + coalesce(sum(h), 0))::text "
 	    "FROM i", pred) == -1) {
 		host->message(run, "out of memory");
 		return (-1);
@@ -186,7 +217,7 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		free(sql);
 		return (-1);
 	}
-	res = host->exec(run, "archiving a batch", sql, 5, params);
+	res = host->exec(run, "archiving a batch", sql, 6, params);
 	free(sql);
 	if (res == NULL) {
 		dep_rollback(host, run);
@@ -198,9 +229,12 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		dep_rollback(host, run);
 		return (2);
 	}
+	snprintf(next_sum, sizeof next_sum, "%s", *sum != '\0' &&
+	    !PQgetisnull(res, 0, 3) ? PQgetvalue(res, 0, 3) : "");
 	PQclear(res);
 	next.block = r->block + r->step;
-	if (archive_save(host, run, key, &next, *done + n, total) == -1) {
+	if (archive_save(host, run, key, &next, *done + n, total, next_sum) ==
+	    -1) {
 		dep_rollback(host, run);
 		return (-1);
 	}
@@ -209,6 +243,7 @@ archive_batch(const struct qsched_host *host, struct qsched_run *run,
 		return (-1);
 	*r = next;
 	*done += n;
+	memcpy(sum, next_sum, sizeof next_sum);
 	host->add_rows(run, n);
 	return (1);
 }
@@ -235,6 +270,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 {
 	const char	*pred = archive_preds[index];
 	char		 key[64], cp[32], digest[40], *value;
+	char		 sum[ARCHIVE_SUM_LEN] = "";
 	const char	*params[3];
 	struct range	 r;
 	int64_t		 done = 0, total = 0, pause;
@@ -246,7 +282,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 	snprintf(key, sizeof key, "archive_%s", obj->name);
 	rc = 1;
 	if ((value = host->checkpoint_get(run, key)) != NULL) {
-		rc = archive_checkpoint(value, &r, &done, &total);
+		rc = archive_checkpoint(value, &r, &done, &total, sum);
 		if (rc == -1)
 			host->message(run, "checkpoint %s of job %s is "
 			    "unreadable: \"%.100s\"; delete it to start the "
@@ -269,7 +305,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 		}
 	}
 	if (rc == 1 && archive_start(host, run, key, pred, &r, &done,
-	    &total) == -1)
+	    &total, sum) == -1)
 		return (-1);
 	host->progress(run, done, total);
 	for (;;) {
@@ -285,7 +321,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 			return (host->cancelled(run) ? 0 : -1);
 		host->state(run, "archiving %s %" PRId64 "%%", obj->name,
 		    r.blocks > 0 ? r.block * 100 / r.blocks : 100);
-		rc = archive_batch(host, run, key, pred, &r, &done, total);
+		rc = archive_batch(host, run, key, pred, &r, &done, total, sum);
 		if (rc == -1)
 			return (host->cancelled(run) ? 0 : -1);
 		if (rc == 2) {
@@ -293,7 +329,7 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 			    "rewritten (VACUUM FULL, CLUSTER?): the archive of "
 			    "%s starts over", obj->name);
 			if (archive_start(host, run, key, pred, &r, &done,
-			    &total) == -1)
+			    &total, sum) == -1)
 				return (-1);
 			continue;
 		}
@@ -302,8 +338,9 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 			return (0);
 	}
 	host->state(run, "proving the archive of %s", obj->name);
-	if (archive_proof(host, run, index, false, proved, digest,
-	    sizeof digest, why, len) == -1)
+	if (archive_proof(host, run, index, false, index != DEP_TABLE &&
+	    *sum != '\0' ? done : -1, sum, proved, digest, sizeof digest, why,
+	    len) == -1)
 		return (-1);
 	if (!*proved) {
 		/* A row moved or changed under the pass: the next run
@@ -339,24 +376,39 @@ archive_run(const struct qsched_host *host, struct qsched_run *run,
 
 int
 archive_proof(const struct qsched_host *host, struct qsched_run *run,
-    int index, bool purged, bool *ok, char *digest, size_t dlen, char *why,
-    size_t len)
+    int index, bool purged, int64_t acount, const char *asum, bool *ok,
+    char *digest, size_t dlen, char *why, size_t len)
 {
 	const char	*pred = archive_proof_pred(index);
+	char		 an_s[24];
+	const char	*params[3] = { archive_type_names[index], an_s, asum };
+	bool		 given = acount >= 0 && index != DEP_TABLE && !purged;
 	PGresult	*res;
-	char		*sql;
+	char		*sql, *acte;
 	int64_t		 missing, sn, an;
 	bool		 same = true, shrunk;
 
 	*ok = false;
 	*digest = '\0';
+	snprintf(an_s, sizeof an_s, "%" PRId64, acount);
+	/* The archive's side: what the batches summed as they copied, or
+	 * read back. */
+	if (given)
+		acte = strdup("SELECT $1::text AS queue_type, $2::bigint AS n, "
+		    "$3::numeric AS d WHERE $2::bigint > 0");
+	else if (asprintf(&acte, "SELECT queue_type, count(*) AS n, "
+	    "coalesce(sum(" ARCHIVE_HASH("a") "), 0) AS d FROM " DEP_ARCHIVE
+	    " AS a WHERE %s GROUP BY 1", pred) == -1)
+		acte = NULL;
+	if (acte == NULL) {
+		host->message(run, "out of memory");
+		return (-1);
+	}
 	if (asprintf(&sql,
 	    "WITH s AS (SELECT queue_type, count(*) AS n, coalesce(sum("
 	    ARCHIVE_HASH("c") "), 0) AS d FROM call_queue AS c WHERE %1$s "
 	    "GROUP BY 1), "
-	    "a AS (SELECT queue_type, count(*) AS n, coalesce(sum("
-	    ARCHIVE_HASH("a") "), 0) AS d FROM " DEP_ARCHIVE " AS a WHERE "
-	    "%1$s GROUP BY 1) "
+	    "a AS (%3$s) "
 	    "SELECT coalesce(s.queue_type, a.queue_type), coalesce(s.n, 0), "
 	    "coalesce(s.d, 0), coalesce(a.n, 0), coalesce(a.d, 0), "
 	    "CASE WHEN %2$s THEN (SELECT count(*) FROM call_queue AS c WHERE "
@@ -365,11 +417,14 @@ archive_proof(const struct qsched_host *host, struct qsched_run *run,
 	    "(SELECT left(md5(coalesce(string_agg(queue_type || ' ' || n || "
 	    "' ' || d, ',' ORDER BY queue_type), '')), 16) FROM a) "
 	    "FROM s FULL JOIN a USING (queue_type) ORDER BY 1", pred,
-	    purged || index == DEP_TABLE ? "true" : "false") == -1) {
+	    purged || index == DEP_TABLE ? "true" : "false", acte) == -1) {
+		free(acte);
 		host->message(run, "out of memory");
 		return (-1);
 	}
-	res = host->exec(run, "proving the archive", sql, 0, NULL);
+	free(acte);
+	res = host->exec(run, "proving the archive", sql, given ? 3 : 0,
+	    given ? params : NULL);
 	free(sql);
 	if (res == NULL)
 		return (-1);

@@ -450,7 +450,7 @@ dep_advance(const struct qsched_host *host, struct qsched_run *run,
 	int		 flag, rc = 0;
 
 	legacy = dep_legacy(host, run, &flag);
-	health_init(host, run, &h, DEP_HEALTH_TABLES, DEP_HEALTH_TABLES);
+	health_init(host, run, &h, DEP_VACUUM_TABLES, DEP_HEALTH_TABLES);
 	if (dep_read(host, run, objs, period_s, true) == -1)
 		return (QSCHED_FAIL);
 	for (int i = 0; i < DEP_NOBJECTS && rc == 0; i++) {

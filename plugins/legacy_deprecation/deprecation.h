@@ -111,9 +111,12 @@ bool	 gates_hold(const struct object *obj, char *why, size_t len);
  * PROBE: each check an index probe per row (OFFSET 0 keeps the planner
  * from hashing the whole referencing table), for a batch of rows;
  * otherwise the planner's choice, for a count over the whole table.
+ * *FAIL (unless NULL): every such key fails a DELETE of a referenced row
+ * at once (ON DELETE RESTRICT, or NO ACTION not deferred), none cascades,
+ * sets null or waits for the commit.
  */
 char	*gates_fk_clause(const struct qsched_host *, struct qsched_run *,
-	    bool probe, char **names);
+	    bool probe, char **names, bool *fail);
 
 /* range.c - heap block ranges of a pass. */
 struct range {
@@ -143,11 +146,14 @@ int	 archive_run(const struct qsched_host *, struct qsched_run *,
 /*
  * The proof of OBJ: source rows of its types all in the archive and
  * identical; counts and digests per type into WHY (a report line).
- * *DIGEST gets the whole archive's digest of OBJ's types.
+ * *DIGEST gets the whole archive's digest of OBJ's types.  ACOUNT and
+ * ASUM, for a queue type before its purge: the count and the sum of the
+ * hashes of its archived rows as the archive pass copied them (the
+ * archive is then not read back); ACOUNT -1 to read it.
  */
 int	 archive_proof(const struct qsched_host *, struct qsched_run *,
-	    int index, bool purged, bool *ok, char *digest, size_t dlen,
-	    char *why, size_t len);
+	    int index, bool purged, int64_t acount, const char *asum,
+	    bool *ok, char *digest, size_t dlen, char *why, size_t len);
 /* Put archived rows back into call_queue; *ROWS restored. */
 int	 archive_restore(const struct qsched_host *, struct qsched_run *,
 	    struct object *obj, int index, int64_t *rows);
@@ -181,10 +187,17 @@ void	 report_print(FILE *f, const struct object *objs,
 	    const struct plan *plans, bool legacy, int flag,
 	    const char *blocked);
 
-/* The tables whose health pauses the archive and the purge: the one
- * they delete from and read, the one they write. */
+/*
+ * The tables whose lock waiters pause the archive and the purge: the one
+ * they delete from and read, the one they write.  A VACUUM pauses them
+ * on call_queue only: the archive is qsched's own, insert-only while it
+ * is written, read by no one else; its (auto)vacuum only sets visibility
+ * and freeze bits, and a pass paused for it (10 s at 1M rows in
+ * bench-deprecation.sh) protected nothing.
+ */
 #define DEP_HEALTH_TABLES						\
 	"ARRAY['call_queue'::regclass, '" DEP_ARCHIVE "'::regclass]"
+#define DEP_VACUUM_TABLES	"ARRAY['call_queue'::regclass]"
 
 /* Shared helpers (deprecation.c). */
 void	 dep_rollback(const struct qsched_host *, struct qsched_run *);

@@ -105,13 +105,16 @@ static const char gate_consistency_sql[] =
     "'only_legacy', a, 'only_new', b, 'sample_only_legacy', sa, "
     "'sample_only_new', sb) FROM n";
 
-/* The foreign keys referencing call_queue, with the rows using each. */
-#define GATE_FKS							\
+/*
+ * The foreign keys referencing call_queue: name, table, column, the
+ * referenced column, and whether deleting a referenced row fails at
+ * once (RESTRICT, or NO ACTION not deferred) rather than cascading or
+ * waiting for the commit.
+ */
+#define GATE_FK_LIST							\
     "SELECT c.conname, format('%I.%I', n.nspname, r.relname) AS rel, "	\
-    "a.attname AS col, f.attname AS ref, "				\
-    "(xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n "	\
-    "FROM %I.%I WHERE %I IS NOT NULL', n.nspname, r.relname, a.attname), "	\
-    "false, true, '')))[1]::text::bigint AS rows "			\
+    "a.attname AS col, f.attname AS ref, n.nspname, r.relname, "	\
+    "c.confdeltype IN ('r', 'a') AND NOT c.condeferred AS fails "	\
     "FROM pg_constraint AS c JOIN pg_class AS r ON r.oid = c.conrelid "	\
     "JOIN pg_namespace AS n ON n.oid = r.relnamespace "			\
     "JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND "		\
@@ -119,6 +122,15 @@ static const char gate_consistency_sql[] =
     "JOIN pg_attribute AS f ON f.attrelid = c.confrelid AND "		\
     "f.attnum = c.confkey[1] "						\
     "WHERE c.contype = 'f' AND c.confrelid = 'call_queue'::regclass"
+
+/* The same, with the rows using each (one count per referencing table:
+ * only the gate reports it). */
+#define GATE_FKS							\
+    "SELECT conname, rel, col, ref, "					\
+    "(xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n "	\
+    "FROM %I.%I WHERE %I IS NOT NULL', nspname, relname, col), "	\
+    "false, true, '')))[1]::text::bigint AS rows "			\
+    "FROM (" GATE_FK_LIST ") AS k"
 
 /* $1 window start. */
 static const char gate_independent_sql[] =
@@ -313,7 +325,7 @@ gates_hold(const struct object *obj, char *why, size_t len)
 
 char *
 gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
-    bool probe, char **names)
+    bool probe, char **names, bool *fail)
 {
 	const char	*params[1] = { probe ? " OFFSET 0" : "" };
 
@@ -324,13 +336,18 @@ gates_fk_clause(const struct qsched_host *host, struct qsched_run *run,
 
 	if (names != NULL)
 		*names = NULL;
+	if (fail != NULL)
+		*fail = true;
 	res = host->exec(run, "listing the foreign keys to call_queue",
 	    "SELECT format('AND NOT EXISTS (SELECT 1 FROM %s AS r WHERE "
 	    "r.%I = c.%I%s) ', rel, col, ref, $1::text), format('%s on %s(%s)', "
-	    "conname, rel, col) FROM (" GATE_FKS ") AS k ORDER BY conname", 1,
-	    params);
+	    "conname, rel, col), fails FROM (" GATE_FK_LIST ") AS k ORDER BY "
+	    "conname", 1, params);
 	if (res == NULL)
 		return (NULL);
+	for (int r = 0; fail != NULL && r < PQntuples(res); r++)
+		if (*PQgetvalue(res, r, 2) != 't')
+			*fail = false;
 	f = open_memstream(&buf, &len);
 	nf = open_memstream(&nbuf, &nlen);
 	if (f == NULL || nf == NULL) {

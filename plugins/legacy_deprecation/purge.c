@@ -54,21 +54,28 @@ struct purge_pass {
 	bool		 map;		/* mode=map, else mode=probe */
 	struct range	 r;		/* of call_queue (map), the archive */
 	int64_t		 done, deleted, kept, changed, total;
+	bool		 counted;	/* kept counted by every batch */
 };
 
-/* "mode=M block=B blocks=N done=N deleted=N total=N"; 1 for a
- * checkpoint of the id-ordered passes of earlier versions. */
+/*
+ * "mode=M block=B blocks=N done=N deleted=N total=N kept=N"; 1 for a
+ * checkpoint of the id-ordered passes of earlier versions.  Without
+ * kept= (a pass begun by the previous version), what stays is counted
+ * at the end of the pass instead.
+ */
 static int
 purge_parse(const char *v, struct purge_pass *p)
 {
-	long long	 b, n, d, x, t;
+	long long	 b, n, d, x, t, k;
 	char		 mode[8];
+	int		 got;
 
 	if (strncmp(v, "after=", 6) == 0)
 		return (1);
-	if (sscanf(v, "mode=%5s block=%lld blocks=%lld done=%lld "
-	    "deleted=%lld total=%lld", mode, &b, &n, &d, &x, &t) != 6 ||
-	    (strcmp(mode, "map") != 0 && strcmp(mode, "probe") != 0))
+	got = sscanf(v, "mode=%5s block=%lld blocks=%lld done=%lld "
+	    "deleted=%lld total=%lld kept=%lld", mode, &b, &n, &d, &x, &t, &k);
+	if (got < 6 || (strcmp(mode, "map") != 0 && strcmp(mode, "probe") !=
+	    0))
 		return (-1);
 	p->map = strcmp(mode, "map") == 0;
 	p->r.block = b;
@@ -76,6 +83,8 @@ purge_parse(const char *v, struct purge_pass *p)
 	p->done = d;
 	p->deleted = x;
 	p->total = t;
+	p->counted = got == 7;
+	p->kept = p->counted ? k : 0;
 	return (0);
 }
 
@@ -85,10 +94,17 @@ purge_save(const struct qsched_host *host, struct qsched_run *run,
 {
 	char	 cp[256];
 
-	snprintf(cp, sizeof cp, "mode=%s block=%" PRId64 " blocks=%" PRId64
-	    " done=%" PRId64 " deleted=%" PRId64 " total=%" PRId64,
-	    p->map ? "map" : "probe", p->r.block, p->r.blocks, p->done,
-	    p->deleted, p->total);
+	if (p->counted)
+		snprintf(cp, sizeof cp, "mode=%s block=%" PRId64 " blocks=%"
+		    PRId64 " done=%" PRId64 " deleted=%" PRId64 " total=%"
+		    PRId64 " kept=%" PRId64, p->map ? "map" : "probe",
+		    p->r.block, p->r.blocks, p->done, p->deleted, p->total,
+		    p->kept);
+	else
+		snprintf(cp, sizeof cp, "mode=%s block=%" PRId64 " blocks=%"
+		    PRId64 " done=%" PRId64 " deleted=%" PRId64 " total=%"
+		    PRId64, p->map ? "map" : "probe", p->r.block, p->r.blocks,
+		    p->done, p->deleted, p->total);
 	if (host->checkpoint_put(run, p->key, cp) == -1) {
 		host->fail(run, NULL, "writing the purge checkpoint");
 		return (-1);
@@ -181,6 +197,8 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
 	}
 	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	del = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	/* The archived rows some row still references: kept. */
+	next.kept = p->kept + n - strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	next.done = p->done + n;
 	next.deleted = p->deleted + del;
@@ -200,7 +218,9 @@ purge_batch(const struct qsched_host *host, struct qsched_run *run,
  * [$1, $2] (map); $3, $4: call_queue's, [$3, $4) (map).  FKS is the NOT
  * EXISTS clause of the referencing tables over alias c.  A row that gains
  * a reference after the check is kept by its RESTRICT foreign key: the
- * batch fails with 23503 and is retried.
+ * batch fails with 23503 and is retried.  It returns the archived rows of
+ * the batch, the rows deleted, and the archived rows nothing references
+ * (the others are kept, counted here rather than by a scan at the end).
  */
 static char *
 purge_sql(const struct qsched_host *host, struct qsched_run *run,
@@ -210,44 +230,57 @@ purge_sql(const struct qsched_host *host, struct qsched_run *run,
 	char		*sql;
 
 	/*
-	 * The archived copy is c, so the reference checks (over c) run once
-	 * per archived row of the object, on the archive's side of the join,
-	 * not on every row of the call_queue blocks whatever its type.
+	 * The archived copies (c), each with its reference check, are read
+	 * once: the checks run once per archived row of the object, on the
+	 * archive's side of the join, and their result serves both the
+	 * DELETE and the count of what is kept.  In map mode call_queue's
+	 * blocks are filtered to the object's type too (its row must equal
+	 * the copy, type included): only those are hashed.
 	 */
-	if (asprintf(&sql, "WITH d AS (DELETE FROM call_queue AS q USING "
-	    "(SELECT * FROM " DEP_ARCHIVE " WHERE ctid >= $1::tid AND ctid "
-	    "%3$s $2::tid AND %1$s) AS c WHERE %4$sq.id = c.id AND ROW(c.*) "
-	    "IS NOT DISTINCT FROM ROW(q.*) %2$sRETURNING 1) "
-	    "SELECT count(*), (SELECT count(*) FROM d) FROM " DEP_ARCHIVE
-	    " WHERE ctid >= $1::tid AND ctid %3$s $2::tid AND %1$s", pred,
-	    fks, upper, map ? "q.ctid >= $3::tid AND q.ctid < $4::tid AND " :
-	    "") == -1) {
+	if (asprintf(&sql, "WITH c AS MATERIALIZED (SELECT c AS arc, true "
+	    "%2$sAS free FROM " DEP_ARCHIVE " AS c WHERE ctid >= $1::tid AND "
+	    "ctid %3$s $2::tid AND %1$s), "
+	    "d AS (DELETE FROM call_queue AS q USING c WHERE %4$s%5$s%6$sc.free "
+	    "AND q.id = (c.arc).id AND ROW((c.arc).*) IS NOT DISTINCT FROM "
+	    "ROW(q.*) RETURNING 1) "
+	    "SELECT count(*), (SELECT count(*) FROM d), count(*) FILTER "
+	    "(WHERE free) FROM c", pred, fks, upper,
+	    map ? "q.ctid >= $3::tid AND q.ctid < $4::tid AND q." : "",
+	    map ? pred : "", map ? " AND " : "") == -1) {
 		host->message(run, "out of memory");
 		return (NULL);
 	}
 	return (sql);
 }
 
-/* Start a pass: its mode (MAP: map if the object has a map), extent and
- * total. */
+/*
+ * Start a pass: its mode (MAP: map if the object has a map), extent and
+ * total (ARCHIVED: the rows the proof counted in the archive, or -1 to
+ * count them; the total only measures progress).
+ */
 static int
 purge_start(const struct qsched_host *host, struct qsched_run *run,
-    const char *pred, bool map, struct purge_pass *p)
+    const char *pred, bool map, int64_t archived, struct purge_pass *p)
 {
 	PGresult	*res;
 	char		*sql;
 
-	if (asprintf(&sql, "SELECT count(*) FROM " DEP_ARCHIVE " WHERE %s",
-	    pred) == -1) {
-		host->message(run, "out of memory");
-		return (-1);
+	if (archived >= 0)
+		p->total = archived;
+	else {
+		if (asprintf(&sql, "SELECT count(*) FROM " DEP_ARCHIVE
+		    " WHERE %s", pred) == -1) {
+			host->message(run, "out of memory");
+			return (-1);
+		}
+		res = host->exec(run, "counting rows to purge", sql, 0, NULL);
+		free(sql);
+		if (res == NULL)
+			return (-1);
+		p->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
 	}
-	res = host->exec(run, "counting rows to purge", sql, 0, NULL);
-	free(sql);
-	if (res == NULL)
-		return (-1);
-	p->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
+	p->counted = true;
 	if (range_extent(host, run, DEP_ARCHIVE, &p->r) == -1)
 		return (-1);
 	p->r.block = 0;
@@ -267,7 +300,9 @@ purge_start(const struct qsched_host *host, struct qsched_run *run,
 
 /*
  * The end of a pass: the rows of PRED left in call_queue, kept because
- * referenced, or else changed since archived (or never archived).
+ * referenced, or else changed since archived (or never archived).  The
+ * batches counted the kept ones (P->counted): what else is left changed.
+ * A pass begun by an earlier version counts both here.
  */
 static int
 purge_left(const struct qsched_host *host, struct qsched_run *run,
@@ -275,12 +310,19 @@ purge_left(const struct qsched_host *host, struct qsched_run *run,
 {
 	PGresult	*res;
 	char		*sql;
+	int64_t		 left;
+	int		 rc;
 
 	/* Two scans, the second an anti-join the planner may hash: cheaper
 	 * than one scan probing each row. */
-	if (asprintf(&sql, "SELECT (SELECT count(*) FROM call_queue AS c "
-	    "WHERE %1$s), (SELECT count(*) FROM call_queue AS c WHERE %1$s "
-	    "%2$s)", pred, fks) == -1) {
+	if (p->counted)
+		rc = asprintf(&sql, "SELECT count(*) FROM call_queue AS c WHERE "
+		    "%s", pred);
+	else
+		rc = asprintf(&sql, "SELECT (SELECT count(*) FROM call_queue "
+		    "AS c WHERE %1$s), (SELECT count(*) FROM call_queue AS c "
+		    "WHERE %1$s %2$s)", pred, fks);
+	if (rc == -1) {
 		host->message(run, "out of memory");
 		return (-1);
 	}
@@ -288,8 +330,16 @@ purge_left(const struct qsched_host *host, struct qsched_run *run,
 	free(sql);
 	if (res == NULL)
 		return (-1);
-	p->changed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	p->kept = strtoll(PQgetvalue(res, 0, 0), NULL, 10) - p->changed;
+	left = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (p->counted) {
+		/* A row referenced when its batch ran and released since
+		 * is still counted kept: it stays archived and in place. */
+		p->changed = left > p->kept ? left - p->kept : 0;
+		p->kept = left - p->changed;
+	} else {
+		p->changed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		p->kept = left - p->changed;
+	}
 	PQclear(res);
 	return (0);
 }
@@ -312,7 +362,7 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	memset(&p, 0, sizeof p);
 	snprintf(p.key, sizeof p.key, "purge_%s", obj->name);
 	p.object = obj->name;
-	if ((fks = gates_fk_clause(host, run, true, &names)) == NULL)
+	if ((fks = gates_fk_clause(host, run, true, &names, NULL)) == NULL)
 		return (-1);
 	sql = NULL;
 	rc = 1;
@@ -333,7 +383,9 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	/* A pass of an earlier version starts over: deleting is
 	 * idempotent, and what it deleted is not found again. */
 	if (rc == 1)
-		rc = purge_start(host, run, pred, index != DEP_TABLE, &p);
+		rc = purge_start(host, run, pred, index != DEP_TABLE,
+		    index != DEP_TABLE && obj->archived > 0 ? obj->archived :
+		    -1, &p);
 	if (rc == 0 && (sql = purge_sql(host, run, p.map, pred, fks)) == NULL)
 		rc = -1;
 	while (rc == 0) {
@@ -382,7 +434,7 @@ purge_run(const struct qsched_host *host, struct qsched_run *run,
 	free(sql);
 	free(fks);
 	fks = NULL;
-	if (rc == 2 && ((fks = gates_fk_clause(host, run, false, NULL)) ==
+	if (rc == 2 && ((fks = gates_fk_clause(host, run, false, NULL, NULL)) ==
 	    NULL || purge_left(host, run, pred, fks, &p) == -1))
 		rc = -1;
 	free(fks);
@@ -428,8 +480,8 @@ purge_drop_ready(const struct qsched_host *host, struct qsched_run *run,
 		dep_appendf(why, len, "%sno archive proof yet",
 		    *why != '\0' ? "; " : "");
 	else {
-		if (archive_proof(host, run, DEP_TABLE, true, &ok, digest,
-		    sizeof digest, proof, sizeof proof) == -1)
+		if (archive_proof(host, run, DEP_TABLE, true, -1, NULL, &ok,
+		    digest, sizeof digest, proof, sizeof proof) == -1)
 			return (-1);
 		if (!ok || strcmp(digest, t->digest) != 0)
 			dep_appendf(why, len, "%sthe archive proof fails: "

@@ -413,6 +413,48 @@ Test(deprecation, kill_9_mid_archive_then_rerun_archives_once)
 	PQfinish(c);
 }
 
+/*
+ * A row changed behind the archive pass: the proof (the source read now
+ * against the hashes the batches summed as they copied) fails, the run
+ * fails and the next one archives the type again, from the start.
+ */
+Test(deprecation, a_row_changed_under_the_archive_fails_the_proof)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 1500, 3000, 28, SLOW_BATCHES);
+	char		*s, *src, *arc;
+	pid_t		 qs;
+
+	dep_monitoring(c, conf);
+	qs = th_qsched_spawn(conf, "run", "legacy-deprecation", NULL);
+	cr_assert(th_wait_until(c, DONE_SQL("archive_unsigned_users")
+	    " >= 50", 60000), "no archive batches committed");
+	s = th_value(c, "SELECT value FROM qsched.checkpoints WHERE key = "
+	    "'archive_unsigned_users'");
+	assert_has(s, " sum=");
+	free(s);
+	th_exec(c, "UPDATE call_queue SET priority_score = priority_score + 1 "
+	    "WHERE id = (SELECT id FROM qsched_legacy.call_queue_archive WHERE "
+	    "queue_type = 'unsigned_users' ORDER BY ctid LIMIT 1)");
+	cr_assert_eq(th_wait(qs, 120000), 1, "the run did not fail");
+	dep_assert_state(c, "unsigned_users", "monitoring");
+	s = dep_message(c);
+	assert_has(s, "archive proof fails");
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM qsched.checkpoints WHERE "
+	    "key = 'archive_unsigned_users'"), 0);
+
+	dep_run(conf, "--set=pause=0", NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	src = dep_rows_md5(c, "call_queue", "queue_type = 'unsigned_users'");
+	arc = dep_rows_md5(c, "qsched_legacy.call_queue_archive",
+	    "queue_type = 'unsigned_users'");
+	cr_assert_str_eq(src, arc, "the archive differs from the source");
+	free(src);
+	free(arc);
+	PQfinish(c);
+}
+
 Test(deprecation, kill_9_mid_purge_then_rerun_loses_no_row)
 {
 	PGconn		*c = th_connect();
@@ -537,6 +579,111 @@ Test(deprecation, purge_lock_timeout_is_retried_then_resumed)
 	PQfinish(c);
 }
 
+/*
+ * The purge counts what it keeps in its batches: the rows still
+ * referenced, and, from one count at the end, the row changed since it
+ * was archived (which holds the object in archived).
+ */
+Test(deprecation, purge_counts_kept_and_changed_rows)
+{
+	PGconn		*c = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 24, NO_MONITOR
+	    " batch_size = 40");
+	long long	 archived, referenced;
+	char		*s, want[256];
+
+	reference_some(c);
+	dep_monitoring(c, conf);
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	archived = th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive WHERE queue_type = "
+	    "'unsigned_users'");
+	referenced = th_int(c, "SELECT count(*) FROM "
+	    "qsched_legacy.call_queue_archive AS a WHERE queue_type = "
+	    "'unsigned_users' AND EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = a.id)");
+	cr_assert_gt(archived, 100);
+	cr_assert_geq(referenced, 3);
+	th_exec(c, "UPDATE call_queue SET queue_reason = 'changed' WHERE id = "
+	    "(SELECT id FROM call_queue AS c WHERE queue_type = "
+	    "'unsigned_users' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = c.id) ORDER BY id DESC LIMIT 1)");
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	dep_assert_state(c, "outstanding_requests", "purged");
+	s = dep_message(c);
+	snprintf(want, sizeof want, "unsigned_users: archived (%lld rows "
+	    "deleted, %lld kept as referenced by "
+	    "call_sessions_call_queue_id_fkey on public.call_sessions("
+	    "call_queue_id), 1 kept as changed since archived)",
+	    archived - referenced - 1, referenced);
+	assert_has(s, want);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue WHERE "
+	    "queue_type = 'unsigned_users'"), referenced + 1);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue WHERE "
+	    "queue_reason = 'changed'"), 1);
+	PQfinish(c);
+}
+
+/*
+ * A purge pass begun by the previous build (its checkpoint without
+ * kept=N) resumes where it stopped and counts what stays at the end.
+ */
+Test(deprecation, purge_resumes_a_checkpoint_without_kept)
+{
+	PGconn		*c = th_connect(), *c2 = th_connect();
+	const char	*conf = dep_prepare(c, 600, 900, 26, NO_MONITOR
+	    " batch_size = 40 lock_timeout = \"100ms\" lock_retries = 0");
+	struct th_out	 o;
+	long long	 done, referenced;
+	char		*s, want[200];
+
+	reference_some(c);
+	dep_monitoring(c, conf);
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "archived");
+	/* The last archived row of the type, held: the pass stops there. */
+	th_exec(c2, "BEGIN; SELECT * FROM call_queue WHERE id = (SELECT a.id "
+	    "FROM qsched_legacy.call_queue_archive AS a WHERE a.queue_type = "
+	    "'unsigned_users' AND NOT EXISTS (SELECT 1 FROM call_sessions AS s "
+	    "WHERE s.call_queue_id = a.id) ORDER BY a.ctid DESC LIMIT 1) FOR "
+	    "UPDATE");
+	cr_assert_eq(th_qsched(&o, conf, "run", "legacy-deprecation", NULL),
+	    1, "%s", o.err);
+	th_out_free(&o);
+	th_exec(c2, "ROLLBACK");
+	PQfinish(c2);
+	done = th_int(c, DONE_SQL("purge_unsigned_users"));
+	cr_assert_gt(done, 0, "no purge batch committed before the held row");
+	s = th_value(c, "SELECT value FROM qsched.checkpoints WHERE key = "
+	    "'purge_unsigned_users'");
+	assert_has(s, " kept=");
+	free(s);
+	th_exec(c, "UPDATE qsched.checkpoints SET value = regexp_replace(value, "
+	    "' kept=[0-9]+', '') WHERE key = 'purge_unsigned_users'");
+
+	dep_run(conf, NULL, NULL);
+	dep_assert_state(c, "unsigned_users", "purged");
+	referenced = th_int(c, "SELECT count(*) FROM call_queue AS c WHERE "
+	    "queue_type = 'unsigned_users' AND EXISTS (SELECT 1 FROM "
+	    "call_sessions AS s WHERE s.call_queue_id = c.id)");
+	cr_assert_geq(referenced, 3);
+	s = th_value(c, "SELECT note FROM qsched_legacy.transitions WHERE "
+	    "object = 'unsigned_users' AND to_state = 'purged'");
+	snprintf(want, sizeof want, "%lld kept as referenced by "
+	    "call_sessions_call_queue_id_fkey on public.call_sessions("
+	    "call_queue_id), 0 kept as changed since archived", referenced);
+	assert_has(s, want);
+	free(s);
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM call_queue AS c WHERE "
+	    RETIRED " AND NOT EXISTS (SELECT 1 FROM call_sessions AS s WHERE "
+	    "s.call_queue_id = c.id)"), 0);
+	PQfinish(c);
+}
+
 Test(deprecation, a_malformed_confirm_is_refused_before_the_run)
 {
 	PGconn		*c = th_connect();
@@ -641,5 +788,81 @@ Test(deprecation, lock_waiter_on_call_queue_pauses_the_archive)
 	free(s);
 	PQfinish(waiter);
 	PQfinish(holder);
+	PQfinish(c);
+}
+
+/* A VACUUM of TABLE that cannot finish: an aggressive one waits for the
+ * cleanup lock of a page PIN's open cursor keeps pinned. */
+static void
+vacuum_held(PGconn *c, PGconn *pin, PGconn *vac, const char *table)
+{
+	char	 sql[256];
+
+	th_exec(pin, "BEGIN; DECLARE pin CURSOR FOR SELECT * FROM %s; "
+	    "FETCH 1 FROM pin", table);
+	snprintf(sql, sizeof sql, "VACUUM (FREEZE) %s", table);
+	cr_assert(PQsendQuery(vac, sql));
+	snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM "
+	    "pg_stat_progress_vacuum WHERE datid = (SELECT oid FROM pg_database "
+	    "WHERE datname = current_database()) AND relid = '%s'::regclass",
+	    table);
+	cr_assert(th_wait_until(c, sql, 10000), "no vacuum of %s", table);
+}
+
+static void
+vacuum_released(PGconn *pin, PGconn *vac)
+{
+	PGresult	*r;
+
+	th_exec(pin, "COMMIT");
+	while ((r = PQgetResult(vac)) != NULL) {
+		cr_assert_neq(PQresultStatus(r), PGRES_FATAL_ERROR, "%s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+}
+
+/*
+ * A VACUUM of call_queue pauses the archive; one of the archive (qsched's
+ * own insert-only table) does not: batches go on committing under it.
+ */
+Test(deprecation, vacuum_pauses_on_call_queue_not_on_the_archive)
+{
+	PGconn		*c = th_connect(), *pin = th_connect();
+	PGconn		*vac = th_connect();
+	const char	*conf = dep_prepare(c, 1500, 3000, 30, NO_MONITOR
+	    " batch_size = 10 pause = \"20ms\" throttle_interval = \"50ms\" "
+	    "canary_latency = \"0\"");
+	long long	 done;
+	char		 sql[512];
+	pid_t		 qs;
+
+	dep_monitoring(c, conf);
+	qs = th_qsched_spawn(conf, "run", "legacy-deprecation", NULL);
+	cr_assert(th_wait_until(c, DONE_SQL("archive_unsigned_users")
+	    " >= 30", 60000), "no archive batches committed");
+
+	vacuum_held(c, pin, vac, "qsched_legacy.call_queue_archive");
+	done = th_int(c, DONE_SQL("archive_unsigned_users"));
+	snprintf(sql, sizeof sql, DONE_SQL("archive_unsigned_users")
+	    " >= %lld", done + 50);
+	cr_assert(th_wait_until(c, sql, 10000), "the archive waited for the "
+	    "archive's vacuum");
+	cr_assert_eq(th_int(c, "SELECT count(*) FROM pg_stat_progress_vacuum "
+	    "WHERE relid = 'qsched_legacy.call_queue_archive'::regclass"), 1,
+	    "the archive's vacuum ended early: the test proves nothing");
+	vacuum_released(pin, vac);
+
+	vacuum_held(c, pin, vac, "call_queue");
+	cr_assert(th_wait_until(c, "SELECT state LIKE 'throttled: vacuum on "
+	    "call_queue%%' FROM qsched.runs WHERE job = 'legacy-deprecation' "
+	    "AND status = 'running'", 10000),
+	    "qsched status never showed the pause");
+	vacuum_released(pin, vac);
+	cr_assert_eq(th_wait(qs, 120000), 0, "the run did not succeed");
+	cr_assert_geq(dep_counter(c, "throttle_pauses_vacuum"), 1);
+	dep_assert_state(c, "unsigned_users", "archived");
+	PQfinish(vac);
+	PQfinish(pin);
 	PQfinish(c);
 }
