@@ -9,6 +9,13 @@
 # shared_buffers); the ceiling and the backfills interleaved so all see
 # the same noise; medians of REPS.  Also the worker's peak RSS.
 #
+# Besides the wall time, the CPU seconds the cluster spent on each run
+# (every server process: the backend, autovacuum, checkpointer, WAL
+# writer; read from /proc) and the checkpoints that started during it.
+# On a machine shared with other work the wall time stretches with the
+# others' load, and the backfill (longer, many short transactions) is
+# stretched more than the ceiling; the CPU ratio is the work each does.
+#
 #   scripts/bench-backfill.sh [REPS [SIZES [PARALLEL [DATA]]]]
 #       defaults: 3 "100000 1000000" "2 3" "fixture dup"
 #
@@ -127,6 +134,47 @@ COMMIT;
 SQL
 }
 
+# CPU seconds used so far by the cluster's processes: the postmaster
+# with the children it has reaped, and its live children.  Linux /proc.
+cluster_cpu() {
+	pm=$(head -n 1 "$QSCHED_TEST_PGDATA/postmaster.pid")
+	{
+		awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+		for c in $(cat /proc/"$pm"/task/*/children); do
+			awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null ||
+			    true
+		done
+	} | awk -v hz="$(getconf CLK_TCK)" '{ s += $1 }
+	    END { printf "%.2f\n", s / hz }'
+}
+
+checkpoints() {
+	psql -d postgres -At -c "SELECT checkpoints_timed + checkpoints_req \
+	    FROM pg_stat_bgwriter"
+}
+
+# settle DB: wait until no client is connected to DB, so a backend that
+# is still exiting has been reaped and its CPU time counted.
+settle() {
+	while [ "$(psql -d postgres -At -c "SELECT count(*) FROM \
+	    pg_stat_activity WHERE datname = '$1' AND \
+	    backend_type = 'client backend'")" != 0 ]; do
+		sleep 0.1
+	done
+}
+
+# mark, then since DB FILE: the CPU seconds and the checkpoints started
+# in between, as a line "cpu checkpoints" appended to FILE.
+mark() {
+	cpu0=$(cluster_cpu)
+	ck0=$(checkpoints)
+}
+since() {
+	settle "$1"
+	echo "$cpu0 $(cluster_cpu) $ck0 $(checkpoints)" |
+	    awk '{ printf "%.2f %d\n", $2 - $1, $4 - $3 }' >>"$2"
+}
+
 source_rows() {
 	psql -d "$1" -At -c "SELECT count(*) FROM call_queue WHERE queue_type \
 	    IN ('unsigned_users', 'outstanding_requests')"
@@ -150,6 +198,9 @@ backfill() {
 	elapsed "$t0" "$t1"
 }
 
+# med FILE FIELD: the median of a column of FILE.
+med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
+
 copy_bench() {
 	ceiling_sql >"$bench/ceiling.sql"
 	echo "machine: $(bench_machine)" >"$bench/report"
@@ -170,23 +221,32 @@ copy_bench() {
 			[ "$kind" = dup ] && users=$((size / 10))
 			echo "bench-backfill: generating $db ($users users, $size rows)" >&2
 			load "$db" "$users" "$size"
-			for f in ceiling p1 $(for n in $pars; do echo "p$n"; done) \
-			    rss plan copy proof; do
+			for f in ceiling p1 $(for n in $pars; do echo "p$n"; done); do
+				: >"$bench/$db.$f"
+				: >"$bench/$db.$f.cpu"
+			done
+			for f in rss plan copy proof; do
 				: >"$bench/$db.$f"
 			done
 			for i in $(seq "$reps"); do
 				reset "$db"
+				mark
 				t0=$(now); psql -d "$db" -f "$bench/ceiling.sql"; t1=$(now)
 				elapsed "$t0" "$t1" >>"$bench/$db.ceiling"
+				since "$db" "$bench/$db.ceiling.cpu"
 				reset "$db"
+				mark
 				backfill "$db" parallel=1 >>"$bench/$db.p1"
+				since "$db" "$bench/$db.p1.cpu"
 				metric "$db" worker_peak_rss_kb >>"$bench/$db.rss"
 				metric "$db" plan_ms >>"$bench/$db.plan"
 				metric "$db" copy_ms >>"$bench/$db.copy"
 				metric "$db" proof_ms >>"$bench/$db.proof"
 				for n in $pars; do
 					reset "$db"
+					mark
 					backfill "$db" parallel="$n" >>"$bench/$db.p$n"
+					since "$db" "$bench/$db.p$n.cpu"
 				done
 				echo "bench-backfill: $db rep $i: ceiling $(tail -n 1 "$bench/$db.ceiling") s, parallel=1 $(tail -n 1 "$bench/$db.p1") s" >&2
 			done
@@ -201,6 +261,20 @@ copy_bench() {
 				    >>"$bench/report"
 			done
 			echo >>"$bench/report"
+			cc=$(med "$bench/$db.ceiling.cpu" 1)
+			printf '| %s | %s | CPU | %.2f s | %.2f s | %s |' "$kind" \
+			    "$(source_rows "$db")" "$cc" \
+			    "$(med "$bench/$db.p1.cpu" 1)" \
+			    "$(ratio "$cc" "$(med "$bench/$db.p1.cpu" 1)")" \
+			    >>"$bench/cpureport"
+			for n in $pars; do
+				printf ' %.2f s | %s |' "$(med "$bench/$db.p$n.cpu" 1)" \
+				    "$(ratio "$cc" "$(med "$bench/$db.p$n.cpu" 1)")" \
+				    >>"$bench/cpureport"
+			done
+			echo >>"$bench/cpureport"
+			echo "$db checkpoints started during each run: ceiling $(awk '{ print $2 }' "$bench/$db.ceiling.cpu" | tr '\n' ' ')/ parallel=1 $(awk '{ print $2 }' "$bench/$db.p1.cpu" | tr '\n' ' '); raw CPU seconds: ceiling $(awk '{ print $1 }' "$bench/$db.ceiling.cpu" | tr '\n' ' ')/ parallel=1 $(awk '{ print $1 }' "$bench/$db.p1.cpu" | tr '\n' ' ')" \
+			    >>"$bench/phases"
 			echo "$db phases at parallel = 1 (medians): plan $(bench_median <"$bench/$db.plan") ms, copy $(bench_median <"$bench/$db.copy") ms, proof $(bench_median <"$bench/$db.proof") ms; worker peak RSS $(bench_median <"$bench/$db.rss") kB; raw seconds: ceiling $(tr '\n' ' ' <"$bench/$db.ceiling")/ p1 $(tr '\n' ' ' <"$bench/$db.p1")" \
 			    >>"$bench/phases"
 			psql -d postgres -c "DROP DATABASE $db"
@@ -208,6 +282,11 @@ copy_bench() {
 	done
 	echo
 	cat "$bench/report"
+	echo
+	echo "CPU seconds of the cluster's processes during each run (medians), and the ratio ceiling / backfill:"
+	echo
+	sed -n '4,5p' "$bench/report" | sed 's/| conflicts |/| |/'
+	cat "$bench/cpureport"
 	echo
 	cat "$bench/phases"
 }
@@ -251,8 +330,6 @@ FROM generate_series(1, 100000) g;
 VACUUM ANALYZE unsigned_users_queue;
 SQL
 }
-
-med() { awk -v f="$2" '{ print $f }' "$1" | bench_median; }
 
 claims_bench() {
 	echo "bench-backfill: generating $crows rows for the claims" >&2
