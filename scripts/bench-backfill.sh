@@ -92,46 +92,69 @@ reset() {
 }
 
 # The ceiling: the same mapping as one INSERT ... SELECT per table, in one
-# transaction; NULL positions by a window, duplicates dropped by ON
-# CONFLICT DO NOTHING (no conflict is recorded: it is the ceiling).
+# transaction; NULL positions by a window, and of a user's live rows of a
+# queue type the one the backfill keeps (its plan's rule, qsched-plugins(7):
+# assigned first, then the lowest position, priority_score, the newest
+# created_at, the id), the others left out; nothing is recorded (it is the
+# ceiling).  ON CONFLICT DO NOTHING alone would keep whichever live row
+# came first: the same number of rows, but not the same ones, so not the
+# same result; the benchmark checks that the ceiling's tables equal the
+# backfill's (same_tables).
 ceiling_sql() {
-	cat <<'SQL'
-BEGIN;
-INSERT INTO unsigned_users_queue (id, user_id, claim_id, priority_score,
-    queue_position, status, queue_reason, signature_missing_since,
-    signature_type, available_from, assigned_to_agent, assigned_at,
-    created_at, updated_at, callback_id)
-SELECT c.id, c.user_id, c.claim_id, c.priority_score,
-    coalesce(c.queue_position, (SELECT max(queue_position) FROM call_queue
-	WHERE queue_type = 'unsigned_users') + row_number() OVER (
-	PARTITION BY c.queue_position IS NULL
-	ORDER BY c.priority_score, c.created_at, c.id)),
+	for t in unsigned_users outstanding_requests; do
+		if [ $t = unsigned_users ]; then
+			cols="signature_missing_since, signature_type"
+			vals="u.created_at, 'initial'"
+		else
+			cols="requirement_types, total_requirements, \
+    pending_requirements, completed_requirements, oldest_requirement_date"
+			vals="'[\"document\"]'::jsonb, 1, 1, 0, u.created_at"
+		fi
+		cat <<SQL
+INSERT INTO ${t}_queue (id, user_id, claim_id, priority_score,
+    queue_position, status, queue_reason, $cols, available_from,
+    assigned_to_agent, assigned_at, created_at, updated_at, callback_id)
+SELECT c.id, c.user_id, c.claim_id, c.priority_score, c.pos,
     CASE c.status WHEN 'invalid' THEN 'inactive' ELSE c.status END,
-    c.queue_reason, u.created_at, 'initial',
-    coalesce(c.available_from, c.created_at), c.assigned_to_agent_id,
-    c.assigned_at, c.created_at, c.updated_at, c.callback_id
-FROM call_queue AS c JOIN user_call_scores AS u ON u.user_id = c.user_id
-WHERE c.queue_type = 'unsigned_users'
+    c.queue_reason, $vals, coalesce(c.available_from, c.created_at),
+    c.assigned_to_agent_id, c.assigned_at, c.created_at, c.updated_at,
+    c.callback_id
+FROM (SELECT c.*, row_number() OVER (PARTITION BY c.user_id,
+	c.status IN ('pending', 'assigned') ORDER BY c.status = 'assigned'
+	DESC, c.pos, c.priority_score, c.created_at DESC, c.id) AS rn
+    FROM (SELECT c.*, coalesce(c.queue_position, (SELECT
+	max(queue_position) FROM call_queue WHERE queue_type = '$t')
+	+ row_number() OVER (PARTITION BY c.queue_position IS NULL
+	ORDER BY c.priority_score, c.created_at, c.id)) AS pos
+	FROM call_queue AS c WHERE c.queue_type = '$t') AS c) AS c
+JOIN user_call_scores AS u ON u.user_id = c.user_id
+WHERE c.rn = 1 OR c.status NOT IN ('pending', 'assigned')
 ON CONFLICT DO NOTHING;
-INSERT INTO outstanding_requests_queue (id, user_id, claim_id, priority_score,
-    queue_position, status, queue_reason, requirement_types,
-    total_requirements, pending_requirements, completed_requirements,
-    oldest_requirement_date, available_from, assigned_to_agent, assigned_at,
-    created_at, updated_at, callback_id)
-SELECT c.id, c.user_id, c.claim_id, c.priority_score,
-    coalesce(c.queue_position, (SELECT max(queue_position) FROM call_queue
-	WHERE queue_type = 'outstanding_requests') + row_number() OVER (
-	PARTITION BY c.queue_position IS NULL
-	ORDER BY c.priority_score, c.created_at, c.id)),
-    CASE c.status WHEN 'invalid' THEN 'inactive' ELSE c.status END,
-    c.queue_reason, '["document"]'::jsonb, 1, 1, 0, u.created_at,
-    coalesce(c.available_from, c.created_at), c.assigned_to_agent_id,
-    c.assigned_at, c.created_at, c.updated_at, c.callback_id
-FROM call_queue AS c JOIN user_call_scores AS u ON u.user_id = c.user_id
-WHERE c.queue_type = 'outstanding_requests'
-ON CONFLICT DO NOTHING;
-COMMIT;
 SQL
+	done | sed '1i BEGIN;'
+	echo "COMMIT;"
+}
+
+# An order-independent digest of both target tables' rows.
+tables_digest() {
+	psql -d "$1" -At -c "SELECT (SELECT count(*) || ':' || \
+	    coalesce(sum(hash_record_extended(t, 0)::numeric), 0) FROM \
+	    unsigned_users_queue AS t) || ' ' || (SELECT count(*) || ':' || \
+	    coalesce(sum(hash_record_extended(t, 0)::numeric), 0) FROM \
+	    outstanding_requests_queue AS t)"
+}
+
+# same_tables DB WHAT: after the first rep's run, the tables must be the
+# ones the ceiling wrote, or the two did not compute the same thing.
+same_tables() {
+	[ "$i" = 1 ] || return 0
+	d=$(tables_digest "$1")
+	if [ "$2" = ceiling ]; then
+		echo "$d" >"$bench/$1.digest"
+	elif [ "$d" != "$(cat "$bench/$1.digest")" ]; then
+		echo "bench-backfill: $1: the tables after $2 differ from the ceiling's ($d against $(cat "$bench/$1.digest"))" >&2
+		exit 1
+	fi
 }
 
 # CPU seconds used so far by the cluster's processes: the postmaster
@@ -234,10 +257,12 @@ copy_bench() {
 				t0=$(now); psql -d "$db" -f "$bench/ceiling.sql"; t1=$(now)
 				elapsed "$t0" "$t1" >>"$bench/$db.ceiling"
 				since "$db" "$bench/$db.ceiling.cpu"
+				same_tables "$db" ceiling
 				reset "$db"
 				mark
 				backfill "$db" parallel=1 >>"$bench/$db.p1"
 				since "$db" "$bench/$db.p1.cpu"
+				same_tables "$db" "parallel = 1"
 				metric "$db" worker_peak_rss_kb >>"$bench/$db.rss"
 				metric "$db" plan_ms >>"$bench/$db.plan"
 				metric "$db" copy_ms >>"$bench/$db.copy"
@@ -247,6 +272,7 @@ copy_bench() {
 					mark
 					backfill "$db" parallel="$n" >>"$bench/$db.p$n"
 					since "$db" "$bench/$db.p$n.cpu"
+					same_tables "$db" "parallel = $n"
 				done
 				echo "bench-backfill: $db rep $i: ceiling $(tail -n 1 "$bench/$db.ceiling") s, parallel=1 $(tail -n 1 "$bench/$db.p1") s" >&2
 			done
