@@ -99,7 +99,9 @@ reset() {
 # ceiling).  ON CONFLICT DO NOTHING alone would keep whichever live row
 # came first: the same number of rows, but not the same ones, so not the
 # same result; the benchmark checks that the ceiling's tables equal the
-# backfill's (same_tables).
+# backfill's (same_tables).  It runs with the work_mem the backfill sets
+# on its own connection by default (option work_mem, 64MB), so neither
+# sorts or hashes in less memory than the other.
 ceiling_sql() {
 	for t in unsigned_users outstanding_requests; do
 		if [ $t = unsigned_users ]; then
@@ -131,7 +133,7 @@ JOIN user_call_scores AS u ON u.user_id = c.user_id
 WHERE c.rn = 1 OR c.status NOT IN ('pending', 'assigned')
 ON CONFLICT DO NOTHING;
 SQL
-	done | sed '1i BEGIN;'
+	done | sed "1i BEGIN; SET LOCAL work_mem = '64MB';"
 	echo "COMMIT;"
 }
 
