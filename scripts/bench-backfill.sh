@@ -250,7 +250,7 @@ copy_bench() {
 				: >"$bench/$db.$f"
 				: >"$bench/$db.$f.cpu"
 			done
-			for f in rss plan copy proof; do
+			for f in rss plan copy proof throttled; do
 				: >"$bench/$db.$f"
 			done
 			for i in $(seq "$reps"); do
@@ -269,6 +269,7 @@ copy_bench() {
 				metric "$db" plan_ms >>"$bench/$db.plan"
 				metric "$db" copy_ms >>"$bench/$db.copy"
 				metric "$db" proof_ms >>"$bench/$db.proof"
+				metric "$db" throttled_ms >>"$bench/$db.throttled"
 				for n in $pars; do
 					reset "$db"
 					mark
@@ -303,7 +304,7 @@ copy_bench() {
 			echo >>"$bench/cpureport"
 			echo "$db checkpoints started during each run: ceiling $(awk '{ print $2 }' "$bench/$db.ceiling.cpu" | tr '\n' ' ')/ parallel=1 $(awk '{ print $2 }' "$bench/$db.p1.cpu" | tr '\n' ' '); raw CPU seconds: ceiling $(awk '{ print $1 }' "$bench/$db.ceiling.cpu" | tr '\n' ' ')/ parallel=1 $(awk '{ print $1 }' "$bench/$db.p1.cpu" | tr '\n' ' ')" \
 			    >>"$bench/phases"
-			echo "$db phases at parallel = 1 (medians): plan $(bench_median <"$bench/$db.plan") ms, copy $(bench_median <"$bench/$db.copy") ms, proof $(bench_median <"$bench/$db.proof") ms; worker peak RSS $(bench_median <"$bench/$db.rss") kB; raw seconds: ceiling $(tr '\n' ' ' <"$bench/$db.ceiling")/ p1 $(tr '\n' ' ' <"$bench/$db.p1")" \
+			echo "$db phases at parallel = 1 (medians): plan $(bench_median <"$bench/$db.plan") ms, copy $(bench_median <"$bench/$db.copy") ms, proof $(bench_median <"$bench/$db.proof") ms, paused by the throttle $(tr '\n' ' ' <"$bench/$db.throttled")ms; worker peak RSS $(bench_median <"$bench/$db.rss") kB; raw seconds: ceiling $(tr '\n' ' ' <"$bench/$db.ceiling")/ p1 $(tr '\n' ' ' <"$bench/$db.p1")" \
 			    >>"$bench/phases"
 			psql -d postgres -c "DROP DATABASE $db"
 		done
