@@ -161,7 +161,19 @@ same_tables() {
 
 # CPU seconds used so far by the cluster's processes: the postmaster
 # with the children it has reaped, and its live children.  Linux /proc.
+# A child that has exited but is not reaped yet shows no time at all, so
+# read until two readings a moment apart agree (or ten tries).
 cluster_cpu() {
+	c1=$(cluster_cpu_once)
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 0.2
+		c2=$(cluster_cpu_once)
+		[ "$c1" != "$c2" ] || break
+		c1=$c2
+	done
+	echo "$c2"
+}
+cluster_cpu_once() {
 	pm=$(head -n 1 "$QSCHED_TEST_PGDATA/postmaster.pid")
 	{
 		awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
