@@ -30,22 +30,36 @@
 #
 #   scripts/bench-backfill.sh --claims [REPS [SECS [ROWS]]]
 #       defaults: 3 10 300000
+#
+# With --batch: one batch's statement against the ceiling's statements
+# restricted to the same heap blocks, half way through a pass of ROWS
+# rows of DATA (fixture or dup); see batch_bench.
+#
+#   scripts/bench-backfill.sh --batch [REPS [ROWS [DATA]]]
+#       defaults: 3 1000000 dup
 set -eu
 . "$(dirname "$0")/bench-lib.sh"
 mode=copy
-if [ "${1:-}" = --claims ]; then
-	mode=claims
-	shift
-fi
+case ${1:-} in
+--claims)	mode=claims; shift ;;
+--batch)	mode=batch; shift ;;
+esac
 reps=${1:-3}
-if [ "$mode" = copy ]; then
+case $mode in
+copy)
 	sizes=${2:-100000 1000000}
 	pars=${3:-2 3}
 	kinds=${4:-fixture dup}
-else
+	;;
+claims)
 	secs=${2:-10}
 	crows=${3:-300000}
-fi
+	;;
+batch)
+	brows=${2:-1000000}
+	bkind=${3:-dup}
+	;;
+esac
 bench_setup
 
 psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -102,8 +116,21 @@ reset() {
 # backfill's (same_tables).  It runs with the work_mem the backfill sets
 # on its own connection by default (option work_mem, 64MB), so neither
 # sorts or hashes in less memory than the other.
+#
+# With FIRST and STOP (--batch): only the rows in heap blocks [FIRST,
+# STOP) of call_queue, and each type's largest position as a constant
+# read from database $db, so the statements do what one batch does.
 ceiling_sql() {
 	for t in unsigned_users outstanding_requests; do
+		maxpos="(SELECT max(queue_position) FROM call_queue WHERE \
+queue_type = '$t')"
+		range=
+		if [ $# -eq 2 ]; then
+			maxpos=$(psql -d "$db" -At -c "SELECT \
+			    coalesce(max(queue_position), 0) FROM call_queue \
+			    WHERE queue_type = '$t'")
+			range="AND c.ctid >= '($1,0)'::tid AND c.ctid < '($2,0)'::tid"
+		fi
 		if [ $t = unsigned_users ]; then
 			cols="signature_missing_since, signature_type"
 			vals="u.created_at, 'initial'"
@@ -124,11 +151,10 @@ SELECT c.id, c.user_id, c.claim_id, c.priority_score, c.pos,
 FROM (SELECT c.*, row_number() OVER (PARTITION BY c.user_id,
 	c.status IN ('pending', 'assigned') ORDER BY c.status = 'assigned'
 	DESC, c.pos, c.priority_score, c.created_at DESC, c.id) AS rn
-    FROM (SELECT c.*, coalesce(c.queue_position, (SELECT
-	max(queue_position) FROM call_queue WHERE queue_type = '$t')
+    FROM (SELECT c.*, coalesce(c.queue_position, $maxpos
 	+ row_number() OVER (PARTITION BY c.queue_position IS NULL
 	ORDER BY c.priority_score, c.created_at, c.id)) AS pos
-	FROM call_queue AS c WHERE c.queue_type = '$t') AS c) AS c
+	FROM call_queue AS c WHERE c.queue_type = '$t' $range) AS c) AS c
 JOIN user_call_scores AS u ON u.user_id = c.user_id
 WHERE c.rn = 1 OR c.status NOT IN ('pending', 'assigned')
 ON CONFLICT DO NOTHING;
@@ -418,8 +444,90 @@ claims_bench() {
 	echo "(raw p99 ms: idle $(awk '{ print $2 }' "$bench/idle" | tr '\n' ' '); unthrottled $(awk '{ print $2 }' "$bench/off" | tr '\n' ' '); throttled $(awk '{ print $2 }' "$bench/on" | tr '\n' ' '); canary at 2x idle p99 $(awk '{ print $2 }' "$bench/trip" | tr '\n' ' '); pauses of the last $(awk '{ print $5 }' "$bench/trip" | tr '\n' ' '))"
 }
 
-if [ "$mode" = copy ]; then
-	copy_bench
-else
-	claims_bench
-fi
+# --batch: one batch of a pass stopped half way against the ceiling's two
+# statements on the same heap blocks, on the same tables, each in a
+# transaction rolled back; EXPLAIN ANALYZE's execution times (after
+# triggers included), alternated REPS times.  Answers whether a batch's
+# statement costs more than the ceiling's for the same rows at the same
+# table size.
+batch_bench() {
+	db=${bkind}_$brows
+	users=$brows
+	[ "$bkind" = dup ] && users=$((brows / 10))
+	echo "bench-backfill: generating $db ($users users, $brows rows)" >&2
+	load "$db" "$users" "$brows"
+	reset "$db"
+	# The statement's text and parameters, from the server's log.
+	psql -d postgres -c "ALTER DATABASE $db SET log_min_duration_statement = 0"
+	from=$(wc -l <"$bench/server.log")
+	"$qsched" -q -c "$bench/$db.conf" run legacy-backfill \
+	    --set=throttle=false >&2 &
+	qpid=$!
+	# Stop it half way with kill -9, as a crash would: the batch in
+	# flight rolls back, the checkpoint says where the next one starts.
+	while :; do
+		st=$(psql -d "$db" -At -c "SELECT value FROM qsched.checkpoints \
+		    WHERE job = 'legacy-backfill' AND key = 'state'")
+		block=$(echo "$st" | sed -n 's/.* block=\([0-9]*\).*/\1/p')
+		blocks=$(echo "$st" | sed -n 's/.* blocks=\([0-9]*\).*/\1/p')
+		if [ -n "$block" ] && [ "$block" -ge $((blocks / 2)) ]; then
+			break
+		fi
+		kill -0 "$qpid" 2>/dev/null ||
+		    { echo "bench-backfill: the backfill ended early" >&2; exit 1; }
+		sleep 0.2
+	done
+	kill -9 "$qpid"
+	wait "$qpid" 2>/dev/null || true
+	settle "$db"
+	psql -d postgres -c "ALTER DATABASE $db RESET log_min_duration_statement"
+	st=$(psql -d "$db" -At -c "SELECT value FROM qsched.checkpoints WHERE \
+	    job = 'legacy-backfill' AND key = 'state'")
+	block=$(echo "$st" | sed -n 's/.* block=\([0-9]*\).*/\1/p')
+	hwm=$(echo "$st" | sed -n 's/.* hwm=\([0-9]*\).*/\1/p')
+	prev=$(echo "$st" | sed -n 's/.* prev=\([0-9]*\).*/\1/p')
+	pass=$(echo "$st" | sed -n 's/.* pass=\([0-9]*\).*/\1/p')
+	tail -n +"$((from + 1))" "$bench/server.log" >"$bench/batch.log"
+	sql=$(grep -m 1 'execute <unnamed>: WITH src AS MATERIALIZED' \
+	    "$bench/batch.log" | sed 's/.*execute <unnamed>: //')
+	# The last batch's span in blocks: the next one is about as long.
+	span=$(grep "parameters: \$1 = '(" "$bench/batch.log" | tail -n 1 |
+	    sed -n "s/.*\$1 = '(\([0-9]*\),0)'.*\$5 = '(\([0-9]*\),0)'.*/\2 \1/p" |
+	    awk '{ print $1 - $2 }')
+	[ -n "$sql" ] && [ -n "$span" ] ||
+	    { echo "bench-backfill: no batch in the server's log" >&2; exit 1; }
+	stop=$((block + span))
+	{
+		echo "PREPARE b (tid, bigint, bigint, text[], tid, bigint, bigint) AS $sql;"
+		echo "BEGIN; SET LOCAL jit = off;"
+		echo "EXPLAIN (ANALYZE, TIMING OFF) EXECUTE b ('($block,0)', $hwm, $prev, NULL, '($stop,0)', $pass, $pass);"
+		echo "ROLLBACK;"
+	} >"$bench/batch.sql"
+	ceiling_sql "$block" "$stop" |
+	    sed -e 's/^INSERT INTO/EXPLAIN (ANALYZE, TIMING OFF) INSERT INTO/' \
+	    -e 's/^COMMIT;/ROLLBACK;/' >"$bench/ceilbatch.sql"
+	rows=$(psql -d "$db" -At -c "SELECT count(*) FROM call_queue WHERE \
+	    ctid >= '($block,0)' AND ctid < '($stop,0)' AND queue_type IN \
+	    ('unsigned_users', 'outstanding_requests')")
+	: >"$bench/b.ms"; : >"$bench/c.ms"
+	for i in $(seq "$reps"); do
+		psql -d "$db" -f "$bench/batch.sql" | awk '/Execution Time/ {
+		    s += $3 } END { print s }' >>"$bench/b.ms"
+		psql -d "$db" -f "$bench/ceilbatch.sql" | awk '/Execution Time/ {
+		    s += $3 } END { print s }' >>"$bench/c.ms"
+	done
+	echo
+	echo "machine: $(bench_machine)"
+	echo "command: scripts/bench-backfill.sh --batch $reps $brows $bkind"
+	echo "blocks $block-$stop of $blocks ($rows source rows), the tables as the pass left them half way; medians of $reps"
+	echo "| statement | ms (median) | raw ms |"
+	echo "|---|---|---|"
+	echo "| the batch | $(bench_median <"$bench/b.ms") | $(tr '\n' ' ' <"$bench/b.ms")|"
+	echo "| the ceiling's two statements | $(bench_median <"$bench/c.ms") | $(tr '\n' ' ' <"$bench/c.ms")|"
+}
+
+case $mode in
+copy)	copy_bench ;;
+claims)	claims_bench ;;
+batch)	batch_bench ;;
+esac
