@@ -735,9 +735,11 @@ fail:
 	 * Two failures here are races, and nothing was written: a foreign
 	 * key violation (23503), a call_sessions row committed between the
 	 * snapshot and the delete of the call_queue row it references, or a
-	 * user deleted while being queued; and a deadlock (40P01) with a
-	 * claim that locked an entry the refresh rewrites while it waited
-	 * for another.  The next attempt sees what the race left.
+	 * user deleted while being queued; and a deadlock (40P01) with an
+	 * application transaction that holds an entry the refresh rewrites
+	 * while it waits for another (a waiting queue_claim_next() holds
+	 * none since migration 0010).  The next attempt sees what the race
+	 * left.
 	 */
 	*retry = strcmp(state, "23503") == 0 || strcmp(state, "40P01") == 0;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
