@@ -699,25 +699,25 @@ scoped_med() {
 	    "$bench/scoped" | bench_median
 }
 
-# trig_case NAME PGBENCH-ARGS...: pgbench's latency average of one-row
-# UPDATEs of random users' scores, REPS times with the change log's
-# triggers on user_call_scores enabled and disabled in turns.
-trig_toggle() {
+# trig_set on|off: the change log's triggers on user_call_scores.
+trig_set() {
+	case $1 in on) verb=ENABLE ;; *) verb=DISABLE ;; esac
 	for t in changes_ins changes_upd changes_del truncate; do
-		psql_ -d bench -c "ALTER TABLE user_call_scores $1 TRIGGER
+		psql_ -d bench -c "ALTER TABLE user_call_scores $verb TRIGGER
 		    user_call_scores_population_$t"
 	done
 }
+
+# trig_case NAME PGBENCH-ARGS...: pgbench's latency average of one-row
+# UPDATEs of random users' scores, REPS times with the change log's
+# triggers on user_call_scores enabled and disabled in turns.
 trig_case() {
 	name=$1
 	shift
 	i=0
 	while [ "$i" -lt "$reps" ]; do
 		for state in on off; do
-			case $state in
-			on) trig_toggle ENABLE ;;
-			off) trig_toggle DISABLE ;;
-			esac
+			trig_set "$state"
 			"$PG_BINDIR/pgbench" -n "$@" -f "$bench/upd1.sql" bench \
 			    >"$bench/pgb.out" 2>&1
 			awk -v n="$name" -v s="$state" '/latency average/ {
@@ -725,7 +725,7 @@ trig_case() {
 		done
 		i=$((i + 1))
 	done
-	trig_toggle ENABLE
+	trig_set on
 }
 trig_med() {
 	awk -v n="$1" -v s="$2" '$1 == n && $2 == s { print $3 }' \
@@ -777,10 +777,7 @@ SQL
 	i=0
 	while [ "$i" -lt "$reps" ]; do
 		for state in on off; do
-			case $state in
-			on) trig_toggle ENABLE ;;
-			off) trig_toggle DISABLE ;;
-			esac
+			trig_set "$state"
 			lo=$((10000001 + (i * 2 + 1) * 20011 % (users - 10000)))
 			printf '%s\n' '\timing on' "UPDATE user_call_scores SET
 			    current_score = current_score + 1 WHERE user_id
@@ -790,7 +787,7 @@ SQL
 		done
 		i=$((i + 1))
 	done
-	trig_toggle ENABLE
+	trig_set on
 	bulk_on=$(awk '$1 == "on" { print $2 }' "$bench/bulk" | bench_median)
 	bulk_off=$(awk '$1 == "off" { print $2 }' "$bench/bulk" | bench_median)
 
